@@ -1,0 +1,1 @@
+//! Config files: INI text into typed, validated project, engine and task settings.

@@ -1,0 +1,1 @@
+//! The daemon: registry of projects, engines and tasks, and their scheduler threads.

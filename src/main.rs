@@ -1,0 +1,5 @@
+//! `etmem`: one binary, four programs. See `applets` for how the program is chosen.
+
+fn main() {
+    std::process::exit(etmem::applets::main(std::env::args_os().collect()));
+}

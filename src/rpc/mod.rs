@@ -1,0 +1,1 @@
+//! The client/daemon protocol, byte-compatible with upstream etmem.

@@ -1,0 +1,38 @@
+//! The operating system, seen through safe functions: procfs parsing, process lookup,
+//! pidfds, sockets, syslog. Every `unsafe` block of the crate lives under this module.
+
+pub mod maps;
+pub mod pidfd;
+pub mod process;
+
+use std::sync::OnceLock;
+
+/// The base page size (`sysconf(_SC_PAGESIZE)`), 4096 when the call fails.
+pub fn page_size() -> u64 {
+    static SIZE: OnceLock<u64> = OnceLock::new();
+    *SIZE.get_or_init(|| {
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if n > 0 {
+            n as u64
+        } else {
+            4096
+        }
+    })
+}
+
+/// Number of online processors (`get_nprocs()` in upstream), at least 1.
+pub fn online_cpus() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    if n > 0 {
+        n as usize
+    } else {
+        1
+    }
+}
+
+/// The effective uid of this process.
+pub fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}

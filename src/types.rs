@@ -1,0 +1,141 @@
+//! The shared vocabulary: process ids, address ranges, VMAs and page size classes.
+//! Every layer speaks in these types, so they live in one small module.
+
+use std::fmt;
+
+/// A process id as the kernel numbers it.
+pub type Pid = i32;
+
+/// A half-open virtual address range `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Range {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Range {
+    pub fn new(start: u64, end: u64) -> Range {
+        Range { start, end }
+    }
+
+    /// Length in bytes (0 for an empty or reversed range).
+    pub fn len(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+
+    pub fn contains(&self, addr: u64) -> bool {
+        self.start <= addr && addr < self.end
+    }
+
+    /// True when `other` lies wholly inside this range.
+    pub fn covers(&self, other: &Range) -> bool {
+        self.start <= other.start && other.end <= self.end
+    }
+}
+
+impl fmt::Display for Range {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:x}-{:x}", self.start, self.end)
+    }
+}
+
+/// The size classes a page can be mapped with (upstream's PTE / PMD / PUD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PageSize {
+    /// The base page (4 KiB on x86-64).
+    Base,
+    /// A PMD-mapped page: THP or hugetlb (2 MiB with 4 KiB base pages).
+    Pmd,
+    /// A PUD-mapped page (1 GiB with 4 KiB base pages).
+    Pud,
+}
+
+impl PageSize {
+    /// Size in bytes, derived from the base page size as upstream does (§9.6 of the spec):
+    /// base = 2^s, PMD = 2^((s-3)*2+3), PUD = 2^((s-3)*3+3).
+    pub fn bytes(self) -> u64 {
+        let s = base_page_shift();
+        match self {
+            PageSize::Base => 1 << s,
+            PageSize::Pmd => 1 << ((s - 3) * 2 + 3),
+            PageSize::Pud => 1u64.checked_shl((s - 3) * 3 + 3).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// log2 of the base page size of this machine.
+pub fn base_page_shift() -> u32 {
+    crate::sys::page_size().trailing_zeros()
+}
+
+/// One mapping of a process, as `/proc/PID/maps` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vma {
+    pub range: Range,
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+    /// Not private (`s` in the fourth permission column).
+    pub shared: bool,
+    pub offset: u64,
+    pub major: u32,
+    pub minor: u32,
+    pub inode: u64,
+    /// The mapping's name: a path, `[heap]`, `[stack]`, `[anon:NAME]`, or empty.
+    pub path: String,
+}
+
+impl Vma {
+    /// Upstream etmem's notion of an anonymous VMA (spec §9.3): private, not executable,
+    /// and either not file backed or writable.
+    pub fn is_etmem_anon(&self) -> bool {
+        !self.shared && !self.exec && (self.inode == 0 || self.write)
+    }
+
+    /// Kernel-special mappings that cannot be scanned or swapped.
+    pub fn is_special(&self) -> bool {
+        matches!(
+            self.path.as_str(),
+            "[vsyscall]" | "[vdso]" | "[vvar]" | "[vvar_vclock]"
+        )
+    }
+
+    /// The permission column as the kernel prints it, e.g. `rw-p`.
+    pub fn perms(&self) -> String {
+        let mut s = String::with_capacity(4);
+        s.push(if self.read { 'r' } else { '-' });
+        s.push(if self.write { 'w' } else { '-' });
+        s.push(if self.exec { 'x' } else { '-' });
+        s.push(if self.shared { 's' } else { 'p' });
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes_for_4k_pages() {
+        if crate::sys::page_size() == 4096 {
+            assert_eq!(PageSize::Base.bytes(), 4096);
+            assert_eq!(PageSize::Pmd.bytes(), 2 << 20);
+            assert_eq!(PageSize::Pud.bytes(), 1 << 30);
+        }
+    }
+
+    #[test]
+    fn range_arithmetic() {
+        let r = Range::new(0x1000, 0x3000);
+        assert_eq!(r.len(), 0x2000);
+        assert!(r.contains(0x1000) && !r.contains(0x3000));
+        assert!(r.covers(&Range::new(0x2000, 0x3000)));
+        assert!(!r.covers(&Range::new(0x2000, 0x4000)));
+        assert!(Range::new(5, 4).is_empty());
+        assert_eq!(r.to_string(), "1000-3000");
+    }
+}

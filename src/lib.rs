@@ -11,6 +11,8 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod error;
+pub mod json;
+pub mod log;
 pub mod rpc;
 pub mod sys;
 pub mod track;

@@ -1,6 +1,8 @@
 //! The four programs in one binary (busybox style), chosen by the name the binary was
 //! called under or by its first argument; plus `--install`, `--list` and `--version`.
 
+pub mod client;
+pub mod etmemd;
 pub mod getopt;
 
 use std::ffi::OsString;
@@ -22,13 +24,13 @@ const APPLETS: &[Applet] = &[
     Applet {
         link: "etmemd",
         word: "etmemd",
-        entry: not_built,
+        entry: etmemd::main,
         what: "the daemon: holds projects, scans processes, moves cold memory",
     },
     Applet {
         link: "etmem",
         word: "",
-        entry: not_built,
+        entry: client::main,
         what: "the client: one request to a running etmemd",
     },
     Applet {

@@ -1,1 +1,36 @@
-//! Engines: the policies that decide, per cycle, which pages are cold and what to do.
+//! Engines: the policies that decide, each cycle, what to do with a task's processes.
+//! One trait, one implementation per engine type (slide, cslide, damon, thirdparty,
+//! memdcd), chosen from the engine's config.
+
+pub mod targets;
+
+use crate::config::{EngineConf, EngineKind, ProjectConf, TaskConf};
+use crate::daemon::cycle::TaskRun;
+use crate::error::Result;
+
+/// A policy engine. The scheduler calls `run_cycle` once per cycle for each task.
+pub trait Engine: Send + Sync {
+    /// Whether the direct children of a task's process are worked on too.
+    fn wants_children(&self) -> bool;
+
+    /// Check, at project start, that this engine can run on this machine.
+    fn check_start(&self, project: &ProjectConf) -> Result<()>;
+
+    /// What `project show` should say about tasks of this engine on this machine.
+    fn note(&self, task: &TaskConf) -> Option<String>;
+
+    /// One cycle for one task: find its processes and act on them.
+    fn run_cycle(&self, run: &TaskRun) -> Result<()>;
+}
+
+/// The engine for an engine config.
+pub fn for_conf(conf: &EngineConf) -> Box<dyn Engine> {
+    match &conf.kind {
+        EngineKind::Slide | EngineKind::Memdcd => Box::new(pending::Pending { children: true, what: "scanning and swapping" }),
+        EngineKind::Cslide(_) => Box::new(pending::Pending { children: false, what: "NUMA tiering" }),
+        EngineKind::Damon(_) => Box::new(pending::Pending { children: false, what: "DAMON monitoring" }),
+        EngineKind::Thirdparty(_) => Box::new(pending::Thirdparty),
+    }
+}
+
+pub mod pending;

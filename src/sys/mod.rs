@@ -1,9 +1,11 @@
 //! The operating system, seen through safe functions: procfs parsing, process lookup,
 //! pidfds, sockets, syslog. Every `unsafe` block of the crate lives under this module.
 
+pub mod fork;
 pub mod maps;
 pub mod pidfd;
 pub mod process;
+pub mod syslog;
 
 use std::sync::OnceLock;
 

@@ -1,0 +1,64 @@
+//! One task's share of a project cycle: what an engine is handed when it runs, with the
+//! task's settings, its status to update, and interruptible waits.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use super::stop::Stop;
+use super::task_status::TaskStatus;
+use crate::config::{ProjectConf, TaskConf};
+use crate::types::Pid;
+
+/// A task as the scheduler runs it.
+pub struct TaskRun {
+    pub project: Arc<ProjectConf>,
+    pub task: Arc<TaskConf>,
+    pub status: Arc<Mutex<TaskStatus>>,
+    /// Raised when the project stops or the daemon shuts down.
+    pub project_stop: Arc<Stop>,
+    /// Raised when this task is deleted while its project runs.
+    pub task_stop: Arc<Stop>,
+}
+
+impl TaskRun {
+    /// True once the work should end as soon as possible.
+    pub fn should_stop(&self) -> bool {
+        self.project_stop.is_set() || self.task_stop.is_set()
+    }
+
+    /// Sleep `dur` unless stopped first; true if stopped.
+    pub fn wait(&self, dur: Duration) -> bool {
+        // Wait on the project flag in short slices so a task deletion is noticed too.
+        let slice = Duration::from_millis(100);
+        let mut left = dur;
+        while !left.is_zero() {
+            let d = left.min(slice);
+            if self.project_stop.wait(d) || self.task_stop.is_set() {
+                return true;
+            }
+            left -= d;
+        }
+        self.should_stop()
+    }
+
+    pub fn status(&self) -> MutexGuard<'_, TaskStatus> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_pids(&self, pids: Vec<Pid>) {
+        self.status().pids = pids;
+    }
+
+    /// Record the end of a cycle and its outcome.
+    pub fn finish_cycle(&self, outcome: Result<(), String>) {
+        let mut s = self.status();
+        s.cycles += 1;
+        s.last_cycle = Some(SystemTime::now());
+        match outcome {
+            Ok(()) => s.last_error = None,
+            Err(e) => {
+                s.last_error = Some(e);
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The engines whose policy is not built yet. They do what is real today, resolve their
+//! tasks' processes every cycle, and say plainly that they do nothing more: nothing here
+//! pretends to scan, swap or migrate.
+
+use super::{targets, Engine};
+use crate::config::{ProjectConf, TaskConf};
+use crate::daemon::cycle::TaskRun;
+use crate::error::{Error, Kind, Result};
+
+/// An engine type whose policy arrives later: it only finds its tasks' processes.
+pub struct Pending {
+    pub children: bool,
+    pub what: &'static str,
+}
+
+impl Engine for Pending {
+    fn wants_children(&self) -> bool {
+        self.children
+    }
+
+    fn check_start(&self, _project: &ProjectConf) -> Result<()> {
+        Ok(())
+    }
+
+    fn note(&self, _task: &TaskConf) -> Option<String> {
+        Some(format!("{} is not built yet: this task only finds its processes", self.what))
+    }
+
+    fn run_cycle(&self, run: &TaskRun) -> Result<()> {
+        let pids = targets::resolve(&run.task.target, self.children).inspect_err(|_| run.set_pids(Vec::new()))?;
+        run.set_pids(pids);
+        Ok(())
+    }
+}
+
+/// Thirdparty plugin engines: loading C plugins is not built yet, so a project holding one
+/// refuses to start (rather than starting and doing nothing).
+pub struct Thirdparty;
+
+impl Engine for Thirdparty {
+    fn wants_children(&self) -> bool {
+        false
+    }
+
+    fn check_start(&self, _project: &ProjectConf) -> Result<()> {
+        Err(Error::new(Kind::Unsupported, "thirdparty engines (C plugins) are not supported by this etmemd yet"))
+    }
+
+    fn note(&self, _task: &TaskConf) -> Option<String> {
+        Some("thirdparty plugins are not supported yet".into())
+    }
+
+    fn run_cycle(&self, _run: &TaskRun) -> Result<()> {
+        Err(Error::new(Kind::Unsupported, "thirdparty engines are not supported yet"))
+    }
+}

@@ -1,0 +1,82 @@
+//! The client side of one request: connect, send, read until the terminator.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
+use nix::sys::time::TimeVal;
+
+use super::reply::split_terminated;
+use super::request::{Request, MAX_REQUEST};
+
+/// Upstream's client timeout for connect, send and every receive.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a request did not get an answer.
+#[derive(Debug)]
+pub enum ClientError {
+    /// Nothing listens on that socket name.
+    NoDaemon(String),
+    /// The request is too long, or sending or receiving failed.
+    Failed(String),
+}
+
+/// The daemon's answer: its text and whether it reported success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub text: String,
+    pub ok: bool,
+}
+
+/// Send one request to the daemon on `socket` and wait for its answer.
+pub fn call(socket: &str, req: &Request) -> Result<Answer, ClientError> {
+    call_raw(socket, req.encode().as_bytes(), TIMEOUT)
+}
+
+/// Send raw request bytes (tests use this to speak exactly as other clients do).
+pub fn call_raw(socket: &str, msg: &[u8], timeout: Duration) -> Result<Answer, ClientError> {
+    if msg.len() > MAX_REQUEST {
+        return Err(ClientError::Failed(format!("request is {} bytes, longer than {MAX_REQUEST}", msg.len())));
+    }
+    let mut stream = connect(socket, timeout)?;
+    stream.write_all(msg).map_err(|e| ClientError::Failed(format!("send to etmemd on socket {socket:?} failed: {e}")))?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some((text, ok)) = split_terminated(&buf) {
+            return Ok(Answer { text: String::from_utf8_lossy(text).into_owned(), ok });
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return Err(ClientError::Failed("etmemd closed the connection without an answer".into())),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return Err(ClientError::Failed(format!(
+                    "etmemd did not answer within {} s (it may still be working on the request)",
+                    timeout.as_secs()
+                )))
+            }
+            Err(e) => return Err(ClientError::Failed(format!("receiving from etmemd failed: {e}"))),
+        }
+    }
+}
+
+/// Connect to the abstract socket `name` with send/receive (and so connect) timeouts set.
+pub fn connect(name: &str, timeout: Duration) -> Result<UnixStream, ClientError> {
+    super::check_socket_name(name).map_err(ClientError::Failed)?;
+    let fail = |what: &str, e: nix::Error| ClientError::Failed(format!("{what}: {e}"));
+    let fd = socket::socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(|e| fail("cannot create a socket", e))?;
+    let tv = TimeVal::new(timeout.as_secs() as _, timeout.subsec_micros() as _);
+    socket::setsockopt(&fd, sockopt::SendTimeout, &tv).map_err(|e| fail("setsockopt", e))?;
+    socket::setsockopt(&fd, sockopt::ReceiveTimeout, &tv).map_err(|e| fail("setsockopt", e))?;
+    let addr = UnixAddr::new_abstract(name.as_bytes()).map_err(|e| fail("bad socket name", e))?;
+    match socket::connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr) {
+        Ok(()) => Ok(UnixStream::from(fd)),
+        Err(nix::Error::ECONNREFUSED) | Err(nix::Error::ENOENT) => {
+            Err(ClientError::NoDaemon(format!("no etmemd is listening on socket {name:?}")))
+        }
+        Err(e) => Err(fail(&format!("cannot connect to etmemd on socket {name:?}"), e)),
+    }
+}

@@ -74,14 +74,18 @@ Notes:
     6. cslide engine eng_cmd: showtaskpages, showhostpages.
 ";
 
-const EXIT_NOTE: &str = "Exit status: 0 success, 1 etmemd refused or failed, 2 bad usage, 3 no etmemd on that socket.";
+/// Turns an object's command word and options into the request to send.
+type ObjectParser = fn(&str, &[String]) -> Result<Request, String>;
+
+const EXIT_NOTE: &str =
+    "Exit status: 0 success, 1 etmemd refused or failed, 2 bad usage, 3 no etmemd on that socket.";
 
 pub fn main(args: &[String]) -> i32 {
     let Some(object) = args.first() else {
         eprintln!("{USAGE}");
         return EXIT_USAGE;
     };
-    let (help, run): (&str, fn(&str, &[String]) -> Result<Request, String>) = match object.as_str() {
+    let (help, run): (&str, ObjectParser) = match object.as_str() {
         "help" | "-h" | "--help" if args.len() == 1 => {
             println!("{USAGE}\n{EXIT_NOTE}");
             return EXIT_OK;
@@ -139,7 +143,9 @@ fn send(socket: &str, req: &Request) -> i32 {
 /// The socket name (already validated by the object's parser).
 fn socket_of(args: &[String]) -> String {
     let items = getopt::parse(args, ALL_OPTS).unwrap_or_default();
-    getopt::last(&items, "socket").unwrap_or_default().to_string()
+    getopt::last(&items, "socket")
+        .unwrap_or_default()
+        .to_string()
 }
 
 const ALL_OPTS: &[Opt] = &[
@@ -172,7 +178,9 @@ fn required(items: &[Item], long: &str, what: &str) -> Result<String, String> {
 
 fn sendable(v: &str, what: &str) -> Result<String, String> {
     if v.chars().any(char::is_whitespace) {
-        return Err(format!("{what} {v:?} contains white space, which the protocol cannot carry"));
+        return Err(format!(
+            "{what} {v:?} contains white space, which the protocol cannot carry"
+        ));
     }
     Ok(v.to_string())
 }
@@ -187,9 +195,19 @@ fn obj(command: &str, args: &[String]) -> Result<Request, String> {
     let cmd = match command {
         "add" => Cmd::ObjAdd,
         "del" => Cmd::ObjDel,
-        _ => return Err(format!("obj cmd {command} is not supported (use add or del)")),
+        _ => {
+            return Err(format!(
+                "obj cmd {command} is not supported (use add or del)"
+            ))
+        }
     };
-    let items = options(args, &[Opt::value("file", Some('f')), Opt::value("socket", Some('s'))])?;
+    let items = options(
+        args,
+        &[
+            Opt::value("file", Some('f')),
+            Opt::value("socket", Some('s')),
+        ],
+    )?;
     socket(&items)?;
     let file = required(&items, "file", "configuration file (-f)")?;
     // The daemon resolves relative names against its own directory (/ under systemd);
@@ -197,10 +215,17 @@ fn obj(command: &str, args: &[String]) -> Result<Request, String> {
     let file = if file.starts_with('/') {
         file
     } else {
-        let cwd = std::env::current_dir().map_err(|e| format!("cannot tell the current directory: {e}"))?;
-        sendable(&cwd.join(&file).to_string_lossy(), "configuration file path")?
+        let cwd = std::env::current_dir()
+            .map_err(|e| format!("cannot tell the current directory: {e}"))?;
+        sendable(
+            &cwd.join(&file).to_string_lossy(),
+            "configuration file path",
+        )?
     };
-    Ok(Request { file_name: Some(file), ..Request::new(cmd) })
+    Ok(Request {
+        file_name: Some(file),
+        ..Request::new(cmd)
+    })
 }
 
 fn project(command: &str, args: &[String]) -> Result<Request, String> {
@@ -208,16 +233,25 @@ fn project(command: &str, args: &[String]) -> Result<Request, String> {
         "start" => Cmd::ProjectStart,
         "stop" => Cmd::ProjectStop,
         "show" => Cmd::ProjectShow,
-        _ => return Err(format!("project cmd {command} is not supported (use start, stop or show)")),
+        _ => {
+            return Err(format!(
+                "project cmd {command} is not supported (use start, stop or show)"
+            ))
+        }
     };
-    let mut opts = vec![Opt::value("name", Some('n')), Opt::value("socket", Some('s'))];
+    let mut opts = vec![
+        Opt::value("name", Some('n')),
+        Opt::value("socket", Some('s')),
+    ];
     if cmd == Cmd::ProjectShow {
         opts.extend([Opt::flag("verbose", Some('v')), Opt::flag("json", None)]);
     }
     let items = options(args, &opts)?;
     socket(&items)?;
     let name = if cmd == Cmd::ProjectShow {
-        getopt::last(&items, "name").map(|n| sendable(n, "project name (-n)")).transpose()?
+        getopt::last(&items, "name")
+            .map(|n| sendable(n, "project name (-n)"))
+            .transpose()?
     } else {
         Some(required(&items, "name", "project name (-n)")?)
     };
@@ -230,10 +264,19 @@ fn project(command: &str, args: &[String]) -> Result<Request, String> {
         (false, true) => Some("json".to_string()),
         (false, false) => None,
     };
-    Ok(Request { proj_name: name, eng_cmd: view, ..Request::new(cmd) })
+    Ok(Request {
+        proj_name: name,
+        eng_cmd: view,
+        ..Request::new(cmd)
+    })
 }
 
 fn engine(command: &str, args: &[String]) -> Result<Request, String> {
+    if command.is_empty() || command.starts_with('-') {
+        return Err(
+            "engine command must be given first (etmem engine CMD -n ... -e ... -s ...)".into(),
+        );
+    }
     let items = options(
         args,
         &[
@@ -245,9 +288,6 @@ fn engine(command: &str, args: &[String]) -> Result<Request, String> {
     )?;
     socket(&items)?;
     let proj = required(&items, "proj_name", "project name (-n)")?;
-    if command.is_empty() || command.starts_with('-') {
-        return Err("engine command must be given (etmem engine CMD ...)".into());
-    }
     let eng_cmd = sendable(command, "engine command")?;
     let eng = required(&items, "engine", "engine name (-e)")?;
     let task = match getopt::last(&items, "task_name") {
@@ -255,5 +295,11 @@ fn engine(command: &str, args: &[String]) -> Result<Request, String> {
         Some("") => return Err("task name (-t) must not be empty".into()),
         Some(t) => Some(sendable(t, "task name (-t)")?),
     };
-    Ok(Request { proj_name: Some(proj), eng_name: Some(eng), eng_cmd: Some(eng_cmd), task_name: task, ..Request::new(Cmd::Engine) })
+    Ok(Request {
+        proj_name: Some(proj),
+        eng_name: Some(eng),
+        eng_cmd: Some(eng_cmd),
+        task_name: task,
+        ..Request::new(Cmd::Engine)
+    })
 }

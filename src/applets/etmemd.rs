@@ -83,7 +83,9 @@ fn parse(args: &[String]) -> Result<Option<Args>, i32> {
         level,
         socket: socket.to_string(),
         systemctl: getopt::has(&items, "mode-systemctl"),
-        pid_file: getopt::last(&items, "pid-file").unwrap_or("/run/etmemd.pid").to_string(),
+        pid_file: getopt::last(&items, "pid-file")
+            .unwrap_or("/run/etmemd.pid")
+            .to_string(),
     }))
 }
 
@@ -152,7 +154,10 @@ fn fork_handshake(pid_file: &str) -> Result<UnixStream, i32> {
             drop(child_end);
             if let Err(e) = write_pid_file(pid_file, child) {
                 eprintln!("etmemd: cannot write pid file {pid_file}: {e}");
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), nix::sys::signal::SIGTERM);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(child),
+                    nix::sys::signal::SIGTERM,
+                );
                 std::process::exit(1);
             }
             let mut word = [0u8; 4];
@@ -167,6 +172,11 @@ fn fork_handshake(pid_file: &str) -> Result<UnixStream, i32> {
 
 fn write_pid_file(path: &str, pid: i32) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     write!(f, "{pid}")
 }

@@ -16,12 +16,19 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn new(uid: u32) -> Daemon {
-        Daemon { registry: Registry::default(), uid }
+        Daemon {
+            registry: Registry::default(),
+            uid,
+        }
     }
 
     fn load(&self, req: &Request) -> Result<config::ConfigFile, Reply> {
-        let name = req.file_name.as_deref().ok_or_else(|| Reply::fail(Status::Inval, "no config file given"))?;
-        let file = config::load(name, self.uid).map_err(|e| Reply::fail(Status::Inval, e.to_string()))?;
+        let name = req
+            .file_name
+            .as_deref()
+            .ok_or_else(|| Reply::fail(Status::Inval, "no config file given"))?;
+        let file =
+            config::load(name, self.uid).map_err(|e| Reply::fail(Status::Inval, e.to_string()))?;
         for w in &file.warnings {
             crate::log_warn!("{w}");
         }
@@ -29,28 +36,53 @@ impl Daemon {
     }
 
     fn project_name(req: &Request) -> Result<&str, Reply> {
-        req.proj_name.as_deref().ok_or_else(|| Reply::fail(Status::Inval, "no project name given"))
+        req.proj_name
+            .as_deref()
+            .ok_or_else(|| Reply::fail(Status::Inval, "no project name given"))
     }
 
     fn engine_cmd(&self, req: &Request) -> Result<Reply, Reply> {
         let pname = Self::project_name(req)?;
-        let p = self.registry.project(pname).ok_or_else(|| Reply::fail(Status::ProNoexist, format!("project {pname}")))?;
+        let p = self
+            .registry
+            .project(pname)
+            .ok_or_else(|| Reply::fail(Status::ProNoexist, format!("project {pname}")))?;
         if !p.started() {
-            return Err(Reply::fail(Status::Inval, format!("project {pname} is not started")));
+            return Err(Reply::fail(
+                Status::Inval,
+                format!("project {pname} is not started"),
+            ));
         }
-        let ename = req.eng_name.as_deref().ok_or_else(|| Reply::fail(Status::Inval, "no engine name given"))?;
+        let ename = req
+            .eng_name
+            .as_deref()
+            .ok_or_else(|| Reply::fail(Status::Inval, "no engine name given"))?;
         let e = p
             .engines
             .iter()
             .find(|e| e.conf.name() == ename)
-            .ok_or_else(|| Reply::fail(Status::EngNoexist, format!("engine {ename} in project {pname}")))?;
+            .ok_or_else(|| {
+                Reply::fail(
+                    Status::EngNoexist,
+                    format!("engine {ename} in project {pname}"),
+                )
+            })?;
         if let Some(t) = req.task_name.as_deref() {
             if !e.tasks.iter().any(|s| s.conf.name == t) {
-                return Err(Reply::fail(Status::TaskNoexist, format!("task {t} in engine {ename}")));
+                return Err(Reply::fail(
+                    Status::TaskNoexist,
+                    format!("task {t} in engine {ename}"),
+                ));
             }
         }
-        let cmd = req.eng_cmd.as_deref().ok_or_else(|| Reply::fail(Status::Inval, "no engine command given"))?;
-        Err(Reply::fail(Status::Inval, format!("engine {ename} has no command {cmd:?}")))
+        let cmd = req
+            .eng_cmd
+            .as_deref()
+            .ok_or_else(|| Reply::fail(Status::Inval, "no engine command given"))?;
+        Err(Reply::fail(
+            Status::Inval,
+            format!("engine {ename} has no command {cmd:?}"),
+        ))
     }
 }
 
@@ -67,14 +99,28 @@ fn outcome(r: Result<(), (Status, String)>) -> Reply {
 impl Handler for Daemon {
     fn handle(&mut self, req: &Request) -> Reply {
         let r = match Cmd::from_code(req.cmd) {
-            None => Err(Reply::fail(Status::Inval, format!("unknown command code {}", req.cmd))),
+            None => Err(Reply::fail(
+                Status::Inval,
+                format!("unknown command code {}", req.cmd),
+            )),
             Some(Cmd::ObjAdd) => self.load(req).map(|f| outcome(self.registry.add(f))),
             Some(Cmd::ObjDel) => self.load(req).map(|f| outcome(self.registry.del(&f))),
-            Some(Cmd::ProjectStart) => Self::project_name(req).map(|n| outcome(self.registry.start(n))),
-            Some(Cmd::ProjectStop) => Self::project_name(req).map(|n| outcome(self.registry.stop(n))),
+            Some(Cmd::ProjectStart) => {
+                Self::project_name(req).map(|n| outcome(self.registry.start(n)))
+            }
+            Some(Cmd::ProjectStop) => {
+                Self::project_name(req).map(|n| outcome(self.registry.stop(n)))
+            }
             Some(Cmd::ProjectShow) => match View::from_word(req.eng_cmd.as_deref()) {
-                Some(view) => Ok(Reply::Ok(show::show(&self.registry, req.proj_name.as_deref(), view))),
-                None => Err(Reply::fail(Status::Inval, "unknown show view (use verbose or json)")),
+                Some(view) => Ok(Reply::Ok(show::show(
+                    &self.registry,
+                    req.proj_name.as_deref(),
+                    view,
+                ))),
+                None => Err(Reply::fail(
+                    Status::Inval,
+                    "unknown show view (use verbose or json)",
+                )),
             },
             Some(Cmd::Engine) => self.engine_cmd(req),
         };

@@ -86,26 +86,66 @@ impl Registry {
     /// `obj add`: add every object of the file, or none of them.
     pub fn add(&mut self, file: ConfigFile) -> Result<(), Refusal> {
         self.check_add(&file)?;
-        let ConfigFile { projects, engines, tasks, .. } = file;
+        let ConfigFile {
+            projects,
+            engines,
+            tasks,
+            ..
+        } = file;
         for p in projects {
             crate::log_info!("added project {}", p.name);
             self.projects.insert(
                 0,
-                Project { conf: Arc::new(p), engines: Vec::new(), runner: None, work: Arc::new(Mutex::new(Vec::new())) },
+                Project {
+                    conf: Arc::new(p),
+                    engines: Vec::new(),
+                    runner: None,
+                    work: Arc::new(Mutex::new(Vec::new())),
+                },
             );
         }
         for e in engines {
             let engine: Arc<dyn Engine> = Arc::from(engine::for_conf(&e));
             crate::log_info!("added engine {} to project {}", e.name(), e.project);
-            let p = self.project_mut(&e.project).expect("checked: project exists");
-            p.engines.insert(0, EngineSlot { conf: Arc::new(e), engine, tasks: Vec::new() });
+            let p = self
+                .project_mut(&e.project)
+                .expect("checked: project exists");
+            p.engines.insert(
+                0,
+                EngineSlot {
+                    conf: Arc::new(e),
+                    engine,
+                    tasks: Vec::new(),
+                },
+            );
         }
         for t in tasks {
-            crate::log_info!("added task {} to project {} engine {}", t.name, t.project, t.engine);
-            let p = self.project_mut(&t.project).expect("checked: project exists");
-            let e = p.engines.iter_mut().find(|e| e.conf.name() == t.engine).expect("checked: engine exists");
-            let status = TaskStatus { note: e.engine.note(&t), ..TaskStatus::default() };
-            e.tasks.insert(0, TaskSlot { conf: Arc::new(t), status: Arc::new(Mutex::new(status)), stop: Arc::new(Stop::new()) });
+            crate::log_info!(
+                "added task {} to project {} engine {}",
+                t.name,
+                t.project,
+                t.engine
+            );
+            let p = self
+                .project_mut(&t.project)
+                .expect("checked: project exists");
+            let e = p
+                .engines
+                .iter_mut()
+                .find(|e| e.conf.name() == t.engine)
+                .expect("checked: engine exists");
+            let status = TaskStatus {
+                note: e.engine.note(&t),
+                ..TaskStatus::default()
+            };
+            e.tasks.insert(
+                0,
+                TaskSlot {
+                    conf: Arc::new(t),
+                    status: Arc::new(Mutex::new(status)),
+                    stop: Arc::new(Stop::new()),
+                },
+            );
             p.sync_work();
         }
         Ok(())
@@ -113,47 +153,106 @@ impl Registry {
 
     fn check_add(&self, file: &ConfigFile) -> Result<(), Refusal> {
         if file.projects.is_empty() && file.engines.is_empty() && file.tasks.is_empty() {
-            return Err((Status::Inval, format!("{}: no [project], [engine] or [task] group", file.path)));
+            return Err((
+                Status::Inval,
+                format!("{}: no [project], [engine] or [task] group", file.path),
+            ));
         }
         let at = |o: &config::Origin| format!("{}:{}", o.file, o.line);
         for (i, p) in file.projects.iter().enumerate() {
-            if self.project(&p.name).is_some() || file.projects[..i].iter().any(|q| q.name == p.name) {
-                return Err((Status::ProExisted, format!("project {} ({})", p.name, at(&p.origin))));
+            if self.project(&p.name).is_some()
+                || file.projects[..i].iter().any(|q| q.name == p.name)
+            {
+                return Err((
+                    Status::ProExisted,
+                    format!("project {} ({})", p.name, at(&p.origin)),
+                ));
             }
         }
         // A parent may come from the registry or from earlier in the same file.
         let find_project = |name: &str| -> Option<&ProjectConf> {
-            self.project(name).map(|p| &*p.conf).or_else(|| file.projects.iter().find(|p| p.name == name))
+            self.project(name)
+                .map(|p| &*p.conf)
+                .or_else(|| file.projects.iter().find(|p| p.name == name))
         };
         for (i, e) in file.engines.iter().enumerate() {
-            let p = find_project(&e.project)
-                .ok_or_else(|| (Status::ProNoexist, format!("project {} of engine {} ({})", e.project, e.name(), at(&e.origin))))?;
+            let p = find_project(&e.project).ok_or_else(|| {
+                (
+                    Status::ProNoexist,
+                    format!(
+                        "project {} of engine {} ({})",
+                        e.project,
+                        e.name(),
+                        at(&e.origin)
+                    ),
+                )
+            })?;
             config::check_engine(e, p).map_err(|err| (Status::Inval, err.to_string()))?;
-            let dup_in_registry = self.project(&e.project).and_then(|p| p.engine(e.name())).is_some();
-            let dup_in_file = file.engines[..i].iter().any(|f| f.project == e.project && f.name() == e.name());
+            let dup_in_registry = self
+                .project(&e.project)
+                .and_then(|p| p.engine(e.name()))
+                .is_some();
+            let dup_in_file = file.engines[..i]
+                .iter()
+                .any(|f| f.project == e.project && f.name() == e.name());
             if dup_in_registry || dup_in_file {
-                return Err((Status::EngExisted, format!("engine {} in project {} ({})", e.name(), e.project, at(&e.origin))));
+                return Err((
+                    Status::EngExisted,
+                    format!(
+                        "engine {} in project {} ({})",
+                        e.name(),
+                        e.project,
+                        at(&e.origin)
+                    ),
+                ));
             }
         }
         for (i, t) in file.tasks.iter().enumerate() {
-            let p = find_project(&t.project)
-                .ok_or_else(|| (Status::ProNoexist, format!("project {} of task {} ({})", t.project, t.name, at(&t.origin))))?;
+            let p = find_project(&t.project).ok_or_else(|| {
+                (
+                    Status::ProNoexist,
+                    format!(
+                        "project {} of task {} ({})",
+                        t.project,
+                        t.name,
+                        at(&t.origin)
+                    ),
+                )
+            })?;
             let registered = self.project(&t.project).and_then(|p| p.engine(&t.engine));
-            let in_file = file.engines.iter().any(|e| e.project == t.project && e.name() == t.engine);
+            let in_file = file
+                .engines
+                .iter()
+                .any(|e| e.project == t.project && e.name() == t.engine);
             if registered.is_none() && !in_file {
                 return Err((
                     Status::EngNoexist,
-                    format!("engine {} in project {} for task {} ({})", t.engine, t.project, t.name, at(&t.origin)),
+                    format!(
+                        "engine {} in project {} for task {} ({})",
+                        t.engine,
+                        t.project,
+                        t.name,
+                        at(&t.origin)
+                    ),
                 ));
             }
             config::check_task(t, p).map_err(|err| (Status::Inval, err.to_string()))?;
-            let dup_in_registry = registered.map(|e| e.tasks.iter().any(|s| s.conf.name == t.name)).unwrap_or(false);
-            let dup_in_file =
-                file.tasks[..i].iter().any(|u| u.project == t.project && u.engine == t.engine && u.name == t.name);
+            let dup_in_registry = registered
+                .map(|e| e.tasks.iter().any(|s| s.conf.name == t.name))
+                .unwrap_or(false);
+            let dup_in_file = file.tasks[..i]
+                .iter()
+                .any(|u| u.project == t.project && u.engine == t.engine && u.name == t.name);
             if dup_in_registry || dup_in_file {
                 return Err((
                     Status::TaskExisted,
-                    format!("task {} in engine {} of project {} ({})", t.name, t.engine, t.project, at(&t.origin)),
+                    format!(
+                        "task {} in engine {} of project {} ({})",
+                        t.name,
+                        t.engine,
+                        t.project,
+                        at(&t.origin)
+                    ),
                 ));
             }
         }
@@ -164,16 +263,34 @@ impl Registry {
     /// a started project first). Every object must exist, or nothing is removed.
     pub fn del(&mut self, file: &ConfigFile) -> Result<(), Refusal> {
         for t in &file.tasks {
-            let p = self.project(&t.project).ok_or_else(|| (Status::ProNoexist, format!("project {}", t.project)))?;
-            let e = p.engine(&t.engine).ok_or_else(|| (Status::EngNoexist, format!("engine {} in project {}", t.engine, t.project)))?;
+            let p = self
+                .project(&t.project)
+                .ok_or_else(|| (Status::ProNoexist, format!("project {}", t.project)))?;
+            let e = p.engine(&t.engine).ok_or_else(|| {
+                (
+                    Status::EngNoexist,
+                    format!("engine {} in project {}", t.engine, t.project),
+                )
+            })?;
             if !e.tasks.iter().any(|s| s.conf.name == t.name) {
-                return Err((Status::TaskNoexist, format!("task {} in engine {} of project {}", t.name, t.engine, t.project)));
+                return Err((
+                    Status::TaskNoexist,
+                    format!(
+                        "task {} in engine {} of project {}",
+                        t.name, t.engine, t.project
+                    ),
+                ));
             }
         }
         for e in &file.engines {
-            let p = self.project(&e.project).ok_or_else(|| (Status::ProNoexist, format!("project {}", e.project)))?;
+            let p = self
+                .project(&e.project)
+                .ok_or_else(|| (Status::ProNoexist, format!("project {}", e.project)))?;
             if p.engine(e.name()).is_none() {
-                return Err((Status::EngNoexist, format!("engine {} in project {}", e.name(), e.project)));
+                return Err((
+                    Status::EngNoexist,
+                    format!("engine {} in project {}", e.name(), e.project),
+                ));
             }
         }
         for p in &file.projects {
@@ -182,11 +299,18 @@ impl Registry {
             }
         }
         if file.projects.is_empty() && file.engines.is_empty() && file.tasks.is_empty() {
-            return Err((Status::Inval, format!("{}: no [project], [engine] or [task] group", file.path)));
+            return Err((
+                Status::Inval,
+                format!("{}: no [project], [engine] or [task] group", file.path),
+            ));
         }
         for t in &file.tasks {
             let p = self.project_mut(&t.project).expect("checked");
-            let e = p.engines.iter_mut().find(|e| e.conf.name() == t.engine).expect("checked");
+            let e = p
+                .engines
+                .iter_mut()
+                .find(|e| e.conf.name() == t.engine)
+                .expect("checked");
             if let Some(i) = e.tasks.iter().position(|s| s.conf.name == t.name) {
                 e.tasks.remove(i).stop.set();
             }
@@ -214,14 +338,19 @@ impl Registry {
 
     /// `project start`.
     pub fn start(&mut self, name: &str) -> Result<(), Refusal> {
-        let p = self.project_mut(name).ok_or_else(|| (Status::ProNoexist, format!("project {name}")))?;
+        let p = self
+            .project_mut(name)
+            .ok_or_else(|| (Status::ProNoexist, format!("project {name}")))?;
         if p.started() {
             return Err((Status::ProStarted, format!("project {name}")));
         }
         for e in &p.engines {
-            e.engine
-                .check_start(&p.conf)
-                .map_err(|err| (Status::InterErr, format!("project {name} engine {}: {err}", e.conf.name())))?;
+            e.engine.check_start(&p.conf).map_err(|err| {
+                (
+                    Status::InterErr,
+                    format!("project {name} engine {}: {err}", e.conf.name()),
+                )
+            })?;
         }
         for e in &p.engines {
             for t in &e.tasks {
@@ -231,15 +360,21 @@ impl Registry {
             }
         }
         p.sync_work();
-        let runner = Runner::start(p.conf.clone(), p.work.clone())
-            .map_err(|err| (Status::InterErr, format!("project {name}: cannot start its thread: {err}")))?;
+        let runner = Runner::start(p.conf.clone(), p.work.clone()).map_err(|err| {
+            (
+                Status::InterErr,
+                format!("project {name}: cannot start its thread: {err}"),
+            )
+        })?;
         p.runner = Some(runner);
         Ok(())
     }
 
     /// `project stop`.
     pub fn stop(&mut self, name: &str) -> Result<(), Refusal> {
-        let p = self.project_mut(name).ok_or_else(|| (Status::ProNoexist, format!("project {name}")))?;
+        let p = self
+            .project_mut(name)
+            .ok_or_else(|| (Status::ProNoexist, format!("project {name}")))?;
         if !p.started() {
             return Err((Status::ProStopped, format!("project {name}")));
         }

@@ -29,13 +29,19 @@ pub struct Runner {
 }
 
 impl Runner {
-    pub fn start(project: Arc<ProjectConf>, work: Arc<Mutex<Vec<Work>>>) -> std::io::Result<Runner> {
+    pub fn start(
+        project: Arc<ProjectConf>,
+        work: Arc<Mutex<Vec<Work>>>,
+    ) -> std::io::Result<Runner> {
         let stop = Arc::new(Stop::new());
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name(format!("etmemd:{}", project.name))
             .spawn(move || run(project, work, flag))?;
-        Ok(Runner { stop, thread: Some(thread) })
+        Ok(Runner {
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// Stop the scheduler and wait for its thread (and the task threads) to end.
@@ -82,17 +88,27 @@ fn run(project: Arc<ProjectConf>, work: Arc<Mutex<Vec<Work>>>, stop: Arc<Stop>) 
                     task_stop: w.task_stop.clone(),
                 };
                 let engine = w.engine.clone();
-                let spawned = std::thread::Builder::new().name(format!("etmemd:{}", w.task.name)).spawn_scoped(s, move || {
-                    let outcome = engine.run_cycle(&run);
-                    if let Err(e) = &outcome {
-                        crate::log_warn!("project {} task {}: {e}", run.project.name, run.task.name);
-                    }
-                    if !run.should_stop() {
-                        run.finish_cycle(outcome.map_err(|e| e.to_string()));
-                    }
-                });
+                let spawned = std::thread::Builder::new()
+                    .name(format!("etmemd:{}", w.task.name))
+                    .spawn_scoped(s, move || {
+                        let outcome = engine.run_cycle(&run);
+                        if let Err(e) = &outcome {
+                            crate::log_warn!(
+                                "project {} task {}: {e}",
+                                run.project.name,
+                                run.task.name
+                            );
+                        }
+                        if !run.should_stop() {
+                            run.finish_cycle(outcome.map_err(|e| e.to_string()));
+                        }
+                    });
                 if let Err(e) = spawned {
-                    crate::log_error!("project {}: cannot start a thread for task {}: {e}", project.name, w.task.name);
+                    crate::log_error!(
+                        "project {}: cannot start a thread for task {}: {e}",
+                        project.name,
+                        w.task.name
+                    );
                 }
             }
         });

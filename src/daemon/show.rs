@@ -47,7 +47,11 @@ pub fn show(reg: &Registry, name: Option<&str>, view: View) -> String {
     let mut out = String::new();
     for p in projects {
         let _ = writeln!(out, "project: {}", p.conf.name);
-        let _ = writeln!(out, "{:<8} {:<8} {:<16} {:<16} {:<16} {:<8}", "number", "type", "value", "name", "engine", "started");
+        let _ = writeln!(
+            out,
+            "{:<8} {:<8} {:<16} {:<16} {:<16} {:<8}",
+            "number", "type", "value", "name", "engine", "started"
+        );
         for e in &p.engines {
             for (i, t) in e.tasks.iter().enumerate() {
                 let _ = writeln!(
@@ -77,9 +81,20 @@ const INDENT: &str = "         ";
 
 fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
     if started {
-        let pids = if s.pids.is_empty() { "none".to_string() } else { join(&s.pids) };
-        let last = s.last_cycle.map(|t| format!("{} s ago", ago(t))).unwrap_or_else(|| "none yet".into());
-        let _ = writeln!(out, "{INDENT}pids: {pids}  cycles: {}  last cycle: {last}", s.cycles);
+        let pids = if s.pids.is_empty() {
+            "none".to_string()
+        } else {
+            join(&s.pids)
+        };
+        let last = s
+            .last_cycle
+            .map(|t| format!("{} s ago", ago(t)))
+            .unwrap_or_else(|| "none yet".into());
+        let _ = writeln!(
+            out,
+            "{INDENT}pids: {pids}  cycles: {}  last cycle: {last}",
+            s.cycles
+        );
     }
     if let Some(n) = &s.note {
         let _ = writeln!(out, "{INDENT}note: {n}");
@@ -90,7 +105,10 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
 }
 
 fn ago(t: SystemTime) -> u64 {
-    SystemTime::now().duration_since(t).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(t)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn join<T: ToString>(v: &[T]) -> String {
@@ -103,12 +121,21 @@ fn show_json(projects: &[&Project]) -> String {
         if pi > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{{\"name\":{},\"started\":{},\"engines\":[", json::string(&p.conf.name), p.started());
+        let _ = write!(
+            out,
+            "{{\"name\":{},\"started\":{},\"engines\":[",
+            json::string(&p.conf.name),
+            p.started()
+        );
         for (ei, e) in p.engines.iter().enumerate() {
             if ei > 0 {
                 out.push(',');
             }
-            let _ = write!(out, "{{\"name\":{},\"tasks\":[", json::string(e.conf.name()));
+            let _ = write!(
+                out,
+                "{{\"name\":{},\"tasks\":[",
+                json::string(e.conf.name())
+            );
             for (ti, t) in e.tasks.iter().enumerate() {
                 if ti > 0 {
                     out.push(',');

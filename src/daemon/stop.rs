@@ -34,7 +34,11 @@ impl Stop {
             if now >= deadline {
                 return false;
             }
-            set = self.wake.wait_timeout(set, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            set = self
+                .wake
+                .wait_timeout(set, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         true
     }

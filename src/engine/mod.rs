@@ -26,9 +26,18 @@ pub trait Engine: Send + Sync {
 /// The engine for an engine config.
 pub fn for_conf(conf: &EngineConf) -> Box<dyn Engine> {
     match &conf.kind {
-        EngineKind::Slide | EngineKind::Memdcd => Box::new(pending::Pending { children: true, what: "scanning and swapping" }),
-        EngineKind::Cslide(_) => Box::new(pending::Pending { children: false, what: "NUMA tiering" }),
-        EngineKind::Damon(_) => Box::new(pending::Pending { children: false, what: "DAMON monitoring" }),
+        EngineKind::Slide | EngineKind::Memdcd => Box::new(pending::Pending {
+            children: true,
+            what: "scanning and swapping",
+        }),
+        EngineKind::Cslide(_) => Box::new(pending::Pending {
+            children: false,
+            what: "NUMA tiering",
+        }),
+        EngineKind::Damon(_) => Box::new(pending::Pending {
+            children: false,
+            what: "DAMON monitoring",
+        }),
         EngineKind::Thirdparty(_) => Box::new(pending::Thirdparty),
     }
 }

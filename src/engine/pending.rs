@@ -23,11 +23,15 @@ impl Engine for Pending {
     }
 
     fn note(&self, _task: &TaskConf) -> Option<String> {
-        Some(format!("{} is not built yet: this task only finds its processes", self.what))
+        Some(format!(
+            "{} is not built yet: this task only finds its processes",
+            self.what
+        ))
     }
 
     fn run_cycle(&self, run: &TaskRun) -> Result<()> {
-        let pids = targets::resolve(&run.task.target, self.children).inspect_err(|_| run.set_pids(Vec::new()))?;
+        let pids = targets::resolve(&run.task.target, self.children)
+            .inspect_err(|_| run.set_pids(Vec::new()))?;
         run.set_pids(pids);
         Ok(())
     }
@@ -43,7 +47,10 @@ impl Engine for Thirdparty {
     }
 
     fn check_start(&self, _project: &ProjectConf) -> Result<()> {
-        Err(Error::new(Kind::Unsupported, "thirdparty engines (C plugins) are not supported by this etmemd yet"))
+        Err(Error::new(
+            Kind::Unsupported,
+            "thirdparty engines (C plugins) are not supported by this etmemd yet",
+        ))
     }
 
     fn note(&self, _task: &TaskConf) -> Option<String> {
@@ -51,6 +58,9 @@ impl Engine for Thirdparty {
     }
 
     fn run_cycle(&self, _run: &TaskRun) -> Result<()> {
-        Err(Error::new(Kind::Unsupported, "thirdparty engines are not supported yet"))
+        Err(Error::new(
+            Kind::Unsupported,
+            "thirdparty engines are not supported yet",
+        ))
     }
 }

@@ -11,7 +11,10 @@ pub fn resolve(target: &Target, with_children: bool) -> Result<Vec<Pid>> {
     let main = match target {
         Target::Pid(pid) => {
             if !process::exists(*pid) {
-                return Err(Error::new(Kind::NotFound, format!("no process with pid {pid}")));
+                return Err(Error::new(
+                    Kind::NotFound,
+                    format!("no process with pid {pid}"),
+                ));
             }
             *pid
         }

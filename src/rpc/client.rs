@@ -37,27 +37,48 @@ pub fn call(socket: &str, req: &Request) -> Result<Answer, ClientError> {
 /// Send raw request bytes (tests use this to speak exactly as other clients do).
 pub fn call_raw(socket: &str, msg: &[u8], timeout: Duration) -> Result<Answer, ClientError> {
     if msg.len() > MAX_REQUEST {
-        return Err(ClientError::Failed(format!("request is {} bytes, longer than {MAX_REQUEST}", msg.len())));
+        return Err(ClientError::Failed(format!(
+            "request is {} bytes, longer than {MAX_REQUEST}",
+            msg.len()
+        )));
     }
     let mut stream = connect(socket, timeout)?;
-    stream.write_all(msg).map_err(|e| ClientError::Failed(format!("send to etmemd on socket {socket:?} failed: {e}")))?;
+    stream.write_all(msg).map_err(|e| {
+        ClientError::Failed(format!("send to etmemd on socket {socket:?} failed: {e}"))
+    })?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
         if let Some((text, ok)) = split_terminated(&buf) {
-            return Ok(Answer { text: String::from_utf8_lossy(text).into_owned(), ok });
+            return Ok(Answer {
+                text: String::from_utf8_lossy(text).into_owned(),
+                ok,
+            });
         }
         match stream.read(&mut chunk) {
-            Ok(0) => return Err(ClientError::Failed("etmemd closed the connection without an answer".into())),
+            Ok(0) => {
+                return Err(ClientError::Failed(
+                    "etmemd closed the connection without an answer".into(),
+                ))
+            }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Err(ClientError::Failed(format!(
                     "etmemd did not answer within {} s (it may still be working on the request)",
                     timeout.as_secs()
                 )))
             }
-            Err(e) => return Err(ClientError::Failed(format!("receiving from etmemd failed: {e}"))),
+            Err(e) => {
+                return Err(ClientError::Failed(format!(
+                    "receiving from etmemd failed: {e}"
+                )))
+            }
         }
     }
 }
@@ -66,17 +87,25 @@ pub fn call_raw(socket: &str, msg: &[u8], timeout: Duration) -> Result<Answer, C
 pub fn connect(name: &str, timeout: Duration) -> Result<UnixStream, ClientError> {
     super::check_socket_name(name).map_err(ClientError::Failed)?;
     let fail = |what: &str, e: nix::Error| ClientError::Failed(format!("{what}: {e}"));
-    let fd = socket::socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(|e| fail("cannot create a socket", e))?;
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| fail("cannot create a socket", e))?;
     let tv = TimeVal::new(timeout.as_secs() as _, timeout.subsec_micros() as _);
     socket::setsockopt(&fd, sockopt::SendTimeout, &tv).map_err(|e| fail("setsockopt", e))?;
     socket::setsockopt(&fd, sockopt::ReceiveTimeout, &tv).map_err(|e| fail("setsockopt", e))?;
     let addr = UnixAddr::new_abstract(name.as_bytes()).map_err(|e| fail("bad socket name", e))?;
     match socket::connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr) {
         Ok(()) => Ok(UnixStream::from(fd)),
-        Err(nix::Error::ECONNREFUSED) | Err(nix::Error::ENOENT) => {
-            Err(ClientError::NoDaemon(format!("no etmemd is listening on socket {name:?}")))
-        }
-        Err(e) => Err(fail(&format!("cannot connect to etmemd on socket {name:?}"), e)),
+        Err(nix::Error::ECONNREFUSED) | Err(nix::Error::ENOENT) => Err(ClientError::NoDaemon(
+            format!("no etmemd is listening on socket {name:?}"),
+        )),
+        Err(e) => Err(fail(
+            &format!("cannot connect to etmemd on socket {name:?}"),
+            e,
+        )),
     }
 }

@@ -17,7 +17,10 @@ pub fn check_socket_name(name: &str) -> Result<(), String> {
         return Err("socket name must not be empty".into());
     }
     if name.len() > SOCKET_NAME_MAX {
-        return Err(format!("socket name is {} bytes long; at most {SOCKET_NAME_MAX} are allowed", name.len()));
+        return Err(format!(
+            "socket name is {} bytes long; at most {SOCKET_NAME_MAX} are allowed",
+            name.len()
+        ));
     }
     if name.contains('\0') {
         return Err("socket name must not contain a NUL byte".into());

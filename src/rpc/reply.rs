@@ -63,7 +63,11 @@ impl Reply {
         };
         // The terminators can never appear in UTF-8 text, but be certain.
         out.retain(|&b| b != OK && b != FAIL);
-        out.push(if matches!(self, Reply::Ok(_)) { OK } else { FAIL });
+        out.push(if matches!(self, Reply::Ok(_)) {
+            OK
+        } else {
+            FAIL
+        });
         out
     }
 }
@@ -82,7 +86,10 @@ mod tests {
     fn framing() {
         assert_eq!(Reply::Ok(String::new()).encode(), vec![0xff]);
         assert_eq!(Reply::Ok("a\n".into()).encode(), b"a\n\xff".to_vec());
-        assert_eq!(Reply::fail(Status::ProNoexist, "").encode(), b"error: project is not exist\xfe".to_vec());
+        assert_eq!(
+            Reply::fail(Status::ProNoexist, "").encode(),
+            b"error: project is not exist\xfe".to_vec()
+        );
         assert_eq!(
             Reply::fail(Status::Inval, "x.conf:3: bad").encode(),
             b"error: invalid parameters: x.conf:3: bad\xfe".to_vec()
@@ -109,7 +116,10 @@ mod tests {
             (Status::EngNoexist, "error: engine is not exist"),
             (Status::TaskExisted, "error: task has been existed"),
             (Status::TaskNoexist, "error: task is not exist"),
-            (Status::InterErr, "error: etmemd has internal error, see reason details in messages"),
+            (
+                Status::InterErr,
+                "error: etmemd has internal error, see reason details in messages",
+            ),
         ];
         for (s, t) in all {
             assert_eq!(s.text(), t);

@@ -53,11 +53,21 @@ pub struct Request {
     pub task_name: Option<String>,
 }
 
-const KEYS: [&str; 6] = ["proj_name", "file_name", "cmd", "eng_name", "eng_cmd", "task_name"];
+const KEYS: [&str; 6] = [
+    "proj_name",
+    "file_name",
+    "cmd",
+    "eng_name",
+    "eng_cmd",
+    "task_name",
+];
 
 impl Request {
     pub fn new(cmd: Cmd) -> Request {
-        Request { cmd: cmd.code(), ..Request::default() }
+        Request {
+            cmd: cmd.code(),
+            ..Request::default()
+        }
     }
 
     /// The exact text the upstream C client sends.
@@ -81,9 +91,13 @@ impl Request {
     /// word `-` means "not given", and every error says what is wrong.
     pub fn decode(buf: &[u8]) -> Result<Request, String> {
         if buf.len() > MAX_REQUEST {
-            return Err(format!("request is {} bytes; at most {MAX_REQUEST} are allowed", buf.len()));
+            return Err(format!(
+                "request is {} bytes; at most {MAX_REQUEST} are allowed",
+                buf.len()
+            ));
         }
-        let text = std::str::from_utf8(buf).map_err(|_| "request is not valid UTF-8 text".to_string())?;
+        let text =
+            std::str::from_utf8(buf).map_err(|_| "request is not valid UTF-8 text".to_string())?;
         let mut words = text.split(' ');
         let mut values: [Option<String>; 6] = Default::default();
         for (i, key) in KEYS.iter().enumerate() {
@@ -92,21 +106,35 @@ impl Request {
                 Some(w) => return Err(format!("expected field '{key}', found {:?}", truncate(w))),
                 None => return Err(format!("request ends before field '{key}'")),
             }
-            let value = words.next().ok_or_else(|| format!("field '{key}' has no value"))?;
+            let value = words
+                .next()
+                .ok_or_else(|| format!("field '{key}' has no value"))?;
             if value.is_empty() {
                 return Err(format!("field '{key}' has an empty value"));
             }
             values[i] = (value != "-").then(|| value.to_string());
         }
         if let Some(extra) = words.next() {
-            return Err(format!("unexpected text after the last field: {:?}", truncate(extra)));
+            return Err(format!(
+                "unexpected text after the last field: {:?}",
+                truncate(extra)
+            ));
         }
         let [proj_name, file_name, cmd, eng_name, eng_cmd, task_name] = values;
         let cmd = match cmd {
             None => return Err("field 'cmd' is not given".into()),
-            Some(c) => c.parse::<i32>().map_err(|_| format!("field 'cmd' is not a number: {:?}", truncate(&c)))?,
+            Some(c) => c
+                .parse::<i32>()
+                .map_err(|_| format!("field 'cmd' is not a number: {:?}", truncate(&c)))?,
         };
-        Ok(Request { proj_name, file_name, cmd, eng_name, eng_cmd, task_name })
+        Ok(Request {
+            proj_name,
+            file_name,
+            cmd,
+            eng_name,
+            eng_cmd,
+            task_name,
+        })
     }
 }
 
@@ -127,7 +155,10 @@ fn truncate(s: &str) -> &str {
 /// server to tell a slow or stalled peer from one that has sent everything.
 pub fn looks_complete(buf: &[u8]) -> bool {
     const LAST: &[u8] = b" task_name ";
-    buf.windows(LAST.len()).position(|w| w == LAST).map(|p| buf.len() > p + LAST.len()).unwrap_or(false)
+    buf.windows(LAST.len())
+        .position(|w| w == LAST)
+        .map(|p| buf.len() > p + LAST.len())
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -145,20 +176,35 @@ mod tests {
         assert_eq!(add.encode(), "proj_name - file_name /etc/etmem/slide_conf.yaml cmd 0 eng_name - eng_cmd - task_name -");
         let mut del = req(Cmd::ObjDel);
         del.file_name = Some("a.conf".into());
-        assert_eq!(del.encode(), "proj_name - file_name a.conf cmd 1 eng_name - eng_cmd - task_name -");
+        assert_eq!(
+            del.encode(),
+            "proj_name - file_name a.conf cmd 1 eng_name - eng_cmd - task_name -"
+        );
         let mut start = req(Cmd::ProjectStart);
         start.proj_name = Some("test".into());
-        assert_eq!(start.encode(), "proj_name test file_name - cmd 2 eng_name - eng_cmd - task_name -");
+        assert_eq!(
+            start.encode(),
+            "proj_name test file_name - cmd 2 eng_name - eng_cmd - task_name -"
+        );
         let mut stop = req(Cmd::ProjectStop);
         stop.proj_name = Some("test".into());
-        assert_eq!(stop.encode(), "proj_name test file_name - cmd 3 eng_name - eng_cmd - task_name -");
-        assert_eq!(req(Cmd::ProjectShow).encode(), "proj_name - file_name - cmd 4 eng_name - eng_cmd - task_name -");
+        assert_eq!(
+            stop.encode(),
+            "proj_name test file_name - cmd 3 eng_name - eng_cmd - task_name -"
+        );
+        assert_eq!(
+            req(Cmd::ProjectShow).encode(),
+            "proj_name - file_name - cmd 4 eng_name - eng_cmd - task_name -"
+        );
         let mut eng = req(Cmd::Engine);
         eng.proj_name = Some("test".into());
         eng.eng_name = Some("cslide".into());
         eng.eng_cmd = Some("showtaskpages".into());
         eng.task_name = Some("vm1".into());
-        assert_eq!(eng.encode(), "proj_name test file_name - cmd 5 eng_name cslide eng_cmd showtaskpages task_name vm1");
+        assert_eq!(
+            eng.encode(),
+            "proj_name test file_name - cmd 5 eng_name cslide eng_cmd showtaskpages task_name vm1"
+        );
         for r in [add, del, start, stop, req(Cmd::ProjectShow), eng] {
             assert_eq!(Request::decode(r.encode().as_bytes()).unwrap(), r);
         }
@@ -175,7 +221,8 @@ mod tests {
 
     #[test]
     fn values_starting_with_a_dash_survive() {
-        let r = Request::decode(b"proj_name -x file_name - cmd 2 eng_name - eng_cmd - task_name -").unwrap();
+        let r = Request::decode(b"proj_name -x file_name - cmd 2 eng_name - eng_cmd - task_name -")
+            .unwrap();
         assert_eq!(r.proj_name.as_deref(), Some("-x"));
     }
 
@@ -184,17 +231,39 @@ mod tests {
         let bad: &[(&[u8], &str)] = &[
             (b"", "expected field 'proj_name'"),
             (b"proj_name", "field 'proj_name' has no value"),
-            (b"proj_name  file_name - cmd 0 eng_name - eng_cmd - task_name -", "empty value"),
-            (b"proj_name - file_nam - cmd 0 eng_name - eng_cmd - task_name -", "expected field 'file_name'"),
-            (b"proj_name - file_name - cmd x eng_name - eng_cmd - task_name -", "'cmd' is not a number"),
-            (b"proj_name - file_name - cmd - eng_name - eng_cmd - task_name -", "'cmd' is not given"),
-            (b"proj_name - file_name - cmd 0 eng_name - eng_cmd - task_name - extra", "unexpected text"),
-            (b"proj_name - file_name - cmd 0 eng_name - eng_cmd - task_name", "'task_name' has no value"),
+            (
+                b"proj_name  file_name - cmd 0 eng_name - eng_cmd - task_name -",
+                "empty value",
+            ),
+            (
+                b"proj_name - file_nam - cmd 0 eng_name - eng_cmd - task_name -",
+                "expected field 'file_name'",
+            ),
+            (
+                b"proj_name - file_name - cmd x eng_name - eng_cmd - task_name -",
+                "'cmd' is not a number",
+            ),
+            (
+                b"proj_name - file_name - cmd - eng_name - eng_cmd - task_name -",
+                "'cmd' is not given",
+            ),
+            (
+                b"proj_name - file_name - cmd 0 eng_name - eng_cmd - task_name - extra",
+                "unexpected text",
+            ),
+            (
+                b"proj_name - file_name - cmd 0 eng_name - eng_cmd - task_name",
+                "'task_name' has no value",
+            ),
             (b"proj_name \xff file_name", "not valid UTF-8"),
         ];
         for (bytes, want) in bad {
             let e = Request::decode(bytes).unwrap_err();
-            assert!(e.contains(want), "{:?}: {e}", String::from_utf8_lossy(bytes));
+            assert!(
+                e.contains(want),
+                "{:?}: {e}",
+                String::from_utf8_lossy(bytes)
+            );
         }
         let long = vec![b'a'; 513];
         assert!(Request::decode(&long).unwrap_err().contains("at most 512"));
@@ -202,8 +271,12 @@ mod tests {
 
     #[test]
     fn completeness() {
-        assert!(!looks_complete(b"proj_name - file_name - cmd 4 eng_name - eng_cmd - task_name "));
-        assert!(looks_complete(b"proj_name - file_name - cmd 4 eng_name - eng_cmd - task_name -"));
+        assert!(!looks_complete(
+            b"proj_name - file_name - cmd 4 eng_name - eng_cmd - task_name "
+        ));
+        assert!(looks_complete(
+            b"proj_name - file_name - cmd 4 eng_name - eng_cmd - task_name -"
+        ));
         assert!(!looks_complete(b"proj_name te"));
     }
 }

@@ -34,10 +34,16 @@ pub trait Handler {
 /// Bind the abstract socket `name`. A name in use is an error of kind `Exists`.
 pub fn bind(name: &str) -> Result<std::os::unix::net::UnixListener> {
     super::check_socket_name(name).map_err(Error::invalid)?;
-    let addr = super::socket_addr(name).map_err(|e| Error::io(format!("socket name {name:?}"), e))?;
+    let addr =
+        super::socket_addr(name).map_err(|e| Error::io(format!("socket name {name:?}"), e))?;
     std::os::unix::net::UnixListener::bind_addr(&addr).map_err(|e| {
         if e.kind() == io::ErrorKind::AddrInUse {
-            Error::new(Kind::Exists, format!("socket name {name:?} is already in use (is another etmemd running on it?)"))
+            Error::new(
+                Kind::Exists,
+                format!(
+                    "socket name {name:?} is already in use (is another etmemd running on it?)"
+                ),
+            )
         } else {
             Error::io(format!("cannot listen on socket {name:?}"), e)
         }
@@ -55,7 +61,11 @@ struct Conn {
 
 /// Serve requests until SIGINT or SIGTERM. Peers whose uid is neither 0 nor `allowed_uid`
 /// get a failure reply and change nothing.
-pub fn serve(listener: std::os::unix::net::UnixListener, allowed_uid: u32, handler: &mut dyn Handler) -> Result<i32> {
+pub fn serve(
+    listener: std::os::unix::net::UnixListener,
+    allowed_uid: u32,
+    handler: &mut dyn Handler,
+) -> Result<i32> {
     fn io_err(what: &'static str) -> impl Fn(io::Error) -> Error {
         move |e| Error::io(what, e)
     }
@@ -63,15 +73,22 @@ pub fn serve(listener: std::os::unix::net::UnixListener, allowed_uid: u32, handl
     let mut listener = UnixListener::from_std(listener);
     let mut poll = Poll::new().map_err(io_err("epoll"))?;
     let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(io_err("signal handler"))?;
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE).map_err(io_err("epoll"))?;
-    poll.registry().register(&mut signals, SIGNALS, Interest::READABLE).map_err(io_err("epoll"))?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .map_err(io_err("epoll"))?;
+    poll.registry()
+        .register(&mut signals, SIGNALS, Interest::READABLE)
+        .map_err(io_err("epoll"))?;
 
     let mut conns: HashMap<Token, Conn> = HashMap::new();
     let mut next = 2usize;
     let mut events = Events::with_capacity(64);
     loop {
         let now = Instant::now();
-        let timeout = conns.values().map(|c| c.deadline.saturating_duration_since(now)).min();
+        let timeout = conns
+            .values()
+            .map(|c| c.deadline.saturating_duration_since(now))
+            .min();
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -102,11 +119,18 @@ pub fn serve(listener: std::os::unix::net::UnixListener, allowed_uid: u32, handl
         }
         // Drop peers past their deadline; tell those that never finished their request why.
         let now = Instant::now();
-        let expired: Vec<Token> = conns.iter().filter(|(_, c)| c.deadline <= now).map(|(t, _)| *t).collect();
+        let expired: Vec<Token> = conns
+            .iter()
+            .filter(|(_, c)| c.deadline <= now)
+            .map(|(t, _)| *t)
+            .collect();
         for t in expired {
             if let Some(mut c) = conns.remove(&t) {
                 if c.output.is_none() {
-                    let why = format!("incomplete request: nothing complete arrived within {} s", PEER_TIMEOUT.as_secs());
+                    let why = format!(
+                        "incomplete request: nothing complete arrived within {} s",
+                        PEER_TIMEOUT.as_secs()
+                    );
                     crate::log_warn!("dropping a client: {why}");
                     let _ = c.stream.write(&Reply::fail(Status::Inval, why).encode());
                 }
@@ -116,7 +140,13 @@ pub fn serve(listener: std::os::unix::net::UnixListener, allowed_uid: u32, handl
     }
 }
 
-fn accept_all(listener: &UnixListener, poll: &Poll, conns: &mut HashMap<Token, Conn>, next: &mut usize, allowed_uid: u32) {
+fn accept_all(
+    listener: &UnixListener,
+    poll: &Poll,
+    conns: &mut HashMap<Token, Conn>,
+    next: &mut usize,
+    allowed_uid: u32,
+) {
     loop {
         let (mut stream, _) = match listener.accept() {
             Ok(s) => s,
@@ -128,7 +158,9 @@ fn accept_all(listener: &UnixListener, poll: &Poll, conns: &mut HashMap<Token, C
             }
         };
         if conns.len() >= MAX_CONNS {
-            let _ = stream.write(&Reply::fail(Status::InterErr, "too many clients at once; try again").encode());
+            let _ = stream.write(
+                &Reply::fail(Status::InterErr, "too many clients at once; try again").encode(),
+            );
             continue;
         }
         let denied = match getsockopt(&stream.as_fd(), PeerCredentials) {
@@ -136,18 +168,37 @@ fn accept_all(listener: &UnixListener, poll: &Poll, conns: &mut HashMap<Token, C
             Ok(cred) => Some(format!(
                 "permission denied: uid {} may not command this etmemd (only root{})",
                 cred.uid(),
-                if allowed_uid != 0 { format!(" or uid {allowed_uid}") } else { String::new() }
+                if allowed_uid != 0 {
+                    format!(" or uid {allowed_uid}")
+                } else {
+                    String::new()
+                }
             )),
-            Err(e) => Some(format!("permission denied: cannot read the peer's credentials: {e}")),
+            Err(e) => Some(format!(
+                "permission denied: cannot read the peer's credentials: {e}"
+            )),
         };
         if let Some(why) = &denied {
             crate::log_warn!("{why}");
         }
         let token = Token(*next);
         *next += 1;
-        if poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE).is_ok() {
+        if poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+            .is_ok()
+        {
             let deadline = Instant::now() + PEER_TIMEOUT;
-            conns.insert(token, Conn { stream, deadline, input: Vec::new(), output: None, denied });
+            conns.insert(
+                token,
+                Conn {
+                    stream,
+                    deadline,
+                    input: Vec::new(),
+                    output: None,
+                    denied,
+                },
+            );
         }
     }
 }

@@ -13,12 +13,16 @@ pub enum Forked {
 pub fn fork() -> Result<Forked> {
     let threads = crate::sys::process::status_field(std::process::id() as i32, "Threads")?;
     if threads != "1" {
-        return Err(Error::invalid(format!("cannot fork: {threads} threads are running")));
+        return Err(Error::invalid(format!(
+            "cannot fork: {threads} threads are running"
+        )));
     }
     // SAFETY: the process is single-threaded (checked above), so the child inherits no
     // lock held by another thread and may go on running ordinary Rust code.
     match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Forked::Parent { child: child.as_raw() }),
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Forked::Parent {
+            child: child.as_raw(),
+        }),
         Ok(nix::unistd::ForkResult::Child) => Ok(Forked::Child),
         Err(e) => Err(Error::io("fork", e.into())),
     }

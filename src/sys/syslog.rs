@@ -7,7 +7,13 @@ pub fn open() {
     static IDENT: &std::ffi::CStr = c"etmemd";
     // SAFETY: IDENT is a 'static NUL-terminated string, as openlog requires (it keeps the
     // pointer); the flags are plain integers.
-    unsafe { libc::openlog(IDENT.as_ptr(), libc::LOG_PID | libc::LOG_NDELAY, libc::LOG_DAEMON) };
+    unsafe {
+        libc::openlog(
+            IDENT.as_ptr(),
+            libc::LOG_PID | libc::LOG_NDELAY,
+            libc::LOG_DAEMON,
+        )
+    };
 }
 
 /// Send one message at `priority` (LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG).

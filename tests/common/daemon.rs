@@ -1,0 +1,223 @@
+//! A real `etmemd` on a unique abstract socket for one test, the real `etmem` client to
+//! drive it, and config files written with the modes the daemon demands.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_etmem");
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A name no other test (or test run) uses.
+pub fn unique(tag: &str) -> String {
+    format!(
+        "etmem-test-{}-{}-{tag}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A scratch directory removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let d = std::env::temp_dir().join(unique(tag));
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+
+    /// Write a config file with mode 0600 (what the daemon accepts).
+    pub fn conf(&self, name: &str, text: &str) -> String {
+        self.file(name, text, 0o600)
+    }
+
+    pub fn file(&self, name: &str, text: &str, mode: u32) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running daemon, killed on drop.
+pub struct Daemon {
+    pub socket: String,
+    pub child: Option<Child>,
+}
+
+impl Daemon {
+    /// Start `etmemd -l 0 -s <unique>` and wait until its socket answers.
+    pub fn start(tag: &str) -> Daemon {
+        let socket = unique(tag);
+        let child = Command::new(BIN)
+            .args(["etmemd", "-l", "0", "-s", &socket])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn etmemd");
+        let d = Daemon {
+            socket,
+            child: Some(child),
+        };
+        d.wait_ready();
+        d
+    }
+
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if etmem(&["project", "show", "-s", &self.socket])
+                .status
+                .code()
+                == Some(0)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("etmemd on {} never answered", self.socket);
+    }
+
+    /// Run the client with `-s <socket>` appended.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["-s", &self.socket]);
+        Run::from(etmem(&a))
+    }
+
+    pub fn add(&self, file: &str) -> Run {
+        self.run(&["obj", "add", "-f", file])
+    }
+
+    pub fn show(&self) -> String {
+        let r = self.run(&["project", "show"]);
+        assert_eq!(r.code, 0, "show failed: {}", r.stderr);
+        r.stdout
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The binary with these arguments, its output captured.
+pub fn etmem(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run etmem")
+}
+
+/// An exit code and the two output streams as text.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Assert the exit code, showing both streams when it differs.
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "exit {} (wanted {code})\nstdout: {}\nstderr: {}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Assert stderr mentions every one of `parts`.
+    pub fn err_has(&self, parts: &[&str]) -> &Run {
+        for p in parts {
+            assert!(
+                self.stderr.contains(p),
+                "stderr lacks {p:?}: {}",
+                self.stderr
+            );
+        }
+        self
+    }
+}
+
+/// True when running as root; tests that need it say why they skip, and fail instead
+/// when ETMEM_REQUIRE_ALL=1 (as CI sets it).
+pub fn require_root(why: &str) -> bool {
+    if nix_is_root() {
+        return true;
+    }
+    skip(&format!("needs root: {why}"));
+    false
+}
+
+pub fn skip(why: &str) {
+    if std::env::var("ETMEM_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("ETMEM_REQUIRE_ALL=1 but this test would skip: {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Wait for a child to exit, at most `limit`; the time it took, or None.
+pub fn wait_exit(
+    child: &mut Child,
+    limit: Duration,
+) -> Option<(Duration, std::process::ExitStatus)> {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some((t0.elapsed(), st));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+pub fn exists(p: &str) -> bool {
+    Path::new(p).exists()
+}

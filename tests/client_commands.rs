@@ -263,7 +263,7 @@ fn malformed_ini_is_refused() {
 fn file_admission_checks() {
     let d = Daemon::start("admission");
     let s = Scratch::new("admission");
-    let text = format!("{PROJECT}");
+    let text = PROJECT.to_string();
     d.add(&s.file("open.conf", &text, 0o644))
         .expect(1)
         .err_has(&["open.conf", "0644", "0600 or 0400"]);

@@ -103,3 +103,6 @@ fn parse_bytes(bytes: &[u8], file: &str) -> Result<ConfigFile> {
     config.warnings = diag.finish()?;
     Ok(config)
 }
+
+#[cfg(test)]
+mod test_support;

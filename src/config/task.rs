@@ -168,9 +168,10 @@ pub fn read(s: &mut Section) -> Option<TaskConf> {
 /// the value, with a warning asking for `value=`. Any other repeat of `name` is the usual
 /// "last one wins".
 fn name_and_value<'a>(s: &mut Section<'a>) -> (Option<String>, Option<&'a Entry>) {
-    if s.peek("value").is_none() && s.count("name") == 2 {
-        let names = s.all("name");
-        let (first, second) = (names[0], names[1]);
+    if let (None, 2) = (s.peek("value"), s.count("name")) {
+        let [first, second] = s.all("name")[..] else {
+            return (None, None);
+        };
         let name = s.convert(first, true, value::name);
         s.warn(
             second,

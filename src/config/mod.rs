@@ -94,6 +94,7 @@ fn parse_bytes(bytes: &[u8], file: &str) -> Result<ConfigFile> {
         known_groups += 1;
         s.finish();
     }
+    find_repeats(&config, &mut diag);
     if known_groups == 0 {
         diag.error(
             usize::MAX,
@@ -102,6 +103,42 @@ fn parse_bytes(bytes: &[u8], file: &str) -> Result<ConfigFile> {
     }
     config.warnings = diag.finish()?;
     Ok(config)
+}
+
+/// Reports an object defined twice in one file (same project name; same engine name in a
+/// project; same task name in an engine): adding the file would fail half-way, so say
+/// where both are now.
+fn find_repeats(config: &ConfigFile, diag: &mut Diag) {
+    let projects = config
+        .projects
+        .iter()
+        .map(|p| (format!("[project] name={}", p.name), &p.origin));
+    let engines = config.engines.iter().map(|e| {
+        let what = format!("[engine] {} of project {}", e.name(), e.project);
+        (what, &e.origin)
+    });
+    let tasks = config.tasks.iter().map(|t| {
+        let what = format!(
+            "[task] name={} of engine {} in project {}",
+            t.name, t.engine, t.project
+        );
+        (what, &t.origin)
+    });
+    let mut first_line: std::collections::HashMap<String, usize> = Default::default();
+    for (what, origin) in projects.chain(engines).chain(tasks) {
+        let msg = first_line.get(&what).map(|first| {
+            format!(
+                "{}:{}: {what}: already defined at line {first} of this file",
+                origin.file, origin.line
+            )
+        });
+        match msg {
+            Some(msg) => diag.error(origin.line, msg),
+            None => {
+                first_line.insert(what, origin.line);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +174,29 @@ mod tests {
             .map(|p| (p.name.as_str(), p.origin.line))
             .collect();
         assert_eq!(names, [("a", 1), ("b", 6)]);
+    }
+
+    #[test]
+    fn objects_defined_twice_are_rejected() {
+        let p = "[project]\nname=a\nloop=1\ninterval=1\nsleep=1\n";
+        err_has(
+            &format!("{p}{p}"),
+            &format!("{F}:6: [project] name=a: already defined at line 1 of this file"),
+        );
+        let e = "[engine]\nname=slide\nproject=a\n";
+        err_has(
+            &format!("{e}{e}"),
+            &format!("{F}:4: [engine] slide of project a: already defined at line 1"),
+        );
+        ok(&format!("{e}[engine]\nname=slide\nproject=b\n"));
+        let t = "[task]\nproject=a\nengine=damon\nname=t\ntype=pid\nvalue=1\n";
+        err_has(
+            &format!("{t}{t}"),
+            &format!(
+                "{F}:7: [task] name=t of engine damon in project a: already defined at line 1"
+            ),
+        );
+        ok(&format!("{t}{}", t.replace("engine=damon", "engine=x")));
     }
 
     #[test]

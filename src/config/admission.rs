@@ -89,3 +89,149 @@ fn too_big(shown: &str, len: u64) -> Error {
         "{shown} is {len} bytes; at most {MAX_SIZE} (10 MiB) are allowed"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    const GOOD: &str = "[project]\nname=test\nloop=1\ninterval=1\nsleep=1\n";
+
+    /// A fresh path in the temp dir, unique to this process and `tag`.
+    fn temp(tag: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("etmem-config-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&path);
+        path
+    }
+
+    fn write(tag: &str, text: &str, mode: u32) -> PathBuf {
+        let path = temp(tag);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    fn me() -> u32 {
+        crate::sys::euid()
+    }
+
+    #[test]
+    fn modes_0600_and_0400_only() {
+        for mode in [0o600, 0o400, 0o4600] {
+            let path = write(&format!("mode{mode:o}"), GOOD, mode);
+            let c = load(path.to_str().unwrap(), me()).unwrap();
+            assert_eq!(c.path, path.to_str().unwrap());
+            assert_eq!(c.projects[0].origin.file, c.path);
+            std::fs::remove_file(&path).unwrap();
+        }
+        for mode in [0o644, 0o640, 0o700, 0o200] {
+            let path = write(&format!("bad{mode:o}"), GOOD, mode);
+            let shown = path.display();
+            let e = load(path.to_str().unwrap(), me()).unwrap_err();
+            assert_eq!(e.kind, Kind::Invalid);
+            assert_eq!(
+                e.msg,
+                format!("{shown} has mode {mode:04o}; it must be 0600 or 0400 (chmod 600 {shown})")
+            );
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+
+    #[test]
+    fn directories_and_missing_files() {
+        let dir = temp("dir");
+        std::fs::create_dir(&dir).unwrap();
+        let e = load(dir.to_str().unwrap(), me()).unwrap_err();
+        assert_eq!(
+            e.msg,
+            format!("{} is a directory, not a config file", dir.display())
+        );
+        std::fs::remove_dir(&dir).unwrap();
+        let missing = temp("missing");
+        let e = load(missing.to_str().unwrap(), me()).unwrap_err();
+        assert_eq!(e.kind, Kind::NotFound);
+        assert_eq!(e.msg, format!("{}: no such file", missing.display()));
+        assert_eq!(load("", me()).unwrap_err().kind, Kind::Invalid);
+    }
+
+    #[test]
+    fn size_limit() {
+        let path = write("big", GOOD, 0o600);
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(MAX_SIZE + 1).unwrap();
+        let e = load(path.to_str().unwrap(), me()).unwrap_err();
+        assert_eq!(
+            e.msg,
+            format!(
+                "{} is 10485761 bytes; at most 10485760 (10 MiB) are allowed",
+                path.display()
+            )
+        );
+        // Exactly 10 MiB passes admission (and then fails parsing on the NUL bytes' line).
+        file.set_len(MAX_SIZE).unwrap();
+        let e = load(path.to_str().unwrap(), me()).unwrap_err();
+        assert!(!e.msg.contains("bytes; at most"), "{}", e.msg);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn symlinks_are_resolved() {
+        let target = write("linked", GOOD, 0o600);
+        let link = temp("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let c = load(link.to_str().unwrap(), me()).unwrap();
+        assert_eq!(c.path, target.to_str().unwrap());
+        std::fs::remove_file(&link).unwrap();
+        std::fs::remove_file(&target).unwrap();
+    }
+
+    #[test]
+    fn owner_must_be_root_or_the_daemon() {
+        let path = write("owner", GOOD, 0o600);
+        let name = path.to_str().unwrap();
+        if me() != 0 {
+            // Our own file is accepted when we are the daemon's uid, refused for root's.
+            assert!(load(name, me()).is_ok());
+            assert!(load(name, 0)
+                .unwrap_err()
+                .msg
+                .contains("must be owned by root"));
+            eprintln!("skipped the chown part: needs root");
+        } else {
+            std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+            let e = load(name, 0).unwrap_err();
+            assert_eq!(
+                e.msg,
+                format!("{name} is owned by uid 65534; it must be owned by root")
+            );
+            let e = load(name, 1000).unwrap_err();
+            assert_eq!(
+                e.msg,
+                format!("{name} is owned by uid 65534; it must be owned by root (or uid 1000, which etmemd runs as)")
+            );
+            assert!(load(name, 65534).is_ok());
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn parse_errors_name_the_resolved_file() {
+        let path = write(
+            "parse",
+            "[project]\nname=test\nloop=0\ninterval=1\nsleep=1\n",
+            0o600,
+        );
+        let e = load(path.to_str().unwrap(), me()).unwrap_err();
+        assert_eq!(
+            e.msg,
+            format!(
+                "{}:3: [project] loop=0: must be an integer from 1 to 120",
+                path.display()
+            )
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -354,3 +354,308 @@ pub fn check_engine(engine: &EngineConf, project: &ProjectConf) -> Result<()> {
         engine.origin.file, engine.origin.line, project.name, project.origin.file, project.origin.line
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_support::*;
+    use crate::config::{parse, ConfigFile, PageScan, RegionScan};
+
+    const CSLIDE: &str = "[engine]\nname=cslide\nproject=test\nnode_pair=0,2;1,3\nhot_threshold=1\nnode_mig_quota=1024\nnode_hot_reserve=1024\n";
+    const DAMON: &str = "[engine]\nname=damon\nproject=test\nmin_size=0\nmax_size=9223372036854775807\nmin_acc=0\nmax_acc=4294967295\nmin_age=0\nmax_age=4294967295\naction=pageout\n";
+    const THIRD: &str = "[engine]\nname=thirdparty\nproject=test\neng_name=my_engine\nlibname=/usr/lib/etmem_fetch/my_engine.so\nops_name=my_engine_ops\nengine_private_key=1024\n";
+
+    fn cslide(c: &ConfigFile) -> CslideConf {
+        match &c.engines[0].kind {
+            EngineKind::Cslide(x) => x.clone(),
+            k => panic!("{k:?}"),
+        }
+    }
+
+    fn damon(c: &ConfigFile) -> DamonConf {
+        match &c.engines[0].kind {
+            EngineKind::Damon(x) => x.clone(),
+            k => panic!("{k:?}"),
+        }
+    }
+
+    fn third(c: &ConfigFile) -> ThirdpartyConf {
+        match &c.engines[0].kind {
+            EngineKind::Thirdparty(x) => x.clone(),
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn type_by_name_or_engine() {
+        let c = ok("[engine]\nname=slide\nproject=test\n");
+        let e = &c.engines[0];
+        assert_eq!(
+            (e.kind.clone(), e.name(), e.project.as_str()),
+            (EngineKind::Slide, "slide", "test")
+        );
+        assert!(c.warnings.is_empty());
+        assert_eq!(
+            ok("[engine]\nengine=memdcd\nproject=p\n").engines[0].kind,
+            EngineKind::Memdcd
+        );
+        assert_eq!(
+            ok("[engine]\nengine=slide\nname=slide\nproject=p\n").engines[0].name(),
+            "slide"
+        );
+        err_has(
+            "[engine]\nname=slide\nengine=cslide\nproject=p\n",
+            &format!("{F}:3: [engine] engine=cslide: conflicts with name=slide"),
+        );
+        err_has(
+            "[engine]\nproject=p\n",
+            &format!("{F}:1: [engine] name is missing (required: the engine type, one of slide, cslide, damon, memdcd, thirdparty)"),
+        );
+        err_has(
+            "[engine]\nname=Slide\nproject=p\n",
+            &format!("{F}:2: [engine] name=Slide: must be one of slide, cslide, damon, memdcd, thirdparty"),
+        );
+        err_has(
+            "[engine]\nname=slide\n",
+            &format!("{F}:1: [engine] project is missing"),
+        );
+        err_has(
+            "[engine]\nname=slide\nproject=a b\n",
+            &format!("{F}:3: [engine] project=a b: must be 1 to 64"),
+        );
+        let (text, line) = set("[engine]\nname=slide\nproject=p\n", "node_pair", "0,1");
+        assert_eq!(
+            ok(&text).warnings,
+            vec![format!(
+                "{F}:{line}: [engine] node_pair=0,1: unknown key in [engine], ignored"
+            )]
+        );
+    }
+
+    #[test]
+    fn cslide_keys() {
+        let c = ok(CSLIDE);
+        assert_eq!(
+            cslide(&c),
+            CslideConf {
+                node_pairs: vec![(0, 2), (1, 3)],
+                hot_threshold: 1,
+                node_mig_quota: 1024,
+                node_hot_reserve: 1024
+            }
+        );
+        assert_eq!(c.engines[0].name(), "cslide");
+        let pairs = |c: &ConfigFile| cslide(c).node_pairs;
+        accepts(CSLIDE, "node_pair", "2,0;3,1", vec![(2, 0), (3, 1)], pairs);
+        accepts(CSLIDE, "node_pair", "0,1 2,3;", vec![(0, 1), (2, 3)], pairs);
+        accepts(CSLIDE, "node_pair", "0,1", vec![(0, 1)], pairs);
+        for (bad, why) in [
+            ("", "no pair given"),
+            (";", "no pair given"),
+            ("0", "'0' is not two nodes"),
+            ("0,0", "node 0 appears twice"),
+            ("0,1;1,2", "node 1 appears twice"),
+            ("a,1", "'a' in 'a,1' is not a node number"),
+            ("0,1,2", "'1,2' in '0,1,2' is not a node number"),
+            ("-1,2", "'-1' in '-1,2'"),
+            ("+1,2", "'+1' in '+1,2'"),
+            ("0,", "'' in '0,'"),
+            ("0,2147483648", "'2147483648'"),
+        ] {
+            let (text, line) = set(CSLIDE, "node_pair", bad);
+            err_has(
+                &text,
+                &format!("{F}:{line}: [engine] node_pair={bad}: must be pairs of NUMA nodes"),
+            );
+            err_has(&text, why);
+        }
+        let max = i64::from(i32::MAX);
+        int_edges(CSLIDE, "engine", "hot_threshold", (0, max), |c| {
+            i64::from(cslide(c).hot_threshold)
+        });
+        int_edges(CSLIDE, "engine", "node_mig_quota", (0, max), |c| {
+            cslide(c).node_mig_quota as i64
+        });
+        int_edges(CSLIDE, "engine", "node_hot_reserve", (0, max), |c| {
+            cslide(c).node_hot_reserve as i64
+        });
+        for key in [
+            "node_pair",
+            "hot_threshold",
+            "node_mig_quota",
+            "node_hot_reserve",
+        ] {
+            err_has(
+                &unset(CSLIDE, key),
+                &format!("{F}:1: [engine] {key} is missing (required: "),
+            );
+        }
+    }
+
+    #[test]
+    fn damon_keys() {
+        let d = damon(&ok(DAMON));
+        assert_eq!(d.action, DamonAction::Pageout);
+        assert_eq!(d.max_size, i64::MAX as u64);
+        for key in ["min_size", "max_size"] {
+            int_edges(DAMON, "engine", key, (0, i64::MAX), |c| {
+                let d = damon(c);
+                (if key == "min_size" {
+                    d.min_size
+                } else {
+                    d.max_size
+                }) as i64
+            });
+        }
+        for key in ["min_acc", "max_acc", "min_age", "max_age"] {
+            int_edges(DAMON, "engine", key, (0, i64::from(u32::MAX)), |c| {
+                let d = damon(c);
+                i64::from(match key {
+                    "min_acc" => d.min_acc,
+                    "max_acc" => d.max_acc,
+                    "min_age" => d.min_age,
+                    _ => d.max_age,
+                })
+            });
+        }
+        for (n, a) in DamonAction::ALL.iter().enumerate() {
+            assert_eq!(a.number() as usize, n);
+            assert_eq!(DamonAction::from_name(a.name()), Some(*a));
+            accepts(DAMON, "action", a.name(), *a, |c| damon(c).action);
+        }
+        rejects(
+            DAMON,
+            "engine",
+            "action",
+            "PAGEOUT",
+            "one of willneed, cold, pageout, hugepage, nohugepage, stat",
+        );
+        for key in [
+            "min_size", "max_size", "min_acc", "max_acc", "min_age", "max_age", "action",
+        ] {
+            err_has(
+                &unset(DAMON, key),
+                &format!("{F}:1: [engine] {key} is missing (required: "),
+            );
+        }
+        for (what, min) in [("size", "5"), ("acc", "5"), ("age", "5")] {
+            let (text, _) = set(DAMON, &format!("min_{what}"), min);
+            let (text, line) = set(&text, &format!("max_{what}"), "4");
+            err_has(
+                &text,
+                &format!("{F}:{line}: [engine] max_{what}=4: must not be below min_{what}=5"),
+            );
+        }
+    }
+
+    #[test]
+    fn thirdparty_keys() {
+        let c = ok(THIRD);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let t = third(&c);
+        assert_eq!(c.engines[0].name(), "my_engine");
+        assert_eq!(
+            (t.libname.as_str(), t.ops_name.as_str()),
+            ("/usr/lib/etmem_fetch/my_engine.so", "my_engine_ops")
+        );
+        assert_eq!(t.keys.len(), 6);
+        assert_eq!(
+            t.keys[5],
+            ("engine_private_key".to_string(), "1024".to_string())
+        );
+        for bad in ["slide", "cslide", "damon", "memdcd", "thirdparty"] {
+            rejects(
+                THIRD,
+                "engine",
+                "eng_name",
+                bad,
+                "a name of your own, not an engine type",
+            );
+        }
+        rejects(THIRD, "engine", "eng_name", "-x", crate::config::NAME_RULE);
+        let long_ok = format!("/{}", "l".repeat(4095));
+        accepts(THIRD, "libname", &long_ok, long_ok.clone(), |c| {
+            third(c).libname
+        });
+        for bad in [
+            "my_engine.so",
+            "",
+            "./x.so",
+            &format!("/{}", "l".repeat(4096)),
+        ] {
+            rejects(
+                THIRD,
+                "engine",
+                "libname",
+                bad,
+                "an absolute path of at most 4096 bytes",
+            );
+        }
+        let ops_ok = format!("_{}", "a9".repeat(127) + "z");
+        accepts(THIRD, "ops_name", &ops_ok, ops_ok.clone(), |c| {
+            third(c).ops_name
+        });
+        for bad in ["", "9ops", "my-ops", "a b", &"o".repeat(257)] {
+            rejects(
+                THIRD,
+                "engine",
+                "ops_name",
+                bad,
+                "a C identifier of at most 256 bytes",
+            );
+        }
+        for key in ["eng_name", "libname", "ops_name"] {
+            err_has(
+                &unset(THIRD, key),
+                &format!("{F}:1: [engine] {key} is missing (required: "),
+            );
+        }
+    }
+
+    fn project(scan: ScanConf) -> ProjectConf {
+        ProjectConf {
+            name: "test".into(),
+            scan,
+            sysmem_threshold: None,
+            swapcache_wmark: None,
+            origin: Origin {
+                file: "/p.conf".into(),
+                line: 4,
+            },
+        }
+    }
+
+    #[test]
+    fn engine_type_must_fit_scan_type() {
+        let page = project(ScanConf::Page(PageScan {
+            loops: 1,
+            interval: 1,
+            sleep: 1,
+        }));
+        let region = project(ScanConf::Region(RegionScan {
+            sample_interval: 1,
+            aggr_interval: 1,
+            update_interval: 1,
+            min_nr_regions: 3,
+            max_nr_regions: 4,
+        }));
+        let damon_engine = &ok(DAMON).engines[0];
+        let third_engine = &ok(THIRD).engines[0];
+        let slide = &ok("[engine]\nname=slide\nproject=test\n").engines[0];
+        assert!(check_engine(damon_engine, &region).is_ok());
+        assert!(check_engine(slide, &page).is_ok());
+        assert!(check_engine(third_engine, &page).is_ok());
+        let e = check_engine(damon_engine, &page).unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Invalid);
+        assert_eq!(
+            e.msg,
+            format!("{F}:1: [engine] name=damon: the damon engine needs a project with scan_type=region; project test (/p.conf:4) has scan_type=page")
+        );
+        assert!(check_engine(slide, &region)
+            .unwrap_err()
+            .msg
+            .contains("needs a project with scan_type=page"));
+        let other = parse("[engine]\nname=slide\nproject=other\n", F).unwrap();
+        assert!(check_engine(&other.engines[0], &page).is_err());
+    }
+}

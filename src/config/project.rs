@@ -155,3 +155,256 @@ fn read_region(s: &mut Section) -> Option<RegionScan> {
         max_nr_regions: max,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_support::*;
+    use crate::config::{value::NAME_RULE, ConfigFile};
+
+    const PAGE: &str = "[project]\nname=test\nloop=1\ninterval=1\nsleep=1\n";
+    const REGION: &str = "[project]\nname=r\nscan_type=region\nsample_interval=5000\naggr_interval=100000\nupdate_interval=1000000\nmin_nr_regions=10\nmax_nr_regions=1000\n";
+
+    fn page(c: &ConfigFile) -> PageScan {
+        match c.projects[0].scan {
+            ScanConf::Page(p) => p,
+            ScanConf::Region(_) => panic!("not page"),
+        }
+    }
+
+    fn region(c: &ConfigFile) -> RegionScan {
+        match c.projects[0].scan {
+            ScanConf::Region(r) => r,
+            ScanConf::Page(_) => panic!("not region"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = ok(PAGE);
+        let p = &c.projects[0];
+        assert_eq!(p.name, "test");
+        assert_eq!(
+            p.scan,
+            ScanConf::Page(PageScan {
+                loops: 1,
+                interval: 1,
+                sleep: 1
+            })
+        );
+        assert_eq!(p.sysmem_threshold, None);
+        assert_eq!(p.swapcache_wmark, None);
+        assert_eq!(
+            p.origin,
+            Origin {
+                file: F.into(),
+                line: 1
+            }
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        accepts(PAGE, "scan_type", "page", "page", |c| {
+            c.projects[0].scan.type_word()
+        });
+    }
+
+    #[test]
+    fn name_rules() {
+        err_has(
+            &unset(PAGE, "name"),
+            &format!("{F}:1: [project] name is missing (required: {NAME_RULE})"),
+        );
+        let long = "n".repeat(64);
+        accepts(PAGE, "name", &long, long.clone(), |c| {
+            c.projects[0].name.clone()
+        });
+        accepts(PAGE, "name", "a.b_c-9", "a.b_c-9".into(), |c| {
+            c.projects[0].name.clone()
+        });
+        for bad in ["", "-x", "a b", "é", &"n".repeat(65), r"a\sb"] {
+            rejects(PAGE, "project", "name", bad, NAME_RULE);
+        }
+        rejects(PAGE, "project", "name", r"a\q", "a string whose escapes");
+    }
+
+    #[test]
+    fn scan_type() {
+        let c = ok(REGION);
+        assert_eq!(
+            region(&c),
+            RegionScan {
+                sample_interval: 5000,
+                aggr_interval: 100000,
+                update_interval: 1000000,
+                min_nr_regions: 10,
+                max_nr_regions: 1000
+            }
+        );
+        for bad in ["Page", "", "pages"] {
+            rejects(PAGE, "project", "scan_type", bad, "one of page, region");
+        }
+        // A bad scan_type does not also call the scan keys unknown or missing.
+        let msg = err(&set(PAGE, "scan_type", "x").0);
+        assert_eq!(msg.lines().count(), 1, "{msg}");
+    }
+
+    #[test]
+    fn sysmem_threshold() {
+        int_edges(PAGE, "project", "sysmem_threshold", (0, 100), |c| {
+            i64::from(c.projects[0].sysmem_threshold.unwrap())
+        });
+    }
+
+    #[test]
+    fn page_keys() {
+        int_edges(PAGE, "project", "loop", (1, 120), |c| {
+            i64::from(page(c).loops)
+        });
+        int_edges(PAGE, "project", "interval", (1, 1200), |c| {
+            i64::from(page(c).interval)
+        });
+        int_edges(PAGE, "project", "sleep", (1, 1200), |c| {
+            i64::from(page(c).sleep)
+        });
+        // No 32-bit truncation: 2^32 + 1 is not 1.
+        rejects(
+            PAGE,
+            "project",
+            "loop",
+            "4294967297",
+            "an integer from 1 to 120",
+        );
+        for key in ["loop", "interval", "sleep"] {
+            err_has(
+                &unset(PAGE, key),
+                &format!("{F}:1: [project] {key} is missing (required: an integer from 1 to"),
+            );
+        }
+        // Page keys are not region keys.
+        let (text, line) = set(PAGE, "sample_interval", "5");
+        let c = ok(&text);
+        assert_eq!(
+            c.warnings,
+            vec![format!(
+                "{F}:{line}: [project] sample_interval=5: unknown key in [project], ignored"
+            )]
+        );
+    }
+
+    #[test]
+    fn region_keys() {
+        for key in ["sample_interval", "aggr_interval", "update_interval"] {
+            int_edges(REGION, "project", key, (1, i64::MAX), |c| {
+                let r = region(c);
+                let v = match key {
+                    "sample_interval" => r.sample_interval,
+                    "aggr_interval" => r.aggr_interval,
+                    _ => r.update_interval,
+                };
+                i64::try_from(v).unwrap()
+            });
+            err_has(
+                &unset(REGION, key),
+                &format!("{F}:1: [project] {key} is missing"),
+            );
+        }
+        accepts(REGION, "min_nr_regions", "3", 3, |c| {
+            region(c).min_nr_regions
+        });
+        accepts(REGION, "max_nr_regions", "11", 11, |c| {
+            region(c).max_nr_regions
+        });
+        let max = i64::MAX.to_string();
+        accepts(REGION, "max_nr_regions", &max, i64::MAX as u64, |c| {
+            region(c).max_nr_regions
+        });
+        for key in ["min_nr_regions", "max_nr_regions"] {
+            for bad in ["2", "-1", "x", "", "0x10", "99999999999999999999"] {
+                rejects(REGION, "project", key, bad, "an integer of 3 or more");
+            }
+        }
+        rejects(
+            REGION,
+            "project",
+            "max_nr_regions",
+            "10",
+            "greater than min_nr_regions=10",
+        );
+    }
+
+    #[test]
+    fn watermarks() {
+        let both = format!("{PAGE}swapcache_high_wmark=10\nswapcache_low_wmark=6\n");
+        assert_eq!(
+            ok(&both).projects[0].swapcache_wmark,
+            Some(Wmark { high: 10, low: 6 })
+        );
+        let with_low = format!("{PAGE}swapcache_low_wmark=1\n");
+        for v in [2, 100] {
+            accepts(&with_low, "swapcache_high_wmark", &v.to_string(), v, |c| {
+                c.projects[0].swapcache_wmark.unwrap().high
+            });
+        }
+        for bad in ["0", "101", "x", "", "0x10", "99999999999999999999"] {
+            rejects(
+                &with_low,
+                "project",
+                "swapcache_high_wmark",
+                bad,
+                "an integer from 1 to 100",
+            );
+        }
+        let with_high = format!("{PAGE}swapcache_high_wmark=100\n");
+        accepts(&with_high, "swapcache_low_wmark", "1", 1, |c| {
+            c.projects[0].swapcache_wmark.unwrap().low
+        });
+        accepts(&with_high, "swapcache_low_wmark", "99", 99, |c| {
+            c.projects[0].swapcache_wmark.unwrap().low
+        });
+        rejects(
+            &with_high,
+            "project",
+            "swapcache_low_wmark",
+            "0",
+            "an integer from 1 to 100",
+        );
+        rejects(
+            &with_high,
+            "project",
+            "swapcache_low_wmark",
+            "x",
+            "an integer from 1 to 100",
+        );
+        err_has(
+            &format!("{PAGE}swapcache_high_wmark=5\nswapcache_low_wmark=5\n"),
+            &format!(
+                "{F}:7: [project] swapcache_low_wmark=5: must be below swapcache_high_wmark=5"
+            ),
+        );
+        err_has(
+            &format!("{PAGE}swapcache_high_wmark=5\n"),
+            &format!(
+                "{F}:6: [project] swapcache_high_wmark=5: swapcache_low_wmark must be given too"
+            ),
+        );
+        err_has(
+            &format!("{PAGE}swapcache_low_wmark=5\n"),
+            &format!(
+                "{F}:6: [project] swapcache_low_wmark=5: swapcache_high_wmark must be given too"
+            ),
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let msg = err("[project]\nname=test\nloop=0\ninterval=x\nsleep=1201\n");
+        let lines: Vec<&str> = msg.lines().collect();
+        assert_eq!(
+            lines,
+            vec![
+                format!("{F}:3: [project] loop=0: must be an integer from 1 to 120"),
+                format!("{F}:4: [project] interval=x: must be an integer from 1 to 1200"),
+                format!("{F}:5: [project] sleep=1201: must be an integer from 1 to 1200"),
+            ]
+        );
+    }
+}

@@ -168,9 +168,10 @@ pub fn read(s: &mut Section) -> Option<TaskConf> {
 /// the value, with a warning asking for `value=`. Any other repeat of `name` is the usual
 /// "last one wins".
 fn name_and_value<'a>(s: &mut Section<'a>) -> (Option<String>, Option<&'a Entry>) {
-    if s.peek("value").is_none() && s.count("name") == 2 {
-        let names = s.all("name");
-        let (first, second) = (names[0], names[1]);
+    if let (None, 2) = (s.peek("value"), s.count("name")) {
+        let [first, second] = s.all("name")[..] else {
+            return (None, None);
+        };
         let name = s.convert(first, true, value::name);
         s.warn(
             second,
@@ -334,4 +335,405 @@ pub fn check_task(task: &TaskConf, project: &ProjectConf) -> Result<()> {
 /// True when `engine` names a built-in engine type rather than a thirdparty `eng_name`.
 pub fn is_builtin_engine(engine: &str) -> bool {
     BUILTIN_ENGINES.contains(&engine)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_support::*;
+    use crate::config::{parse, ConfigFile, PageScan, RegionScan, NAME_RULE};
+
+    const SLIDE: &str =
+        "[task]\nproject=test\nengine=slide\nname=background_slide\ntype=name\nvalue=mysql\nT=1\n";
+    const CSLIDE: &str = "[task]\nproject=test\nengine=cslide\nname=c\ntype=pid\nvalue=23456\n";
+    const MEMDCD: &str = "[task]\nproject=test\nengine=memdcd\nname=m\ntype=pid\nvalue=1\nSock=-\n";
+
+    fn slide(c: &ConfigFile) -> SlideTask {
+        match &c.tasks[0].params {
+            TaskParams::Slide(s) => s.clone(),
+            p => panic!("{p:?}"),
+        }
+    }
+
+    fn cslide(c: &ConfigFile) -> CslideTask {
+        match &c.tasks[0].params {
+            TaskParams::Cslide(s) => s.clone(),
+            p => panic!("{p:?}"),
+        }
+    }
+
+    #[test]
+    fn common_defaults() {
+        let c = ok(SLIDE);
+        let t = &c.tasks[0];
+        assert_eq!(
+            (t.project.as_str(), t.engine.as_str(), t.name.as_str()),
+            ("test", "slide", "background_slide")
+        );
+        assert_eq!(t.target, Target::Name("mysql".into()));
+        assert_eq!(t.target.to_string(), "name mysql");
+        assert_eq!((t.max_threads, t.swap_flag), (1, false));
+        assert_eq!(
+            (t.scan_backend.clone(), t.swap_backend.clone()),
+            (None, None)
+        );
+        assert_eq!(
+            slide(&c),
+            SlideTask {
+                t: 1,
+                swap_threshold: None,
+                dram_percent: None
+            }
+        );
+        assert_eq!(
+            t.origin,
+            Origin {
+                file: F.into(),
+                line: 1
+            }
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let pid = Target::Pid(23456);
+        assert_eq!(
+            (pid.type_word(), pid.value(), pid.to_string()),
+            ("pid", "23456".to_string(), "pid 23456".to_string())
+        );
+    }
+
+    #[test]
+    fn identity_keys() {
+        for key in ["project", "engine", "name"] {
+            err_has(
+                &unset(SLIDE, key),
+                &format!("{F}:1: [task] {key} is missing (required: {NAME_RULE})"),
+            );
+            rejects(SLIDE, "task", key, "", NAME_RULE);
+            rejects(SLIDE, "task", key, &"x".repeat(65), NAME_RULE);
+            rejects(SLIDE, "task", key, "-n", NAME_RULE);
+        }
+        err_has(
+            &unset(SLIDE, "type"),
+            &format!("{F}:1: [task] type is missing (required: one of pid, name)"),
+        );
+        rejects(SLIDE, "task", "type", "PID", "one of pid, name");
+        err_has(
+            &unset(SLIDE, "value"),
+            &format!("{F}:1: [task] value is missing (required: a pid, or a process name"),
+        );
+    }
+
+    #[test]
+    fn target_value() {
+        let target = |c: &ConfigFile| c.tasks[0].target.clone();
+        accepts(
+            SLIDE,
+            "value",
+            "my.app_1%/-x",
+            Target::Name("my.app_1%/-x".into()),
+            target,
+        );
+        accepts(
+            SLIDE,
+            "value",
+            &"v".repeat(15),
+            Target::Name("v".repeat(15)),
+            target,
+        );
+        for bad in ["", &"v".repeat(16), "a b", "a+b", "a:b", "é"] {
+            rejects(
+                SLIDE,
+                "task",
+                "value",
+                bad,
+                "a pid, or a process name of 1 to 15",
+            );
+        }
+        accepts(CSLIDE, "value", "1", Target::Pid(1), target);
+        accepts(CSLIDE, "value", "2147483647", Target::Pid(i32::MAX), target);
+        for bad in ["0", "-1", "abc", "2147483648", "12a"] {
+            rejects(
+                CSLIDE,
+                "task",
+                "value",
+                bad,
+                "a process id: a decimal number above 0",
+            );
+        }
+    }
+
+    #[test]
+    fn flags_threads_and_backends() {
+        accepts(SLIDE, "swap_flag", "yes", true, |c| c.tasks[0].swap_flag);
+        accepts(SLIDE, "swap_flag", "no", false, |c| c.tasks[0].swap_flag);
+        rejects(SLIDE, "task", "swap_flag", "YES", "yes or no");
+        rejects(SLIDE, "task", "swap_flag", "", "yes or no");
+
+        let most = u32::try_from(crate::sys::online_cpus() * 2 + 1).unwrap();
+        accepts(SLIDE, "max_threads", "1", 1, |c| c.tasks[0].max_threads);
+        accepts(SLIDE, "max_threads", &most.to_string(), most, |c| {
+            c.tasks[0].max_threads
+        });
+        for (v, want, warn) in [
+            ("0", 1, "must be at least 1; using 1"),
+            ("-5", 1, "using 1"),
+            (&*(most + 1).to_string(), most, "online CPUs + 1; using"),
+            ("99999999999", most, "using"),
+        ] {
+            let (text, line) = set(SLIDE, "max_threads", v);
+            let c = ok(&text);
+            assert_eq!(c.tasks[0].max_threads, want);
+            assert_eq!(c.warnings.len(), 1);
+            assert!(
+                c.warnings[0].starts_with(&format!("{F}:{line}: [task] max_threads={v}: ")),
+                "{:?}",
+                c.warnings
+            );
+            assert!(c.warnings[0].contains(warn), "{:?}", c.warnings);
+        }
+        for bad in ["x", "", "0x10", "99999999999999999999"] {
+            rejects(SLIDE, "task", "max_threads", bad, "an integer");
+        }
+
+        for w in SCAN_BACKENDS {
+            let want = (*w != "auto").then(|| w.to_string());
+            accepts(SLIDE, "scan_backend", w, want, |c| {
+                c.tasks[0].scan_backend.clone()
+            });
+        }
+        for w in SWAP_BACKENDS {
+            let want = (*w != "auto").then(|| w.to_string());
+            accepts(SLIDE, "swap_backend", w, want, |c| {
+                c.tasks[0].swap_backend.clone()
+            });
+        }
+        rejects(
+            SLIDE,
+            "task",
+            "scan_backend",
+            "idle",
+            "one of auto, idle_pages, page_idle, damon, softdirty, smaps",
+        );
+        rejects(
+            SLIDE,
+            "task",
+            "swap_backend",
+            "",
+            "one of auto, swap_pages, process_madvise",
+        );
+    }
+
+    #[test]
+    fn slide_keys() {
+        int_edges(SLIDE, "task", "T", (0, 360), |c| i64::from(slide(c).t));
+        err_has(
+            &unset(SLIDE, "T"),
+            &format!("{F}:1: [task] T is missing (required: an integer from 0 to 360)"),
+        );
+        // Keys are case-sensitive: t is not T.
+        err_has(
+            &set(&unset(SLIDE, "T"), "t", "1").0,
+            &format!("{F}:1: [task] T is missing"),
+        );
+        let g = 1u64 << 30;
+        let thr = |c: &ConfigFile| slide(c).swap_threshold;
+        accepts(SLIDE, "swap_threshold", "10g", Some(10 * g), thr);
+        accepts(SLIDE, "swap_threshold", "0G", Some(0), thr);
+        accepts(
+            SLIDE,
+            "swap_threshold",
+            "999999999g",
+            Some(999_999_999 * g),
+            thr,
+        );
+        for bad in [
+            "g",
+            "G",
+            "",
+            "10",
+            "10m",
+            "1234",
+            "9999999999g",
+            "+1g",
+            "1 g",
+            "0x1g",
+        ] {
+            rejects(
+                SLIDE,
+                "task",
+                "swap_threshold",
+                bad,
+                "a size in GiB such as 10g",
+            );
+        }
+        int_edges(SLIDE, "task", "dram_percent", (1, 100), |c| {
+            i64::from(slide(c).dram_percent.unwrap())
+        });
+    }
+
+    #[test]
+    fn cslide_keys() {
+        let c = ok(CSLIDE);
+        assert_eq!(
+            cslide(&c),
+            CslideTask {
+                vm_flags: vec!["ht".into()],
+                anon_only: false,
+                ign_host: false
+            }
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        accepts(
+            CSLIDE,
+            "vm_flags",
+            "ht, ht",
+            vec!["ht".to_string(), "ht".to_string()],
+            |c| cslide(c).vm_flags,
+        );
+        for bad in ["", "mr", "ht,mr", ","] {
+            rejects(CSLIDE, "task", "vm_flags", bad, "ht (the only VMA flag");
+        }
+        accepts(CSLIDE, "anon_only", "yes", true, |c| cslide(c).anon_only);
+        accepts(CSLIDE, "ign_host", "yes", true, |c| cslide(c).ign_host);
+        rejects(CSLIDE, "task", "anon_only", "1", "yes or no");
+        rejects(CSLIDE, "task", "ign_host", "true", "yes or no");
+        // slide keys are not cslide keys.
+        let (text, line) = set(CSLIDE, "T", "1");
+        assert_eq!(
+            ok(&text).warnings,
+            vec![format!(
+                "{F}:{line}: [task] T=1: unknown key in [task], ignored"
+            )]
+        );
+    }
+
+    #[test]
+    fn memdcd_damon_and_thirdparty() {
+        let sock = |c: &ConfigFile| c.tasks[0].params.clone();
+        accepts(
+            MEMDCD,
+            "Sock",
+            "-",
+            TaskParams::Memdcd { sock: "-".into() },
+            sock,
+        );
+        accepts(
+            MEMDCD,
+            "Sock",
+            r"@my\ssock",
+            TaskParams::Memdcd {
+                sock: "@my sock".into(),
+            },
+            sock,
+        );
+        let long = "s".repeat(107);
+        accepts(
+            MEMDCD,
+            "Sock",
+            &long,
+            TaskParams::Memdcd { sock: long.clone() },
+            sock,
+        );
+        for bad in ["", &"s".repeat(108)] {
+            rejects(
+                MEMDCD,
+                "task",
+                "Sock",
+                bad,
+                "a socket name of 1 to 107 bytes",
+            );
+        }
+        err_has(
+            &unset(MEMDCD, "Sock"),
+            &format!("{F}:1: [task] Sock is missing (required: "),
+        );
+        let damon = "[task]\nproject=p\nengine=damon\nname=d\ntype=name\nvalue=mysqld\n";
+        assert_eq!(ok(damon).tasks[0].params, TaskParams::Damon);
+        let third = "[task]\nproject=test\nengine=my_engine\nname=t\ntype=pid\nvalue=12345\ntask_private_key=2048\n";
+        let c = ok(third);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        match &c.tasks[0].params {
+            TaskParams::Thirdparty { keys } => {
+                assert_eq!(keys.len(), 6);
+                assert_eq!(
+                    keys[5],
+                    ("task_private_key".to_string(), "2048".to_string())
+                );
+            }
+            p => panic!("{p:?}"),
+        }
+        assert!(!is_builtin_engine("my_engine") && is_builtin_engine("damon"));
+        err_has(
+            &set(third, "engine", "thirdparty").0,
+            "name the thirdparty engine by its eng_name",
+        );
+    }
+
+    #[test]
+    fn guide_typo_two_names_without_value() {
+        let text = "[task]\nproject=test\nengine=cslide\nname=background_cslide\ntype=pid\nname=23456\nvm_flags=ht\n";
+        let c = ok(text);
+        let t = &c.tasks[0];
+        assert_eq!(
+            (t.name.as_str(), t.target.clone()),
+            ("background_cslide", Target::Pid(23456))
+        );
+        assert_eq!(c.warnings.len(), 1);
+        assert!(
+            c.warnings[0].starts_with(&format!("{F}:6: [task] name=23456: read as value=23456")),
+            "{:?}",
+            c.warnings
+        );
+        assert!(c.warnings[0].contains("write value=23456"));
+        // The value read this way follows the value rules.
+        err_has(
+            &text.replace("name=23456", "name=0"),
+            &format!("{F}:6: [task] name=0: must be a process id"),
+        );
+        // With a value, repeated names are the usual "last one wins".
+        let c = ok(&format!("{SLIDE}name=second\n"));
+        assert_eq!(c.tasks[0].name, "second");
+        assert!(
+            c.warnings[0].contains("name is given 2 times (lines 4, 8); the last one is used"),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    fn project(loops: u32) -> ProjectConf {
+        ProjectConf {
+            name: "test".into(),
+            scan: ScanConf::Page(PageScan {
+                loops,
+                interval: 1,
+                sleep: 1,
+            }),
+            sysmem_threshold: None,
+            swapcache_wmark: None,
+            origin: Origin {
+                file: "/p.conf".into(),
+                line: 2,
+            },
+        }
+    }
+
+    #[test]
+    fn t_fits_loop() {
+        let task = &parse(&set(SLIDE, "T", "6").0, F).unwrap().tasks[0];
+        assert!(check_task(task, &project(2)).is_ok());
+        let e = check_task(task, &project(1)).unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Invalid);
+        assert_eq!(e.msg, format!("{F}:1: [task] T=6: must be at most 3 x loop = 3 (loop=1 in project test, /p.conf:2)"));
+        let region = ProjectConf {
+            scan: ScanConf::Region(RegionScan {
+                sample_interval: 1,
+                aggr_interval: 1,
+                update_interval: 1,
+                min_nr_regions: 3,
+                max_nr_regions: 4,
+            }),
+            ..project(1)
+        };
+        assert!(check_task(task, &region).is_ok());
+        assert!(check_task(&ok(CSLIDE).tasks[0], &project(1)).is_ok());
+    }
 }

@@ -22,9 +22,11 @@ pub fn int(raw: &str, min: i64, max: i64) -> Result<i64, String> {
     }
 }
 
-/// The noun phrase for an integer range; `i64::MAX` as the top means "no upper bound".
+/// The noun phrase for an integer range; the i64 limits mean "no bound".
 pub fn int_rule(min: i64, max: i64) -> String {
-    if max == i64::MAX {
+    if (min, max) == (i64::MIN, i64::MAX) {
+        "an integer".to_string()
+    } else if max == i64::MAX {
         format!("an integer of {min} or more")
     } else {
         format!("an integer from {min} to {max}")
@@ -135,6 +137,7 @@ mod tests {
             Err("an integer from 1 to 120".to_string())
         );
         assert_eq!(int_rule(3, i64::MAX), "an integer of 3 or more");
+        assert_eq!(int_rule(i64::MIN, i64::MAX), "an integer");
     }
 
     #[test]

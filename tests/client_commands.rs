@@ -162,7 +162,7 @@ fn duplicates_are_refused_and_change_nothing() {
     let twice = s.conf("twice.conf", &format!("{TASK}{TASK}").replace("t1", "t2"));
     d.add(&twice)
         .expect(1)
-        .err_has(&["error: task has been existed", "t2"]);
+        .err_has(&["error: invalid parameters", "name=t2", "already defined"]);
     assert_eq!(d.show(), before);
 }
 

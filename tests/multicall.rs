@@ -11,23 +11,47 @@ fn install_makes_links_and_refuses_to_overwrite() {
     let r = Run::from(etmem(&["--install", &dir])).expect(0);
     for name in ["etmemd", "etmem", "etmem-scan", "etmem-swap"] {
         let link = s.0.join(name);
-        assert_eq!(std::fs::read_link(&link).unwrap(), std::fs::canonicalize(BIN).unwrap(), "{name}: {}", r.stdout);
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            std::fs::canonicalize(BIN).unwrap(),
+            "{name}: {}",
+            r.stdout
+        );
     }
     // Called through its links, the binary is that program.
-    let d = Run::from(std::process::Command::new(s.0.join("etmemd")).arg("--help").output().unwrap()).expect(0);
+    let d = Run::from(
+        std::process::Command::new(s.0.join("etmemd"))
+            .arg("--help")
+            .output()
+            .unwrap(),
+    )
+    .expect(0);
     assert!(d.stdout.contains("usage of etmemd:"));
-    let c = Run::from(std::process::Command::new(s.0.join("etmem")).arg("help").output().unwrap()).expect(0);
+    let c = Run::from(
+        std::process::Command::new(s.0.join("etmem"))
+            .arg("help")
+            .output()
+            .unwrap(),
+    )
+    .expect(0);
     assert!(c.stdout.contains("etmem OBJECT COMMAND"));
     // Installing again over the same links is a no-op; a foreign file is not replaced.
     Run::from(etmem(&["--install", &dir])).expect(0);
     std::fs::remove_file(s.0.join("etmem-scan")).unwrap();
     std::fs::write(s.0.join("etmem-scan"), "not ours").unwrap();
-    Run::from(etmem(&["--install", &dir])).expect(1).err_has(&["etmem-scan exists", "--force"]);
-    assert_eq!(std::fs::read_to_string(s.0.join("etmem-scan")).unwrap(), "not ours");
+    Run::from(etmem(&["--install", &dir]))
+        .expect(1)
+        .err_has(&["etmem-scan exists", "--force"]);
+    assert_eq!(
+        std::fs::read_to_string(s.0.join("etmem-scan")).unwrap(),
+        "not ours"
+    );
     Run::from(etmem(&["--install", "--force", &dir])).expect(0);
     assert!(std::fs::read_link(s.0.join("etmem-scan")).is_ok());
     Run::from(etmem(&["--install"])).expect(2);
-    Run::from(etmem(&["--install", &s.path("nodir")])).expect(1).err_has(&["not a directory"]);
+    Run::from(etmem(&["--install", &s.path("nodir")]))
+        .expect(1)
+        .err_has(&["not a directory"]);
 }
 
 #[test]
@@ -36,6 +60,12 @@ fn list_and_first_word_dispatch() {
     for name in ["etmemd", "etmem ", "etmem-scan", "etmem-swap"] {
         assert!(l.stdout.contains(name), "{}", l.stdout);
     }
-    assert!(Run::from(etmem(&["etmemd", "-h"])).expect(0).stdout.contains("usage of etmemd:"));
-    assert!(Run::from(etmem(&["--version"])).expect(0).stdout.starts_with("etmem "));
+    assert!(Run::from(etmem(&["etmemd", "-h"]))
+        .expect(0)
+        .stdout
+        .contains("usage of etmemd:"));
+    assert!(Run::from(etmem(&["--version"]))
+        .expect(0)
+        .stdout
+        .starts_with("etmem "));
 }

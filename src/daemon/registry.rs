@@ -175,7 +175,7 @@ impl Registry {
                 .map(|p| &*p.conf)
                 .or_else(|| file.projects.iter().find(|p| p.name == name))
         };
-        for (i, e) in file.engines.iter().enumerate() {
+        for e in &file.engines {
             let p = find_project(&e.project).ok_or_else(|| {
                 (
                     Status::ProNoexist,
@@ -192,10 +192,7 @@ impl Registry {
                 .project(&e.project)
                 .and_then(|p| p.engine(e.name()))
                 .is_some();
-            let dup_in_file = file.engines[..i]
-                .iter()
-                .any(|f| f.project == e.project && f.name() == e.name());
-            if dup_in_registry || dup_in_file {
+            if dup_in_registry {
                 return Err((
                     Status::EngExisted,
                     format!(
@@ -207,7 +204,7 @@ impl Registry {
                 ));
             }
         }
-        for (i, t) in file.tasks.iter().enumerate() {
+        for t in &file.tasks {
             let p = find_project(&t.project).ok_or_else(|| {
                 (
                     Status::ProNoexist,
@@ -240,10 +237,7 @@ impl Registry {
             let dup_in_registry = registered
                 .map(|e| e.tasks.iter().any(|s| s.conf.name == t.name))
                 .unwrap_or(false);
-            let dup_in_file = file.tasks[..i]
-                .iter()
-                .any(|u| u.project == t.project && u.engine == t.engine && u.name == t.name);
-            if dup_in_registry || dup_in_file {
+            if dup_in_registry {
                 return Err((
                     Status::TaskExisted,
                     format!(

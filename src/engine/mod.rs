@@ -29,14 +29,17 @@ pub fn for_conf(conf: &EngineConf) -> Box<dyn Engine> {
         EngineKind::Slide | EngineKind::Memdcd => Box::new(pending::Pending {
             children: true,
             what: "scanning and swapping",
+            nodes: Vec::new(),
         }),
-        EngineKind::Cslide(_) => Box::new(pending::Pending {
+        EngineKind::Cslide(c) => Box::new(pending::Pending {
             children: false,
             what: "NUMA tiering",
+            nodes: c.node_pairs.iter().flat_map(|&(h, c)| [h, c]).collect(),
         }),
         EngineKind::Damon(_) => Box::new(pending::Pending {
             children: false,
             what: "DAMON monitoring",
+            nodes: Vec::new(),
         }),
         EngineKind::Thirdparty(_) => Box::new(pending::Thirdparty),
     }

@@ -11,6 +11,8 @@ use crate::error::{Error, Kind, Result};
 pub struct Pending {
     pub children: bool,
     pub what: &'static str,
+    /// NUMA nodes the engine's config names (cslide's node pairs), checked at start.
+    pub nodes: Vec<u32>,
 }
 
 impl Engine for Pending {
@@ -19,7 +21,18 @@ impl Engine for Pending {
     }
 
     fn check_start(&self, _project: &ProjectConf) -> Result<()> {
-        Ok(())
+        let online = crate::sys::numa::online_nodes();
+        match self.nodes.iter().find(|n| !online.contains(n)) {
+            Some(n) => Err(Error::invalid(format!(
+                "node_pair names NUMA node {n}, but this machine's online nodes are {}",
+                online
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ))),
+            None => Ok(()),
+        }
     }
 
     fn note(&self, _task: &TaskConf) -> Option<String> {

@@ -2,6 +2,7 @@
 //! One trait, one implementation per engine type (slide, cslide, damon, thirdparty,
 //! memdcd), chosen from the engine's config.
 
+pub mod swap_gate;
 pub mod targets;
 
 use crate::config::{EngineConf, EngineKind, ProjectConf, TaskConf};

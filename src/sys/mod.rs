@@ -3,6 +3,7 @@
 
 pub mod fork;
 pub mod maps;
+pub mod meminfo;
 pub mod numa;
 pub mod pidfd;
 pub mod process;

@@ -1,0 +1,60 @@
+//! `/proc/meminfo`: the system's memory totals.
+
+use crate::error::{Error, Result};
+use crate::sys::process::{field, parse_kb};
+
+/// The figures etmem decides with, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemInfo {
+    pub total: u64,
+    pub free: u64,
+    pub available: u64,
+    pub swap_cached: u64,
+}
+
+/// Read `/proc/meminfo`.
+pub fn read() -> Result<MemInfo> {
+    let text =
+        std::fs::read_to_string("/proc/meminfo").map_err(|e| Error::io("/proc/meminfo", e))?;
+    parse(&text)
+}
+
+/// Parse meminfo text; MemAvailable falls back to MemFree on kernels older than 3.14.
+pub fn parse(text: &str) -> Result<MemInfo> {
+    let get = |key: &str| field(text, key).and_then(parse_kb);
+    let total = get("MemTotal").ok_or_else(|| Error::invalid("/proc/meminfo: no MemTotal line"))?;
+    let free = get("MemFree").ok_or_else(|| Error::invalid("/proc/meminfo: no MemFree line"))?;
+    Ok(MemInfo {
+        total,
+        free,
+        available: get("MemAvailable").unwrap_or(free),
+        swap_cached: get("SwapCached").unwrap_or(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses() {
+        let m =
+            parse("MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 500 kB\nSwapCached: 7 kB\n")
+                .unwrap();
+        assert_eq!(
+            m,
+            MemInfo {
+                total: 1_024_000,
+                free: 102_400,
+                available: 512_000,
+                swap_cached: 7168
+            }
+        );
+        assert_eq!(
+            parse("MemTotal: 10 kB\nMemFree: 5 kB\n").unwrap().available,
+            5120
+        );
+        assert!(parse("MemFree: 5 kB\n").is_err());
+        assert!(read().unwrap().total > 0);
+    }
+}

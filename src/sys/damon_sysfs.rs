@@ -68,35 +68,43 @@ fn offers_vaddr(list: &str) -> bool {
     list.split_ascii_whitespace().any(|w| w == "vaddr")
 }
 
+/// Can a kdamond of ours be set up? Returns the current kdamond count (0). Errors:
+/// `Unsupported` naming the kernel options when DAMON sysfs or vaddr is missing; `Io` when
+/// someone else's kdamonds exist (rewriting the count would destroy their setup).
+pub fn check_available() -> Result<u64> {
+    let kdamonds = Path::new(ADMIN).join("kdamonds");
+    if !kdamonds.is_dir() {
+        return Err(needs(&format!("{ADMIN} does not exist")));
+    }
+    let prior = read_u64(&kdamonds.join("nr_kdamonds"))?;
+    if prior == 0 {
+        return Ok(0);
+    }
+    // Learn what the kernel offers from an existing context, if there is one.
+    let ops = kdamonds.join("0/contexts/0/avail_operations");
+    if let Ok(list) = std::fs::read_to_string(ops) {
+        if !offers_vaddr(&list) {
+            return Err(needs(&format!(
+                "DAMON offers only \"{}\", not vaddr",
+                list.split_ascii_whitespace().collect::<Vec<_>>().join(" ")
+            )));
+        }
+    }
+    Err(Error::new(
+        Kind::Io,
+        format!(
+            "{ADMIN} already has {prior} kdamond(s) set up by someone else; the damon \
+             backend will not reconfigure them (write 0 to {ADMIN}/kdamonds/nr_kdamonds \
+             once they are off to free DAMON)"
+        ),
+    ))
+}
+
 impl Monitor {
     /// Configure and start monitoring `pid`. Refuses to touch kdamonds someone else set up.
     pub fn start(pid: Pid, attrs: Attrs) -> Result<Monitor> {
-        let admin = Path::new(ADMIN);
-        let kdamonds = admin.join("kdamonds");
-        if !kdamonds.is_dir() {
-            return Err(needs(&format!("{ADMIN} does not exist")));
-        }
-        let prior = read_u64(&kdamonds.join("nr_kdamonds"))?;
-        if prior > 0 {
-            // Learn what the kernel offers from an existing context, if there is one.
-            let ops = kdamonds.join("0/contexts/0/avail_operations");
-            if let Ok(list) = std::fs::read_to_string(ops) {
-                if !offers_vaddr(&list) {
-                    return Err(needs(&format!(
-                        "DAMON offers only \"{}\", not vaddr",
-                        list.split_ascii_whitespace().collect::<Vec<_>>().join(" ")
-                    )));
-                }
-            }
-            return Err(Error::new(
-                Kind::Io,
-                format!(
-                    "{ADMIN} already has {prior} kdamond(s) set up by someone else; the damon \
-                     backend will not reconfigure them (write 0 to \
-                     {ADMIN}/kdamonds/nr_kdamonds once they are off to free DAMON)"
-                ),
-            ));
-        }
+        let prior = check_available()?;
+        let kdamonds = Path::new(ADMIN).join("kdamonds");
         write(&kdamonds.join("nr_kdamonds"), "1")?;
         let mut m = Monitor {
             kdamond: kdamonds.join("0"),

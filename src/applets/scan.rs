@@ -67,6 +67,7 @@ Exit status: 0 success; 1 the process does not exist, exited during the scan, ca
 be read, or no backend works; 2 bad usage.";
 
 /// What the command line asked for.
+#[derive(Debug)]
 struct Args {
     target: Target,
     children: bool,
@@ -80,6 +81,7 @@ struct Args {
     all: bool,
 }
 
+#[derive(Debug)]
 enum Target {
     Pid(Pid),
     Name(String),

@@ -4,6 +4,8 @@
 pub mod client;
 pub mod etmemd;
 pub mod getopt;
+pub mod scan;
+pub mod workload;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -36,7 +38,7 @@ const APPLETS: &[Applet] = &[
     Applet {
         link: "etmem-scan",
         word: "scan",
-        entry: not_built,
+        entry: scan::main,
         what: "one-shot: which pages of a process are hot and which are cold",
     },
     Applet {
@@ -78,6 +80,8 @@ pub fn main(argv: Vec<OsString>) -> i32 {
             0
         }
         Some("--install") => install(&rest[1..]),
+        // Hidden: the test workload process (not an installed applet).
+        Some("workload") => workload::main(&rest[1..]),
         Some(w) => match APPLETS.iter().find(|a| !a.word.is_empty() && a.word == w) {
             Some(app) => (app.entry)(&rest[1..]),
             None => client(rest),

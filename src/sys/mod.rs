@@ -1,12 +1,20 @@
 //! The operating system, seen through safe functions: procfs parsing, process lookup,
 //! pidfds, sockets, syslog. Every `unsafe` block of the crate lives under this module.
 
+pub mod clear_refs;
+pub mod damon_sysfs;
 pub mod fork;
+pub mod idle_pages_io;
+pub mod kpageflags;
 pub mod maps;
 pub mod meminfo;
+pub mod mman;
 pub mod numa;
+pub mod page_idle;
+pub mod pagemap;
 pub mod pidfd;
 pub mod process;
+pub mod smaps;
 pub mod syslog;
 
 use std::sync::OnceLock;

@@ -1,0 +1,488 @@
+//! `etmem-scan` (also `etmem scan`): scan a live process now and print which of its
+//! memory is hot, warm and cold, per VMA or per page range, as text or JSON, for scripts.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::getopt::{self, Opt};
+use crate::error::{Error, Kind};
+use crate::sys::maps::read_maps;
+use crate::sys::pidfd::Pidfd;
+use crate::sys::process;
+use crate::track::{self, Backend, Summary, VmaCounts};
+use crate::types::{PageSize, Pid};
+
+const OPTS: &[Opt] = &[
+    Opt::value("pid", Some('p')),
+    Opt::value("name", Some('n')),
+    Opt::value("loop", Some('l')),
+    Opt::value("interval", Some('i')),
+    Opt::value("backend", Some('b')),
+    Opt::value("threshold", Some('t')),
+    Opt::flag("children", Some('c')),
+    Opt::flag("pages", None),
+    Opt::flag("json", None),
+    Opt::flag("all", Some('a')),
+    Opt::flag("help", Some('h')),
+];
+
+const HELP: &str = "\
+usage: etmem-scan (--pid N | --name COMM) [options]
+       etmem scan (--pid N | --name COMM) [options]
+
+Measure how often a live process touches each page of its memory and print, per VMA,
+how much of it is hot, warm and cold.
+
+  -p, --pid N          the process to scan
+  -n, --name COMM      the process whose name (comm) is exactly COMM (the lowest pid)
+  -c, --children       also scan the process's direct children, one after the other
+  -l, --loop N         number of scans (1..120, default 1)
+  -i, --interval S     seconds between the start and each scan, and between scans
+                       (0 < S <= 1200, decimals allowed, default 1)
+  -b, --backend B      auto (default), idle_pages, page_idle, damon, softdirty or smaps
+  -t, --threshold T    a page is hot when its count is >= T (0..3*loop, default: loop,
+                       i.e. accessed in every scan); cold when its count is 0; warm between
+  -a, --all            every VMA (default: etmem's anonymous VMAs: private, not
+                       executable, and not file backed or writable)
+      --pages          also list the resident page ranges with their counts (adjacent
+                       pages of one size with equal counts are merged)
+      --json           print one JSON object instead of text
+  -h, --help           this text
+
+Counts: each scan adds +1 to a page that was accessed since the previous one and +3 to
+one that was written, where the backend can tell. Backends: idle_pages (openEuler
+etmem_scan module), page_idle (CONFIG_IDLE_PAGE_TRACKING, root), damon
+(CONFIG_DAMON_VADDR + CONFIG_DAMON_SYSFS; region-grained), softdirty
+(CONFIG_MEM_SOFT_DIRTY; sees writes only, +3 each), smaps (any kernel; VMA-grained: all
+resident pages of a VMA get +1 if any of it was referenced).
+
+Text output: a line `pid P comm C backend B loop L interval S threshold T`, a `#` line
+naming what the backend sees, a `#` column header, then one line per VMA:
+`START-END PERMS RESIDENT HOT WARM COLD MAPPING` (bytes; addresses in hex), with
+--pages followed by `  START-END SIZE COUNT` lines, and a `total` line.
+
+Exit status: 0 success; 1 the process does not exist, exited during the scan, cannot
+be read, or no backend works; 2 bad usage.";
+
+/// What the command line asked for.
+#[derive(Debug)]
+struct Args {
+    target: Target,
+    children: bool,
+    loops: u32,
+    interval: Duration,
+    interval_text: String,
+    backend: Option<Backend>,
+    threshold: u16,
+    pages: bool,
+    json: bool,
+    all: bool,
+}
+
+#[derive(Debug)]
+enum Target {
+    Pid(Pid),
+    Name(String),
+}
+
+/// The result for one process.
+struct Scanned {
+    pid: Pid,
+    comm: String,
+    backend: Backend,
+    counts: Vec<VmaCounts>,
+}
+
+/// Entry point of `etmem-scan`.
+pub fn main(args: &[String]) -> i32 {
+    let a = match parse(args) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            println!("{HELP}");
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("etmem-scan: {e}\nTry 'etmem-scan --help'.");
+            return 2;
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
+    }
+    match run(&a, &stop) {
+        Ok(done) => {
+            let text = if a.json {
+                json(&a, &done)
+            } else {
+                text(&a, &done)
+            };
+            print!("{text}");
+            0
+        }
+        Err(e) => {
+            eprintln!("etmem-scan: {e}");
+            1
+        }
+    }
+}
+
+fn parse(args: &[String]) -> Result<Option<Args>, String> {
+    let items = getopt::parse(args, OPTS)?;
+    if getopt::has(&items, "help") {
+        return Ok(None);
+    }
+    if let Some(w) = getopt::words(&items).first() {
+        return Err(format!("unexpected argument {w:?}"));
+    }
+    let target = match (getopt::last(&items, "pid"), getopt::last(&items, "name")) {
+        (Some(_), Some(_)) => return Err("give either --pid or --name, not both".into()),
+        (Some(p), None) => Target::Pid(
+            p.parse::<Pid>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("--pid: {p:?} is not a process id"))?,
+        ),
+        (None, Some(n)) if !n.is_empty() => Target::Name(n.to_string()),
+        (None, Some(_)) => return Err("--name: the name is empty".into()),
+        (None, None) => return Err("give the process to scan with --pid N or --name COMM".into()),
+    };
+    let loops = match getopt::last(&items, "loop") {
+        None => 1,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=120).contains(n))
+            .ok_or_else(|| format!("--loop: {v:?} is not a number from 1 to 120"))?,
+    };
+    let interval_text = getopt::last(&items, "interval").unwrap_or("1").to_string();
+    let interval = interval_text
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1200.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            format!("--interval: {interval_text:?} is not a number of seconds in (0, 1200]")
+        })?;
+    let backend = match getopt::last(&items, "backend") {
+        None => None,
+        Some(b) => Backend::from_name(b).map_err(|e| format!("--backend: {}", e.msg))?,
+    };
+    let max_t = 3 * loops;
+    let threshold = match getopt::last(&items, "threshold") {
+        None => loops,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|t| *t <= max_t)
+            .ok_or_else(|| format!("--threshold: {v:?} is not a number from 0 to {max_t}"))?,
+    };
+    Ok(Some(Args {
+        target,
+        children: getopt::has(&items, "children"),
+        loops,
+        interval,
+        interval_text,
+        backend,
+        threshold: threshold as u16,
+        pages: getopt::has(&items, "pages"),
+        json: getopt::has(&items, "json"),
+        all: getopt::has(&items, "all"),
+    }))
+}
+
+fn run(a: &Args, stop: &AtomicBool) -> Result<Vec<Scanned>, String> {
+    let main_pid = match &a.target {
+        Target::Pid(p) => {
+            if !process::exists(*p) {
+                return Err(format!("no process with pid {p}"));
+            }
+            *p
+        }
+        Target::Name(n) => {
+            process::pid_by_name(n).ok_or_else(|| format!("no process named {n:?}"))?
+        }
+    };
+    let mut pids = vec![main_pid];
+    if a.children {
+        pids.extend(process::children(main_pid));
+    }
+    let mut out = Vec::new();
+    for pid in pids {
+        out.push(scan_one(a, pid, stop).map_err(|e| describe(pid, e))?);
+    }
+    Ok(out)
+}
+
+fn scan_one(a: &Args, pid: Pid, stop: &AtomicBool) -> crate::error::Result<Scanned> {
+    let target = Pidfd::open(pid)?;
+    let comm = process::comm(pid)?;
+    if process::is_kernel_thread(pid)? {
+        return Err(Error::invalid(format!(
+            "pid {pid} ({comm}) is a kernel thread: it has no user memory to scan"
+        )));
+    }
+    let vmas: Vec<_> = read_maps(pid)
+        .map_err(|e| not_found_as_gone(pid, e))?
+        .into_iter()
+        .filter(|v| a.all || v.is_etmem_anon())
+        .collect();
+    let mut tr = track::open(a.backend, pid)?;
+    let res = track::scan(tr.as_mut(), &target, &vmas, a.loops, a.interval, &|| {
+        stop.load(Ordering::Relaxed)
+    });
+    tr.finish();
+    if let Err(e) = res {
+        if stop.load(Ordering::Relaxed) {
+            return Err(Error::new(Kind::Gone, "scan interrupted by a signal"));
+        }
+        return Err(e);
+    }
+    Ok(Scanned {
+        pid,
+        comm,
+        backend: tr.backend(),
+        counts: tr.counts().to_vec(),
+    })
+}
+
+fn not_found_as_gone(pid: Pid, e: Error) -> Error {
+    if e.kind == Kind::NotFound {
+        Error::new(Kind::Gone, format!("process {pid} exited during the scan"))
+    } else {
+        e
+    }
+}
+
+/// The message for a failed scan of `pid`.
+fn describe(pid: Pid, e: Error) -> String {
+    if e.kind == Kind::Permission && e.msg.starts_with("/proc/") {
+        let path = e.msg.split(':').next().unwrap_or("");
+        return format!(
+            "permission denied reading {path}: scanning another user's process needs root"
+        );
+    }
+    if e.kind == Kind::NotFound && !process::exists(pid) {
+        return format!("no process with pid {pid}");
+    }
+    e.msg
+}
+
+/// `4096` -> `4K`, `2097152` -> `2M`, `1073741824` -> `1G`.
+fn size_name(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b if b % 1024 == 0 => format!("{}K", b >> 10),
+        b => b.to_string(),
+    }
+}
+
+fn size_of(s: PageSize) -> u64 {
+    s.bytes()
+}
+
+fn text(a: &Args, done: &[Scanned]) -> String {
+    let mut o = String::new();
+    for s in done {
+        let _ = writeln!(
+            o,
+            "pid {} comm {} backend {} loop {} interval {} threshold {}",
+            s.pid,
+            s.comm,
+            s.backend.name(),
+            a.loops,
+            a.interval_text,
+            a.threshold
+        );
+        let _ = writeln!(o, "# {} sees {}", s.backend.name(), s.backend.sees());
+        let _ = writeln!(
+            o,
+            "# {:<31} {:<5} {:>12} {:>12} {:>12} {:>12} mapping",
+            "start-end", "perms", "resident", "hot", "warm", "cold"
+        );
+        let mut total = Summary::default();
+        for c in &s.counts {
+            let v = c.vma();
+            let sum = Summary::of(c, a.threshold);
+            total.add(&sum);
+            let _ = writeln!(
+                o,
+                "{:<33} {:<5} {:>12} {:>12} {:>12} {:>12} {}",
+                format!("{:x}-{:x}", v.range.start, v.range.end),
+                v.perms(),
+                sum.resident,
+                sum.hot,
+                sum.warm,
+                sum.cold,
+                mapping(&v.path)
+            );
+            if a.pages {
+                for r in c.runs() {
+                    let _ = writeln!(
+                        o,
+                        "  {:x}-{:x} {} {}",
+                        r.range.start,
+                        r.range.end,
+                        size_name(size_of(r.size)),
+                        r.count
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            o,
+            "total resident {} hot {} warm {} cold {}",
+            total.resident, total.hot, total.warm, total.cold
+        );
+    }
+    o
+}
+
+/// The mapping column: the path, or `[anon]` for an unnamed anonymous mapping.
+fn mapping(path: &str) -> &str {
+    if path.is_empty() {
+        "[anon]"
+    } else {
+        path
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\t' => o.push_str("\\t"),
+            '\r' => o.push_str("\\r"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn json_summary(s: &Summary) -> String {
+    format!(
+        "\"resident\":{},\"hot\":{},\"warm\":{},\"cold\":{}",
+        s.resident, s.hot, s.warm, s.cold
+    )
+}
+
+fn json(a: &Args, done: &[Scanned]) -> String {
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "{{\"loop\":{},\"interval\":{},\"threshold\":{},\"processes\":[",
+        a.loops,
+        a.interval.as_secs_f64(),
+        a.threshold
+    );
+    for (k, s) in done.iter().enumerate() {
+        if k > 0 {
+            o.push(',');
+        }
+        let _ = write!(
+            o,
+            "{{\"pid\":{},\"comm\":{},\"backend\":{},\"sees\":{},\"vmas\":[",
+            s.pid,
+            json_str(&s.comm),
+            json_str(s.backend.name()),
+            json_str(s.backend.sees())
+        );
+        let mut total = Summary::default();
+        for (i, c) in s.counts.iter().enumerate() {
+            let v = c.vma();
+            let sum = Summary::of(c, a.threshold);
+            total.add(&sum);
+            if i > 0 {
+                o.push(',');
+            }
+            let _ = write!(
+                o,
+                "{{\"start\":{},\"end\":{},\"perms\":{},\"mapping\":{},{}",
+                v.range.start,
+                v.range.end,
+                json_str(&v.perms()),
+                json_str(mapping(&v.path)),
+                json_summary(&sum)
+            );
+            if a.pages {
+                o.push_str(",\"pages\":[");
+                for (j, r) in c.runs().enumerate() {
+                    if j > 0 {
+                        o.push(',');
+                    }
+                    let _ = write!(
+                        o,
+                        "{{\"start\":{},\"end\":{},\"page_size\":{},\"count\":{}}}",
+                        r.range.start,
+                        r.range.end,
+                        size_of(r.size),
+                        r.count
+                    );
+                }
+                o.push(']');
+            }
+            o.push('}');
+        }
+        let _ = write!(o, "],\"total\":{{{}}}}}", json_summary(&total));
+    }
+    o.push_str("]}\n");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Result<Option<Args>, String> {
+        parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn usage_errors_name_the_option() {
+        assert!(args(&[]).unwrap_err().contains("--pid"));
+        assert!(args(&["--pid", "x"]).unwrap_err().contains("--pid: \"x\""));
+        assert!(args(&["-p", "1", "-n", "a"])
+            .unwrap_err()
+            .contains("not both"));
+        assert!(args(&["-p", "1", "-l", "0"])
+            .unwrap_err()
+            .contains("--loop"));
+        assert!(args(&["-p", "1", "-i", "0"])
+            .unwrap_err()
+            .contains("--interval"));
+        assert!(args(&["-p", "1", "-b", "x"])
+            .unwrap_err()
+            .contains("--backend"));
+        assert!(args(&["-p", "1", "-l", "2", "-t", "7"])
+            .unwrap_err()
+            .contains("0 to 6"));
+        assert!(args(&["-p", "1", "extra"]).unwrap_err().contains("extra"));
+        assert!(args(&["--help"]).unwrap().is_none());
+        let a = args(&["-p", "1", "-l", "3", "-i", "0.5"]).unwrap().unwrap();
+        assert_eq!((a.loops, a.threshold), (3, 3));
+        assert_eq!(a.interval, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_str("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
+        assert_eq!(size_name(4096), "4K");
+        assert_eq!(size_name(2 << 20), "2M");
+        assert_eq!(size_name(1 << 30), "1G");
+    }
+}

@@ -1,0 +1,197 @@
+//! `etmem workload` (hidden, for tests and benchmarks): a process with known memory
+//! behaviour. It maps a hot region it keeps reading, a cold region it never touches again
+//! after filling it, and optionally a region it keeps writing; prints their addresses
+//! (`hot 0xA-0xB`, `cold ...`, `write ...`, then `ready`), and runs until killed. On
+//! SIGUSR1 it re-reads every page and prints `verify ok N pages` or
+//! `verify FAILED ...`, so a swap test can prove that no byte was lost.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::getopt::{self, Opt};
+use crate::sys::mman::{AnonRegion, Thp};
+
+const OPTS: &[Opt] = &[
+    Opt::value("hot-mib", None),
+    Opt::value("cold-mib", None),
+    Opt::value("write-mib", None),
+    Opt::flag("thp", None),
+    Opt::value("name-vma", None),
+    Opt::value("children", None),
+    Opt::value("exit-after", None),
+    Opt::flag("help", Some('h')),
+];
+
+const USAGE: &str = "usage: etmem workload [--hot-mib N] [--cold-mib N] [--write-mib N] [--thp]
+                      [--name-vma NAME] [--children N] [--exit-after SECONDS]
+A test process: maps and fills a hot region (read continuously), a cold region (never
+touched again) and a write region (written continuously), prints `hot|cold|write
+0xSTART-0xEND` lines and `ready`, then runs until killed or until --exit-after.
+--thp asks for 2 MiB pages (MADV_HUGEPAGE), otherwise MADV_NOHUGEPAGE; --name-vma names
+the cold region [anon:NAME]; --children starts N copies of itself as child processes
+(their pids are printed as `child PID`). SIGUSR1 verifies every page's contents.";
+
+/// A region, its role name and its fill pattern seed.
+struct Role {
+    name: &'static str,
+    seed: u64,
+    region: AnonRegion,
+}
+
+fn mib(items: &[getopt::Item], key: &str) -> Result<usize, String> {
+    match getopt::last(items, key) {
+        None => Ok(0),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_mul(1 << 20))
+            .ok_or_else(|| format!("--{key}: {v:?} is not a number of MiB")),
+    }
+}
+
+/// Entry point of `etmem workload`.
+pub fn main(args: &[String]) -> i32 {
+    let items = match getopt::parse(args, OPTS) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("etmem workload: {e}\n{USAGE}");
+            return 2;
+        }
+    };
+    if getopt::has(&items, "help") {
+        println!("{USAGE}");
+        return 0;
+    }
+    match run(&items, args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("etmem workload: {e}");
+            1
+        }
+    }
+}
+
+fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
+    let thp = if getopt::has(items, "thp") {
+        Thp::Huge
+    } else {
+        Thp::NoHuge
+    };
+    let align = 2 << 20;
+    let children: usize = match getopt::last(items, "children") {
+        None => 0,
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("--children: {v:?} is not a number"))?,
+    };
+    let exit_after = match getopt::last(items, "exit-after") {
+        None => None,
+        Some(v) => Some(Duration::from_secs_f64(
+            v.parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .ok_or_else(|| format!("--exit-after: {v:?} is not a number of seconds"))?,
+        )),
+    };
+    let usr1 = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&usr1))
+        .map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
+
+    let mut roles = Vec::new();
+    for (name, key, seed) in [
+        ("hot", "hot-mib", 1),
+        ("cold", "cold-mib", 2),
+        ("write", "write-mib", 3),
+    ] {
+        let len = mib(items, key)?;
+        if len == 0 {
+            continue;
+        }
+        let region = AnonRegion::new(len, align, thp).map_err(|e| e.to_string())?;
+        region.fill(seed);
+        roles.push(Role { name, seed, region });
+    }
+    if let Some(n) = getopt::last(items, "name-vma") {
+        if let Some(cold) = roles.iter().find(|r| r.name == "cold") {
+            cold.region.set_name(n).map_err(|e| e.to_string())?;
+        }
+    }
+    let mut kids = Vec::new();
+    if children > 0 {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
+        let mut child_args = vec!["workload".to_string()];
+        let mut skip = false;
+        for a in args {
+            if skip {
+                skip = false;
+                continue;
+            }
+            if a == "--children" {
+                skip = true;
+                continue;
+            }
+            if !a.starts_with("--children=") {
+                child_args.push(a.clone());
+            }
+        }
+        for _ in 0..children {
+            let kid = std::process::Command::new(&exe)
+                .args(&child_args)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start a child: {e}"))?;
+            kids.push(kid);
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    for r in &roles {
+        let a = r.region.addr();
+        let _ = writeln!(out, "{} {:#x}-{:#x}", r.name, a, a + r.region.len() as u64);
+    }
+    for k in &kids {
+        let _ = writeln!(out, "child {}", k.id());
+    }
+    let _ = writeln!(out, "ready");
+    let _ = out.flush();
+    drop(out);
+
+    let started = Instant::now();
+    let mut sink = 0u64;
+    loop {
+        for r in &roles {
+            match r.name {
+                "hot" => sink = sink.wrapping_add(r.region.read_pages()),
+                "write" => r.region.write_pages(r.seed),
+                _ => {}
+            }
+        }
+        if usr1.swap(false, Ordering::Relaxed) {
+            println!("{}", verify(&roles));
+        }
+        if exit_after.is_some_and(|d| started.elapsed() >= d) {
+            for mut k in kids {
+                let _ = k.kill();
+                let _ = k.wait();
+            }
+            std::hint::black_box(sink);
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Check every region's pattern; the line to print.
+fn verify(roles: &[Role]) -> String {
+    let page = crate::sys::page_size() as usize;
+    let mut pages = 0;
+    for r in roles {
+        if let Some(w) = r.region.verify(r.seed) {
+            let addr = r.region.addr() + (w * 8) as u64;
+            return format!("verify FAILED {} region at {addr:#x}", r.name);
+        }
+        pages += r.region.len() / page;
+    }
+    format!("verify ok {pages} pages")
+}

@@ -1,0 +1,217 @@
+//! Anonymous memory regions owned by this process, for the test workload: map, guard,
+//! advise, name, and touch pages through safe methods (volatile accesses, so the compiler
+//! cannot elide the touches that the trackers are meant to see).
+
+use crate::error::{Error, Result};
+
+/// `PR_SET_VMA` and `PR_SET_VMA_ANON_NAME` (Linux 5.17+, CONFIG_ANON_VMA_NAME).
+const PR_SET_VMA: libc::c_int = 0x5356_4d41;
+const PR_SET_VMA_ANON_NAME: libc::c_ulong = 0;
+
+/// THP advice for a region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Thp {
+    /// `MADV_HUGEPAGE`: back with 2 MiB pages where possible.
+    Huge,
+    /// `MADV_NOHUGEPAGE`: base pages only, whatever the system default is.
+    NoHuge,
+}
+
+/// A private anonymous mapping of `len` bytes starting at a `align`-aligned address, with
+/// an inaccessible guard page on both sides so the kernel never merges it with a
+/// neighbouring mapping (each region stays its own VMA).
+#[derive(Debug)]
+pub struct AnonRegion {
+    map: *mut u8,
+    map_len: usize,
+    start: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the region is plain memory owned by this value; moving it between threads is
+// as safe as moving a Vec.
+unsafe impl Send for AnonRegion {}
+
+impl AnonRegion {
+    /// Map `len` bytes (rounded up to pages) aligned to `align` (a power of two ≥ page).
+    pub fn new(len: usize, align: usize, thp: Thp) -> Result<AnonRegion> {
+        let page = super::page_size() as usize;
+        let align = align.max(page);
+        let len = len.div_ceil(page).max(1) * page;
+        let map_len = len + 2 * align + 2 * page;
+        // SAFETY: a fresh anonymous private mapping at a kernel-chosen address; no
+        // existing memory is affected.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return Err(Error::io("mmap", std::io::Error::last_os_error()));
+        }
+        let map = map as *mut u8;
+        let base = map as usize;
+        let start_addr = (base + page + align - 1) & !(align - 1);
+        let region = AnonRegion {
+            map,
+            map_len,
+            start: start_addr as *mut u8,
+            len,
+        };
+        // Guards: everything of the mapping before and after [start, start+len).
+        let before = start_addr - base;
+        let after = base + map_len - (start_addr + len);
+        region.protect_none(map, before)?;
+        region.protect_none((start_addr + len) as *mut u8, after)?;
+        let advice = match thp {
+            Thp::Huge => libc::MADV_HUGEPAGE,
+            Thp::NoHuge => libc::MADV_NOHUGEPAGE,
+        };
+        // SAFETY: advice on a range inside our own mapping; it changes no memory contents.
+        let r = unsafe { libc::madvise(region.start as *mut libc::c_void, len, advice) };
+        if r != 0 {
+            return Err(Error::io("madvise", std::io::Error::last_os_error()));
+        }
+        Ok(region)
+    }
+
+    fn protect_none(&self, at: *mut u8, len: usize) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: `at..at+len` lies inside this value's own mapping and nothing
+        // references that part (it is outside the usable range).
+        let r = unsafe { libc::mprotect(at as *mut libc::c_void, len, libc::PROT_NONE) };
+        if r != 0 {
+            return Err(Error::io("mprotect", std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// Name the region's VMA `[anon:NAME]` (Linux 5.17+ with CONFIG_ANON_VMA_NAME).
+    pub fn set_name(&self, name: &str) -> Result<()> {
+        let c = std::ffi::CString::new(name)
+            .map_err(|_| Error::invalid(format!("VMA name {name:?} contains a NUL byte")))?;
+        // SAFETY: prctl reads the NUL-terminated name during the call; the range is ours.
+        let r = unsafe {
+            libc::prctl(
+                PR_SET_VMA,
+                PR_SET_VMA_ANON_NAME,
+                self.start as libc::c_ulong,
+                self.len as libc::c_ulong,
+                c.as_ptr() as libc::c_ulong,
+            )
+        };
+        if r != 0 {
+            return Err(Error::io(
+                "prctl(PR_SET_VMA_ANON_NAME)",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// First address of the usable range.
+    pub fn addr(&self) -> u64 {
+        self.start as u64
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn words(&self) -> usize {
+        self.len / 8
+    }
+
+    /// Write word `i` (volatile).
+    fn put(&self, i: usize, v: u64) {
+        if i < self.words() {
+            // SAFETY: i < len/8, so the aligned u64 lies in the read-write usable range
+            // of a mapping that lives as long as self.
+            unsafe { std::ptr::write_volatile((self.start as *mut u64).add(i), v) }
+        }
+    }
+
+    /// Read word `i` (volatile); 0 beyond the end.
+    fn get(&self, i: usize) -> u64 {
+        if i < self.words() {
+            // SAFETY: as in `put`.
+            unsafe { std::ptr::read_volatile((self.start as *const u64).add(i)) }
+        } else {
+            0
+        }
+    }
+
+    /// The pattern word at index `i` for `seed`: differs per word and per region.
+    pub fn pattern(seed: u64, i: usize) -> u64 {
+        (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed
+    }
+
+    /// Fill every word with the pattern.
+    pub fn fill(&self, seed: u64) {
+        for i in 0..self.words() {
+            self.put(i, Self::pattern(seed, i));
+        }
+    }
+
+    /// Check every word against the pattern; the index of the first bad word, if any.
+    pub fn verify(&self, seed: u64) -> Option<usize> {
+        (0..self.words()).find(|&i| self.get(i) != Self::pattern(seed, i))
+    }
+
+    /// Read one word of every page (marks each page accessed); returns a checksum.
+    pub fn read_pages(&self) -> u64 {
+        let step = super::page_size() as usize / 8;
+        (0..self.words())
+            .step_by(step)
+            .fold(0u64, |acc, i| acc.wrapping_add(self.get(i)))
+    }
+
+    /// Rewrite the first word of every page with its pattern (marks each page dirty
+    /// without changing its contents).
+    pub fn write_pages(&self, seed: u64) {
+        let step = super::page_size() as usize / 8;
+        for i in (0..self.words()).step_by(step) {
+            self.put(i, Self::pattern(seed, i));
+        }
+    }
+}
+
+impl Drop for AnonRegion {
+    fn drop(&mut self) {
+        // SAFETY: unmapping our own mapping once; nothing borrows it past self.
+        unsafe { libc::munmap(self.map as *mut libc::c_void, self.map_len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_verify_and_guards() {
+        let r = AnonRegion::new(64 * 1024, 2 << 20, Thp::NoHuge).unwrap();
+        assert_eq!(r.addr() % (2 << 20), 0);
+        r.fill(42);
+        assert_eq!(r.verify(42), None);
+        r.write_pages(42);
+        let _ = r.read_pages();
+        assert_eq!(r.verify(42), None);
+        r.put(3, 0);
+        assert_eq!(r.verify(42), Some(3));
+        let maps = crate::sys::maps::read_maps(std::process::id() as i32).unwrap();
+        assert!(maps
+            .iter()
+            .any(|v| v.range.start == r.addr() && v.range.len() == r.len() as u64));
+    }
+}

@@ -6,6 +6,8 @@ pub mod maps;
 pub mod numa;
 pub mod pidfd;
 pub mod process;
+pub mod process_madvise;
+pub mod swap_pages_ioctl;
 pub mod syslog;
 
 use std::sync::OnceLock;

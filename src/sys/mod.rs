@@ -14,7 +14,9 @@ pub mod page_idle;
 pub mod pagemap;
 pub mod pidfd;
 pub mod process;
+pub mod process_madvise;
 pub mod smaps;
+pub mod swap_pages_ioctl;
 pub mod syslog;
 
 use std::sync::OnceLock;

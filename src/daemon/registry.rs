@@ -135,7 +135,7 @@ impl Registry {
                 .find(|e| e.conf.name() == t.engine)
                 .expect("checked: engine exists");
             let status = TaskStatus {
-                note: e.engine.note(&t),
+                note: e.engine.note(&p.conf, &t),
                 ..TaskStatus::default()
             };
             e.tasks.insert(
@@ -350,7 +350,7 @@ impl Registry {
             for t in &e.tasks {
                 let mut s = t.status.lock().unwrap_or_else(|p| p.into_inner());
                 s.reset();
-                s.note = e.engine.note(&t.conf);
+                s.note = e.engine.note(&p.conf, &t.conf);
             }
         }
         p.sync_work();

@@ -96,6 +96,17 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
             s.cycles
         );
     }
+    if let Some(b) = &s.backend {
+        let l = &s.last;
+        let _ = writeln!(
+            out,
+            "{INDENT}backend: {b}  last cycle: scanned {} pages, cold {} pages, swapped {} of {} bytes asked  total swapped: {} bytes",
+            l.pages_scanned, l.cold_pages, l.swapped_bytes, l.requested_bytes, s.swapped_total
+        );
+    }
+    for why in &s.last.skipped {
+        let _ = writeln!(out, "{INDENT}skipped: {why}");
+    }
     if let Some(n) = &s.note {
         let _ = writeln!(out, "{INDENT}note: {n}");
     }
@@ -143,7 +154,7 @@ fn show_json(projects: &[&Project]) -> String {
                 let s = lock(&t.status);
                 let _ = write!(
                     out,
-                    "{{\"name\":{},\"type\":{},\"value\":{},\"pids\":[{}],\"cycles\":{},\"last_cycle_secs_ago\":{},\"note\":{},\"last_error\":{}}}",
+                    "{{\"name\":{},\"type\":{},\"value\":{},\"pids\":[{}],\"cycles\":{},\"last_cycle_secs_ago\":{},\"note\":{},\"last_error\":{},\"backend\":{},\"pages_scanned\":{},\"cold_pages\":{},\"requested_bytes\":{},\"swapped_bytes\":{},\"swapped_total\":{},\"skipped\":[{}]}}",
                     json::string(&t.conf.name),
                     json::string(t.conf.target.type_word()),
                     json::string(&t.conf.target.value()),
@@ -152,6 +163,13 @@ fn show_json(projects: &[&Project]) -> String {
                     s.last_cycle.map(|t| ago(t).to_string()).unwrap_or_else(|| "null".into()),
                     json::opt_string(s.note.as_deref()),
                     json::opt_string(s.last_error.as_deref()),
+                    json::opt_string(s.backend.as_deref()),
+                    s.last.pages_scanned,
+                    s.last.cold_pages,
+                    s.last.requested_bytes,
+                    s.last.swapped_bytes,
+                    s.swapped_total,
+                    s.last.skipped.iter().map(|w| json::string(w)).collect::<Vec<_>>().join(","),
                 );
             }
             out.push_str("]}");

@@ -18,6 +18,27 @@ pub struct TaskStatus {
     pub last_error: Option<String>,
     /// A standing remark about what this task can and cannot do here.
     pub note: Option<String>,
+    /// The tracking and moving backends in use, e.g. `page_idle+process_madvise`.
+    pub backend: Option<String>,
+    /// What the last cycle measured and did.
+    pub last: CycleStats,
+    /// Bytes the kernel took out of DRAM for this task since the project started.
+    pub swapped_total: u64,
+}
+
+/// One cycle's figures, summed over the task's processes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleStats {
+    /// Resident base pages scanned.
+    pub pages_scanned: u64,
+    /// Resident base pages found cold.
+    pub cold_pages: u64,
+    /// Bytes asked to leave DRAM.
+    pub requested_bytes: u64,
+    /// Bytes the kernel took (advised or accepted).
+    pub swapped_bytes: u64,
+    /// Processes skipped, and why (gates closed, another task scanning them).
+    pub skipped: Vec<String>,
 }
 
 impl TaskStatus {

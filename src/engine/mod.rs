@@ -2,6 +2,9 @@
 //! One trait, one implementation per engine type (slide, cslide, damon, thirdparty,
 //! memdcd), chosen from the engine's config.
 
+pub mod claim;
+pub mod pending;
+pub mod slide;
 pub mod swap_gate;
 pub mod targets;
 
@@ -18,7 +21,7 @@ pub trait Engine: Send + Sync {
     fn check_start(&self, project: &ProjectConf) -> Result<()>;
 
     /// What `project show` should say about tasks of this engine on this machine.
-    fn note(&self, task: &TaskConf) -> Option<String>;
+    fn note(&self, project: &ProjectConf, task: &TaskConf) -> Option<String>;
 
     /// One cycle for one task: find its processes and act on them.
     fn run_cycle(&self, run: &TaskRun) -> Result<()>;
@@ -27,9 +30,10 @@ pub trait Engine: Send + Sync {
 /// The engine for an engine config.
 pub fn for_conf(conf: &EngineConf) -> Box<dyn Engine> {
     match &conf.kind {
-        EngineKind::Slide | EngineKind::Memdcd => Box::new(pending::Pending {
+        EngineKind::Slide => Box::new(slide::Slide::default()),
+        EngineKind::Memdcd => Box::new(pending::Pending {
             children: true,
-            what: "scanning and swapping",
+            what: "sending scans to memdcd",
             nodes: Vec::new(),
         }),
         EngineKind::Cslide(c) => Box::new(pending::Pending {
@@ -45,5 +49,3 @@ pub fn for_conf(conf: &EngineConf) -> Box<dyn Engine> {
         EngineKind::Thirdparty(_) => Box::new(pending::Thirdparty),
     }
 }
-
-pub mod pending;

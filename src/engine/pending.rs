@@ -35,7 +35,7 @@ impl Engine for Pending {
         }
     }
 
-    fn note(&self, _task: &TaskConf) -> Option<String> {
+    fn note(&self, _project: &ProjectConf, _task: &TaskConf) -> Option<String> {
         Some(format!(
             "{} is not built yet: this task only finds its processes",
             self.what
@@ -66,7 +66,7 @@ impl Engine for Thirdparty {
         ))
     }
 
-    fn note(&self, _task: &TaskConf) -> Option<String> {
+    fn note(&self, _project: &ProjectConf, _task: &TaskConf) -> Option<String> {
         Some("thirdparty plugins are not supported yet".into())
     }
 

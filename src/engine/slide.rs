@@ -1,0 +1,373 @@
+//! The slide engine (spec §6, user guide "slide"): every cycle, for the task's process and
+//! its children, scan `loop` times `interval` apart, count each page's accesses, and swap
+//! out the pages whose count is below `T`. Gates (`sysmem_threshold`, `swap_threshold`),
+//! `swap_flag`, `dram_percent` and the swapcache watermarks as the guide describes them.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::{claim, swap_gate, targets, Engine};
+use crate::act::{self, SwapBackend};
+use crate::config::{PageScan, ProjectConf, ScanConf, SlideTask, TaskConf, TaskParams};
+use crate::daemon::cycle::TaskRun;
+use crate::daemon::task_status::CycleStats;
+use crate::error::{Error, Kind, Result};
+use crate::sys::{maps, meminfo, pidfd::Pidfd, process};
+use crate::track::{self, Backend, Run};
+use crate::types::{PageSize, Pid, Range, Vma};
+
+/// The name a stock-kernel process gives an anonymous VMA (`prctl(PR_SET_VMA,
+/// PR_SET_VMA_ANON_NAME, ..., "etmem_swap")`, Linux 5.17+) to mark it swappable when the
+/// task has `swap_flag=yes`: our stand-in for openEuler's `madvise(MADV_SWAPFLAG)`.
+pub const SWAP_FLAG_VMA_NAME: &str = "etmem_swap";
+
+/// Whether this kernel has openEuler's etmem_swap module (for the swapcache watermarks).
+fn has_swap_pages() -> bool {
+    std::path::Path::new("/proc/self/swap_pages").exists()
+}
+
+#[derive(Default)]
+pub struct Slide {
+    /// The watermarks are system-wide: push them to the kernel once per engine.
+    wmark_pushed: AtomicBool,
+}
+
+impl Engine for Slide {
+    fn wants_children(&self) -> bool {
+        true
+    }
+
+    fn check_start(&self, project: &ProjectConf) -> Result<()> {
+        if !matches!(project.scan, ScanConf::Page(_)) {
+            return Err(Error::invalid("the slide engine needs scan_type=page"));
+        }
+        if project.swapcache_wmark.is_some() && !has_swap_pages() {
+            crate::log_warn!(
+                "project {}: swapcache_high_wmark/swapcache_low_wmark are not supported on this kernel \
+                 (they need openEuler's etmem_swap module); ignoring them",
+                project.name
+            );
+        }
+        Ok(())
+    }
+
+    fn note(&self, project: &ProjectConf, _task: &TaskConf) -> Option<String> {
+        (project.swapcache_wmark.is_some() && !has_swap_pages()).then(|| {
+            "swapcache watermarks are not supported on this kernel (no etmem_swap module)".into()
+        })
+    }
+
+    fn run_cycle(&self, run: &TaskRun) -> Result<()> {
+        let (ScanConf::Page(scan), TaskParams::Slide(params)) =
+            (&run.project.scan, &run.task.params)
+        else {
+            return Err(Error::invalid("slide task outside a page project"));
+        };
+        let pids =
+            targets::resolve(&run.task.target, true).inspect_err(|_| run.set_pids(Vec::new()))?;
+        run.set_pids(pids.clone());
+
+        // A pool of at most max_threads workers takes the pids in turn.
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<(Pid, Result<PidResult>)>> = Mutex::new(Vec::new());
+        let workers = (run.task.max_threads as usize).clamp(1, pids.len().max(1));
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&pid) = pids.get(i) else { break };
+                    if run.should_stop() {
+                        break;
+                    }
+                    let r = self.one_process(run, scan, params, pid);
+                    results
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((pid, r));
+                });
+            }
+        });
+
+        let mut stats = CycleStats::default();
+        let mut backends = None;
+        let mut errors = Vec::new();
+        for (pid, r) in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            match r {
+                Ok(PidResult::Skipped(why)) => stats.skipped.push(format!("pid {pid}: {why}")),
+                Ok(PidResult::Done(d)) => {
+                    stats.pages_scanned += d.pages_scanned;
+                    stats.cold_pages += d.cold_pages;
+                    stats.requested_bytes += d.requested_bytes;
+                    stats.swapped_bytes += d.swapped_bytes;
+                    backends = Some(d.backends);
+                }
+                // A child that exited between lookup and scan is not the task's failure.
+                Err(e) if e.kind == Kind::Gone && pid != pids[0] => {
+                    stats.skipped.push(format!("pid {pid}: {e}"))
+                }
+                Err(e) => errors.push(format!("pid {pid}: {e}")),
+            }
+        }
+        let mut st = run.status();
+        st.swapped_total += stats.swapped_bytes;
+        st.last = stats;
+        if backends.is_some() {
+            st.backend = backends;
+        }
+        drop(st);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::new(Kind::Io, errors.join("; ")))
+        }
+    }
+}
+
+/// What one process's share of a cycle came to.
+enum PidResult {
+    Skipped(String),
+    Done(PidDone),
+}
+
+struct PidDone {
+    pages_scanned: u64,
+    cold_pages: u64,
+    requested_bytes: u64,
+    swapped_bytes: u64,
+    backends: String,
+}
+
+impl Slide {
+    fn one_process(
+        &self,
+        run: &TaskRun,
+        scan: &PageScan,
+        params: &SlideTask,
+        pid: Pid,
+    ) -> Result<PidResult> {
+        let Some(_claim) = claim::claim(pid) else {
+            return Ok(PidResult::Skipped("another task is scanning it".into()));
+        };
+        let target = Pidfd::open(pid)?;
+        if process::is_kernel_thread(pid)? {
+            return Ok(PidResult::Skipped(
+                "a kernel thread has no user memory".into(),
+            ));
+        }
+        let mem = meminfo::read()?;
+        let rss = process::status_bytes(pid, "VmRSS")?;
+        if let Some(why) = swap_gate::closed_reason(
+            run.project.sysmem_threshold,
+            params.swap_threshold,
+            &mem,
+            rss,
+        ) {
+            return Ok(PidResult::Skipped(why));
+        }
+
+        let vmas = swappable_vmas(&maps::read_maps(pid)?, run.task.swap_flag);
+        let choice = run
+            .task
+            .scan_backend
+            .as_deref()
+            .map(Backend::from_name)
+            .transpose()?
+            .flatten();
+        let mut tracker = track::open(choice, pid)?;
+        let interval = Duration::from_secs(scan.interval.into());
+        let stop = || run.should_stop();
+        let scanned = track::scan(&mut *tracker, &target, &vmas, scan.loops, interval, &stop);
+        if run.should_stop() {
+            tracker.finish();
+            return Ok(PidResult::Skipped("stopped".into()));
+        }
+        scanned?;
+
+        let runs: Vec<Run> = tracker.counts().iter().flat_map(|c| c.runs()).collect();
+        tracker.finish();
+        let base = PageSize::Base.bytes();
+        let pages_scanned = runs.iter().map(|r| r.range.len()).sum::<u64>() / base;
+        let mut cold: Vec<Run> = runs
+            .into_iter()
+            .filter(|r| r.count < params.t as u16)
+            .collect();
+        if let Some(pct) = params.dram_percent {
+            cold = keep_in_dram(cold, pid, pct)?;
+        }
+        let cold_bytes: u64 = cold.iter().map(|r| r.range.len()).sum();
+
+        let swap_choice = run
+            .task
+            .swap_backend
+            .as_deref()
+            .map(|n| {
+                SwapBackend::from_name(n)
+                    .ok_or_else(|| Error::invalid(format!("unknown swap backend {n:?}")))
+            })
+            .transpose()?;
+        let mut swapper = act::open(swap_choice, pid)?;
+        let report = if cold.is_empty() {
+            act::SwapReport::default()
+        } else if swapper.backend() == SwapBackend::SwapPages {
+            swapper.swap_out_pages(&target, &pages_of(&cold), &stop)?
+        } else {
+            let ranges: Vec<Range> = cold.iter().map(|r| r.range).collect();
+            swapper.swap_out(&target, &ranges, &stop)?
+        };
+        for (r, why) in report.skipped.iter().take(3) {
+            crate::log_debug!("pid {pid}: kernel kept {r}: {why}");
+        }
+        if swapper.backend() == SwapBackend::SwapPages {
+            self.reclaim_swapcache(run, &target)?;
+        }
+        Ok(PidResult::Done(PidDone {
+            pages_scanned,
+            cold_pages: cold_bytes / base,
+            requested_bytes: report.requested_bytes,
+            swapped_bytes: report.advised_bytes,
+            backends: format!("{}+{}", tracker.backend().name(), swapper.backend().name()),
+        }))
+    }
+
+    /// After swapping with the etmem_swap module: when swapcache exceeds the high
+    /// watermark, push the watermarks (once) and wake the kernel's reclaim (spec §6.8).
+    fn reclaim_swapcache(&self, run: &TaskRun, target: &Pidfd) -> Result<()> {
+        let Some(w) = &run.project.swapcache_wmark else {
+            return Ok(());
+        };
+        let mem = meminfo::read()?;
+        if mem.swap_cached == 0
+            || mem.swap_cached.saturating_mul(100) < mem.total.saturating_mul(w.high.into())
+        {
+            return Ok(());
+        }
+        if !self.wmark_pushed.swap(true, Ordering::Relaxed) {
+            act::swapcache::set_swapcache_wmark(target, w.low, w.high)?;
+        }
+        act::swapcache::reclaim_swapcache(target)
+    }
+}
+
+/// The VMAs slide works on: upstream's anonymous ones (private, not executable, not file
+/// backed unless writable), minus kernel-special mappings; with `swap_flag` only those the
+/// process marked (named `[anon:etmem_swap]`; on openEuler the kernel also filters them).
+pub fn swappable_vmas(vmas: &[Vma], swap_flag: bool) -> Vec<Vma> {
+    let marked = format!("[anon:{SWAP_FLAG_VMA_NAME}]");
+    vmas.iter()
+        .filter(|v| v.is_etmem_anon() && !v.is_special() && v.read)
+        .filter(|v| !swap_flag || v.path == marked)
+        .cloned()
+        .collect()
+}
+
+/// `dram_percent` (spec §6.4): keep at most that share of the process's memory (resident
+/// plus swapped) in DRAM; swap only as much as needed for that, coldest pages first.
+fn keep_in_dram(mut cold: Vec<Run>, pid: Pid, pct: u32) -> Result<Vec<Run>> {
+    let rss = process::status_bytes(pid, "VmRSS")?;
+    let swap = process::status_bytes(pid, "VmSwap").unwrap_or(0);
+    Ok(take_coldest(
+        &mut cold,
+        rss,
+        (rss + swap) / 100 * u64::from(pct),
+    ))
+}
+
+/// The coldest runs whose sizes add up to `rss - keep` (whole runs, split at page
+/// boundaries where the budget ends), ascending by address.
+fn take_coldest(cold: &mut [Run], rss: u64, keep: u64) -> Vec<Run> {
+    let mut budget = rss.saturating_sub(keep);
+    cold.sort_by_key(|r| (r.count, r.range.start));
+    let mut out = Vec::new();
+    for r in cold.iter() {
+        if budget == 0 {
+            break;
+        }
+        let page = r.size.bytes();
+        let take = r.range.len().min(budget.div_ceil(page) * page);
+        out.push(Run {
+            range: Range::new(r.range.start, r.range.start + take),
+            ..*r
+        });
+        budget = budget.saturating_sub(take);
+    }
+    out.sort_by_key(|r| r.range.start);
+    out
+}
+
+/// Page addresses with size classes, for the swap_pages writer (one line per page, the
+/// head address of a huge page, as upstream writes them).
+fn pages_of(runs: &[Run]) -> Vec<(u64, PageSize)> {
+    runs.iter()
+        .flat_map(|r| {
+            (r.range.start..r.range.end)
+                .step_by(r.size.bytes() as usize)
+                .map(move |a| (a, r.size))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vma(line: &str) -> Vma {
+        maps::parse_line(line).unwrap()
+    }
+
+    #[test]
+    fn swappable_vmas_follow_upstream_and_swap_flag() {
+        let v = vec![
+            vma("1000-2000 rw-p 0 00:00 0 [heap]"),
+            vma("2000-3000 r-xp 0 fd:01 7 /bin/x"),
+            vma("3000-4000 rw-s 0 00:05 9 /dev/shm/y"),
+            vma("4000-5000 rw-p 0 00:00 0 [anon:etmem_swap]"),
+            vma("5000-6000 r--p 0 00:00 0 [vvar]"),
+            vma("6000-7000 rw-p 0 fd:01 8 /lib/libc.so"),
+        ];
+        let all: Vec<u64> = swappable_vmas(&v, false)
+            .iter()
+            .map(|v| v.range.start)
+            .collect();
+        assert_eq!(all, vec![0x1000, 0x4000, 0x6000]);
+        let flagged: Vec<u64> = swappable_vmas(&v, true)
+            .iter()
+            .map(|v| v.range.start)
+            .collect();
+        assert_eq!(flagged, vec![0x4000]);
+    }
+
+    fn run(start: u64, pages: u64, count: u16) -> Run {
+        Run {
+            range: Range::new(start, start + pages * 4096),
+            size: PageSize::Base,
+            count,
+        }
+    }
+
+    #[test]
+    fn dram_percent_takes_the_coldest_first() {
+        let mut cold = vec![run(0x10000, 4, 1), run(0x20000, 4, 0), run(0x30000, 4, 2)];
+        // 24 KiB over the keep budget: all 4 pages of count 0, then 2 of count 1.
+        let got = take_coldest(&mut cold, 100 * 4096, 94 * 4096);
+        assert_eq!(got, vec![run(0x10000, 2, 1), run(0x20000, 4, 0)]);
+        // Nothing over budget: nothing to swap.
+        assert!(take_coldest(&mut cold, 10 * 4096, 20 * 4096).is_empty());
+    }
+
+    #[test]
+    fn swap_pages_get_one_address_per_page() {
+        let huge = Run {
+            range: Range::new(0x400000, 0x800000),
+            size: PageSize::Pmd,
+            count: 0,
+        };
+        if PageSize::Pmd.bytes() == 2 << 20 {
+            assert_eq!(
+                pages_of(&[huge]),
+                vec![(0x400000, PageSize::Pmd), (0x600000, PageSize::Pmd)]
+            );
+        }
+        assert_eq!(pages_of(&[run(0x1000, 2, 0)]).len(), 2);
+    }
+}

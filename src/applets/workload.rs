@@ -33,6 +33,9 @@ touched again) and a write region (written continuously), prints `hot|cold|write
 the cold region [anon:NAME]; --children starts N copies of itself as child processes
 (their pids are printed as `child PID`). SIGUSR1 verifies every page's contents.";
 
+/// Set in the environment of the workload's own children, so they die with it.
+const CHILD_ENV: &str = "ETMEM_WORKLOAD_CHILD";
+
 /// A region, its role name and its fill pattern seed.
 struct Role {
     name: &'static str,
@@ -95,6 +98,9 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
                 .ok_or_else(|| format!("--exit-after: {v:?} is not a number of seconds"))?,
         )),
     };
+    if std::env::var_os(CHILD_ENV).is_some() {
+        crate::sys::parent_death::kill_me_with_parent().map_err(|e| e.to_string())?;
+    }
     let usr1 = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&usr1))
         .map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
@@ -115,7 +121,10 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
     }
     if let Some(n) = getopt::last(items, "name-vma") {
         if let Some(cold) = roles.iter().find(|r| r.name == "cold") {
-            cold.region.set_name(n).map_err(|e| e.to_string())?;
+            // Kernels without CONFIG_ANON_VMA_NAME refuse; the region stays `[anon]`.
+            if let Err(e) = cold.region.set_name(n) {
+                eprintln!("etmem workload: cannot name the cold region: {e}");
+            }
         }
     }
     let mut kids = Vec::new();
@@ -139,6 +148,7 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
         for _ in 0..children {
             let kid = std::process::Command::new(&exe)
                 .args(&child_args)
+                .env(CHILD_ENV, "1")
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .map_err(|e| format!("cannot start a child: {e}"))?;

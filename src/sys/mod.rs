@@ -9,6 +9,7 @@ pub mod maps;
 pub mod mman;
 pub mod page_idle;
 pub mod pagemap;
+pub mod parent_death;
 pub mod pidfd;
 pub mod process;
 pub mod smaps;

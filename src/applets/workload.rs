@@ -31,7 +31,9 @@ touched again) and a write region (written continuously), prints `hot|cold|write
 0xSTART-0xEND` lines and `ready`, then runs until killed or until --exit-after.
 --thp asks for 2 MiB pages (MADV_HUGEPAGE), otherwise MADV_NOHUGEPAGE; --name-vma names
 the cold region [anon:NAME]; --children starts N copies of itself as child processes
-(their pids are printed as `child PID`). SIGUSR1 verifies every page's contents.";
+(their pids are printed as `child PID`). SIGUSR1 verifies every page's contents.
+After each round over the hot and write regions their TLB entries are flushed, so that
+accessed-bit trackers see every round even where the TLB holds the whole region.";
 
 /// Set in the environment of the workload's own children, so they die with it.
 const CHILD_ENV: &str = "ETMEM_WORKLOAD_CHILD";
@@ -174,8 +176,10 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
             match r.name {
                 "hot" => sink = sink.wrapping_add(r.region.read_pages()),
                 "write" => r.region.write_pages(r.seed),
-                _ => {}
+                _ => continue,
             }
+            // Every access of the next round must reach the page table (see refresh_tlb).
+            let _ = r.region.refresh_tlb();
         }
         if usr1.swap(false, Ordering::Relaxed) {
             println!("{}", verify(&roles));

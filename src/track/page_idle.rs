@@ -3,7 +3,9 @@
 //! is found cleared at the next pass was accessed (+1). It cannot tell reads from writes.
 //! A transparent huge page is one unit: the kernel only answers for its head frame, so
 //! all 512 base pages take the head's answer. Hugetlb pages are not on the LRU and the
-//! kernel ignores them: they always read as accessed.
+//! kernel ignores them: they always read as accessed. So do base pages not yet on an LRU
+//! list (just faulted in and still in a per-CPU batch): a few pages at most, and erring
+//! towards hot.
 
 use crate::error::{Error, Kind, Result};
 use crate::sys::page_idle::{words_of, PageIdle};

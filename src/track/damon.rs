@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::sys::damon_sysfs::{Attrs, Monitor, Region};
 use crate::sys::pidfd::Pidfd;
-use crate::track::counts::{counts_for, scannable, VmaCounts};
+use crate::track::counts::VmaCounts;
 use crate::track::residency::Residency;
 use crate::track::{Backend, Tracker};
 use crate::types::{Pid, Vma};
@@ -88,14 +88,11 @@ impl Tracker for DamonTracker {
 
     fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {
         self.finish();
-        self.counts = counts_for(vmas);
         self.monitor = Some(Monitor::start(self.pid, ATTRS)?);
         self.last = Instant::now();
         self.started = self.last;
         self.passes = 0;
-        for c in self.counts.iter_mut().filter(|c| scannable(c)) {
-            self.res.walk(c, |_, _, _| Ok(()))?;
-        }
+        self.counts = self.res.fresh_counts(vmas)?;
         Ok(())
     }
 
@@ -115,25 +112,21 @@ impl Tracker for DamonTracker {
         };
         self.passes += 1;
         let regions = &self.regions;
-        for c in self.counts.iter_mut().filter(|c| scannable(c)) {
-            self.res.walk(c, |c, first, entries| {
-                let mut k = 0usize;
-                for j in 0..entries.len() {
-                    let addr = c.addr_of(first + j);
-                    while k < regions.len() && regions[k].end <= addr {
-                        k += 1;
-                    }
-                    match regions.get(k) {
-                        Some(r) if r.start <= addr && accessed(r, windows) => {
-                            c.add(first + j, 1, 1)
-                        }
-                        Some(_) => {}
-                        None => break,
-                    }
+        self.res.walk_all(&mut self.counts, |c, first, entries| {
+            let mut k = 0usize;
+            for j in 0..entries.len() {
+                let addr = c.addr_of(first + j);
+                while k < regions.len() && regions[k].end <= addr {
+                    k += 1;
                 }
-                Ok(())
-            })?;
-        }
+                match regions.get(k) {
+                    Some(r) if r.start <= addr && accessed(r, windows) => c.add(first + j, 1, 1),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 

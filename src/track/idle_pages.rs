@@ -144,8 +144,6 @@ impl Tracker for IdlePagesTracker {
     fn counts(&self) -> &[VmaCounts] {
         &self.counts
     }
-
-    fn finish(&mut self) {}
 }
 
 #[cfg(test)]

@@ -224,7 +224,7 @@ mod tests {
         for c in &counts {
             for i in 0..c.len() {
                 let k = (c.addr_of(i) - lo) / page;
-                let want = if k >= 4 && k < 8 {
+                let want = if (4..8).contains(&k) {
                     None
                 } else {
                     Some((k % 3 == 0) as u16)

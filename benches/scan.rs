@@ -6,8 +6,9 @@
 //!     ETMEM_BENCH_MIB=256,1024 cargo bench --bench scan
 //!
 //! Prints a Markdown table: per backend and size, the mean time of one pass, the floor's
-//! time, their ratio, the scanner's peak RSS growth per GiB scanned and the counters' size
-//! per GiB.
+//! time, their ratio, the scanner's peak RSS growth per GiB scanned (VmHWM of a fresh
+//! process per backend, less its RSS before the tracker was opened: counters plus fixed
+//! read buffers) and the counters' size per GiB.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -144,7 +145,16 @@ fn mean(v: &[Duration]) -> Duration {
     v.iter().sum::<Duration>() / v.len().max(1) as u32
 }
 
+/// Environment of the per-backend child runs: `BACKEND,MIB,PID`.
+const CHILD: &str = "ETMEM_BENCH_ONE";
+
 fn main() {
+    if let Ok(one) = std::env::var(CHILD) {
+        let f: Vec<&str> = one.split(',').collect();
+        let backend = Backend::from_name(f[0]).unwrap().unwrap();
+        measure(backend, f[1].parse().unwrap(), f[2].parse().unwrap());
+        return;
+    }
     // `cargo bench` passes `--bench`; nothing else is expected.
     let sizes: Vec<u64> = std::env::var("ETMEM_BENCH_MIB")
         .unwrap_or_else(|_| "1024,4096,16384".into())
@@ -153,59 +163,65 @@ fn main() {
         .collect();
     println!("| backend | touched | pass (mean of {ROUNDS}) | floor | ratio | peak RSS growth per GiB | counters per GiB |");
     println!("|---|---|---|---|---|---|---|");
+    let me = std::env::current_exe().unwrap();
     for &mib in &sizes {
         let w = workload(mib);
-        let target = Pidfd::open(w.pid).unwrap();
-        let vmas = etmem::sys::maps::read_maps(w.pid).unwrap();
+        // Each backend is measured in a fresh process, so its peak RSS is its own.
         for backend in Backend::ALL {
-            let mut tr: Box<dyn Tracker> = match track::open(Some(backend), w.pid) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("{}: not available: {}", backend.name(), e);
-                    continue;
-                }
-            };
-            // Reset this process's peak RSS (clear_refs 5) so VmHWM measures the scanner.
-            let me = std::process::id() as Pid;
-            let _ = std::fs::write(format!("/proc/{me}/clear_refs"), "5");
-            let rss0 = status_kb("VmRSS");
-            tr.begin(&target, &vmas).unwrap();
-            tr.pass(&target).unwrap();
-            let peak = status_kb("VmHWM").saturating_sub(rss0);
-            let mut floor = Floor::new(backend, w.pid, &vmas);
-            let (mut passes, mut floors) = (Vec::new(), Vec::new());
-            for _ in 0..ROUNDS {
-                if backend == Backend::Damon {
-                    std::thread::sleep(Duration::from_millis(300));
-                } else {
-                    floors.push(floor.run());
-                }
-                let t = Instant::now();
-                tr.pass(&target).unwrap();
-                passes.push(t.elapsed());
-            }
-            let counters: usize = tr.counts().iter().map(|c| c.footprint()).sum();
-            tr.finish();
-            let gib = mib as f64 / 1024.0;
-            let (p, f) = (mean(&passes), mean(&floors));
-            let (floor_s, ratio) = if floors.is_empty() {
-                ("n/a".to_string(), "n/a".to_string())
-            } else {
-                (
-                    format!("{:.1} ms", f.as_secs_f64() * 1e3),
-                    format!("{:.2}×", p.as_secs_f64() / f.as_secs_f64()),
-                )
-            };
-            println!(
-                "| {} | {} MiB | {:.1} ms | {} | {} | {:.0} KiB | {:.0} KiB |",
-                backend.name(),
-                mib,
-                p.as_secs_f64() * 1e3,
-                floor_s,
-                ratio,
-                peak as f64 / gib,
-                counters as f64 / 1024.0 / gib
-            );
+            let _ = Command::new(&me)
+                .env(CHILD, format!("{},{mib},{}", backend.name(), w.pid))
+                .status();
         }
     }
+}
+
+/// One row: `backend` scanning the workload `pid` of `mib` MiB.
+fn measure(backend: Backend, mib: u64, pid: Pid) {
+    let target = Pidfd::open(pid).unwrap();
+    let vmas = etmem::sys::maps::read_maps(pid).unwrap();
+    let rss0 = status_kb("VmRSS");
+    let mut tr: Box<dyn Tracker> = match track::open(Some(backend), pid) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: not available: {}", backend.name(), e);
+            return;
+        }
+    };
+    tr.begin(&target, &vmas).unwrap();
+    tr.pass(&target).unwrap();
+    let peak = status_kb("VmHWM").saturating_sub(rss0);
+    let mut floor = Floor::new(backend, pid, &vmas);
+    let (mut passes, mut floors) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        if backend == Backend::Damon {
+            std::thread::sleep(Duration::from_millis(300));
+        } else {
+            floors.push(floor.run());
+        }
+        let t = Instant::now();
+        tr.pass(&target).unwrap();
+        passes.push(t.elapsed());
+    }
+    let counters: usize = tr.counts().iter().map(|c| c.footprint()).sum();
+    tr.finish();
+    let gib = mib as f64 / 1024.0;
+    let (p, f) = (mean(&passes), mean(&floors));
+    let (floor_s, ratio) = if floors.is_empty() {
+        ("n/a".to_string(), "n/a".to_string())
+    } else {
+        (
+            format!("{:.1} ms", f.as_secs_f64() * 1e3),
+            format!("{:.2}×", p.as_secs_f64() / f.as_secs_f64()),
+        )
+    };
+    println!(
+        "| {} | {} MiB | {:.1} ms | {} | {} | {:.0} KiB | {:.0} KiB |",
+        backend.name(),
+        mib,
+        p.as_secs_f64() * 1e3,
+        floor_s,
+        ratio,
+        peak as f64 / gib,
+        counters as f64 / 1024.0 / gib
+    );
 }

@@ -121,6 +121,11 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
         region.fill(seed);
         roles.push(Role { name, seed, region });
     }
+    // Put every page just faulted in on the LRU lists now (see lock_unlock), so trackers
+    // see a settled process from `ready` on. Best effort: RLIMIT_MEMLOCK may forbid it.
+    if let Ok(probe) = AnonRegion::new(crate::sys::page_size() as usize, 0, Thp::NoHuge) {
+        let _ = probe.lock_unlock();
+    }
     if let Some(n) = getopt::last(items, "name-vma") {
         if let Some(cold) = roles.iter().find(|r| r.name == "cold") {
             // Kernels without CONFIG_ANON_VMA_NAME refuse; the region stays `[anon]`.

@@ -110,6 +110,20 @@ impl AnonRegion {
         Ok(())
     }
 
+    /// Lock the region into memory and unlock it again. `mlock(2)` first drains every
+    /// CPU's batch of pages waiting to join the LRU lists, so the pages just faulted in
+    /// become visible to LRU-based trackers (page_idle ignores pages off the LRU).
+    pub fn lock_unlock(&self) -> Result<()> {
+        // SAFETY: locking and unlocking our own mapped range changes no memory contents.
+        let r = unsafe { libc::mlock(self.start as *const libc::c_void, self.len) };
+        if r != 0 {
+            return Err(Error::io("mlock", std::io::Error::last_os_error()));
+        }
+        // SAFETY: as above.
+        unsafe { libc::munlock(self.start as *const libc::c_void, self.len) };
+        Ok(())
+    }
+
     /// Name the region's VMA `[anon:NAME]` (Linux 5.17+ with CONFIG_ANON_VMA_NAME).
     pub fn set_name(&self, name: &str) -> Result<()> {
         let c = std::ffi::CString::new(name)

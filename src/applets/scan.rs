@@ -231,7 +231,7 @@ fn scan_one(a: &Args, pid: Pid, stop: &AtomicBool) -> crate::error::Result<Scann
     let vmas: Vec<_> = read_maps(pid)
         .map_err(|e| not_found_as_gone(pid, e))?
         .into_iter()
-        .filter(|v| a.all || v.is_etmem_anon())
+        .filter(|v| a.all || (v.is_etmem_anon() && !v.is_special()))
         .collect();
     let mut tr = track::open(a.backend, pid)?;
     let res = track::scan(tr.as_mut(), &target, &vmas, a.loops, a.interval, &|| {

@@ -231,7 +231,7 @@ fn scan_one(a: &Args, pid: Pid, stop: &AtomicBool) -> crate::error::Result<Scann
     let vmas: Vec<_> = read_maps(pid)
         .map_err(|e| not_found_as_gone(pid, e))?
         .into_iter()
-        .filter(|v| a.all || v.is_etmem_anon())
+        .filter(|v| a.all || (v.is_etmem_anon() && !v.is_special()))
         .collect();
     let mut tr = track::open(a.backend, pid)?;
     let res = track::scan(tr.as_mut(), &target, &vmas, a.loops, a.interval, &|| {
@@ -374,6 +374,13 @@ fn json_str(s: &str) -> String {
     o
 }
 
+/// The separator before the `i`th element of a JSON list.
+fn comma(o: &mut String, i: usize) {
+    if i > 0 {
+        o.push(',');
+    }
+}
+
 fn json_summary(s: &Summary) -> String {
     format!(
         "\"resident\":{},\"hot\":{},\"warm\":{},\"cold\":{}",
@@ -391,9 +398,7 @@ fn json(a: &Args, done: &[Scanned]) -> String {
         a.threshold
     );
     for (k, s) in done.iter().enumerate() {
-        if k > 0 {
-            o.push(',');
-        }
+        comma(&mut o, k);
         let _ = write!(
             o,
             "{{\"pid\":{},\"comm\":{},\"backend\":{},\"sees\":{},\"vmas\":[",
@@ -407,9 +412,7 @@ fn json(a: &Args, done: &[Scanned]) -> String {
             let v = c.vma();
             let sum = Summary::of(c, a.threshold);
             total.add(&sum);
-            if i > 0 {
-                o.push(',');
-            }
+            comma(&mut o, i);
             let _ = write!(
                 o,
                 "{{\"start\":{},\"end\":{},\"perms\":{},\"mapping\":{},{}",
@@ -422,9 +425,7 @@ fn json(a: &Args, done: &[Scanned]) -> String {
             if a.pages {
                 o.push_str(",\"pages\":[");
                 for (j, r) in c.runs().enumerate() {
-                    if j > 0 {
-                        o.push(',');
-                    }
+                    comma(&mut o, j);
                     let _ = write!(
                         o,
                         "{{\"start\":{},\"end\":{},\"page_size\":{},\"count\":{}}}",

@@ -31,7 +31,12 @@ touched again) and a write region (written continuously), prints `hot|cold|write
 0xSTART-0xEND` lines and `ready`, then runs until killed or until --exit-after.
 --thp asks for 2 MiB pages (MADV_HUGEPAGE), otherwise MADV_NOHUGEPAGE; --name-vma names
 the cold region [anon:NAME]; --children starts N copies of itself as child processes
-(their pids are printed as `child PID`). SIGUSR1 verifies every page's contents.";
+(their pids are printed as `child PID`). SIGUSR1 verifies every page's contents.
+After each round over the hot and write regions their TLB entries are flushed, so that
+accessed-bit trackers see every round even where the TLB holds the whole region.";
+
+/// Set in the environment of the workload's own children, so they die with it.
+const CHILD_ENV: &str = "ETMEM_WORKLOAD_CHILD";
 
 /// A region, its role name and its fill pattern seed.
 struct Role {
@@ -95,6 +100,9 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
                 .ok_or_else(|| format!("--exit-after: {v:?} is not a number of seconds"))?,
         )),
     };
+    if std::env::var_os(CHILD_ENV).is_some() {
+        crate::sys::parent_death::kill_me_with_parent().map_err(|e| e.to_string())?;
+    }
     let usr1 = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&usr1))
         .map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
@@ -113,9 +121,17 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
         region.fill(seed);
         roles.push(Role { name, seed, region });
     }
+    // Put every page just faulted in on the LRU lists now (see lock_unlock), so trackers
+    // see a settled process from `ready` on. Best effort: RLIMIT_MEMLOCK may forbid it.
+    if let Ok(probe) = AnonRegion::new(crate::sys::page_size() as usize, 0, Thp::NoHuge) {
+        let _ = probe.lock_unlock();
+    }
     if let Some(n) = getopt::last(items, "name-vma") {
         if let Some(cold) = roles.iter().find(|r| r.name == "cold") {
-            cold.region.set_name(n).map_err(|e| e.to_string())?;
+            // Kernels without CONFIG_ANON_VMA_NAME refuse; the region stays `[anon]`.
+            if let Err(e) = cold.region.set_name(n) {
+                eprintln!("etmem workload: cannot name the cold region: {e}");
+            }
         }
     }
     let mut kids = Vec::new();
@@ -139,6 +155,7 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
         for _ in 0..children {
             let kid = std::process::Command::new(&exe)
                 .args(&child_args)
+                .env(CHILD_ENV, "1")
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .map_err(|e| format!("cannot start a child: {e}"))?;
@@ -164,8 +181,10 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
             match r.name {
                 "hot" => sink = sink.wrapping_add(r.region.read_pages()),
                 "write" => r.region.write_pages(r.seed),
-                _ => {}
+                _ => continue,
             }
+            // Every access of the next round must reach the page table (see refresh_tlb).
+            let _ = r.region.refresh_tlb();
         }
         if usr1.swap(false, Ordering::Relaxed) {
             println!("{}", verify(&roles));

@@ -93,6 +93,37 @@ impl AnonRegion {
         Ok(())
     }
 
+    /// Make the CPU forget its cached translations of the region (a TLB flush through
+    /// `mprotect` read-only and back), so the next access of each page walks the page
+    /// table and sets its accessed bit again. Accessed-bit trackers clear that bit without
+    /// flushing the TLB (x86 accepts this); a hot set that fits in the TLB — always the
+    /// case under QEMU's software TLB — would otherwise look idle.
+    pub fn refresh_tlb(&self) -> Result<()> {
+        for prot in [libc::PROT_READ, libc::PROT_READ | libc::PROT_WRITE] {
+            // SAFETY: changes protection of our own usable range only; no reference into
+            // it is alive across this call and the final protection is read-write again.
+            let r = unsafe { libc::mprotect(self.start as *mut libc::c_void, self.len, prot) };
+            if r != 0 {
+                return Err(Error::io("mprotect", std::io::Error::last_os_error()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Lock the region into memory and unlock it again. `mlock(2)` first drains every
+    /// CPU's batch of pages waiting to join the LRU lists, so the pages just faulted in
+    /// become visible to LRU-based trackers (page_idle ignores pages off the LRU).
+    pub fn lock_unlock(&self) -> Result<()> {
+        // SAFETY: locking and unlocking our own mapped range changes no memory contents.
+        let r = unsafe { libc::mlock(self.start as *const libc::c_void, self.len) };
+        if r != 0 {
+            return Err(Error::io("mlock", std::io::Error::last_os_error()));
+        }
+        // SAFETY: as above.
+        unsafe { libc::munlock(self.start as *const libc::c_void, self.len) };
+        Ok(())
+    }
+
     /// Name the region's VMA `[anon:NAME]` (Linux 5.17+ with CONFIG_ANON_VMA_NAME).
     pub fn set_name(&self, name: &str) -> Result<()> {
         let c = std::ffi::CString::new(name)

@@ -12,6 +12,7 @@ pub mod mman;
 pub mod numa;
 pub mod page_idle;
 pub mod pagemap;
+pub mod parent_death;
 pub mod pidfd;
 pub mod process;
 pub mod process_madvise;

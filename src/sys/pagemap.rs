@@ -40,7 +40,6 @@ pub fn pfn(entry: u64) -> u64 {
 pub struct Pagemap {
     pid: Pid,
     file: File,
-    bytes: Vec<u8>,
 }
 
 impl Pagemap {
@@ -48,11 +47,7 @@ impl Pagemap {
     pub fn open(pid: Pid) -> Result<Pagemap> {
         let path = format!("/proc/{pid}/pagemap");
         let file = File::open(&path).map_err(|e| proc_error(pid, &path, e))?;
-        Ok(Pagemap {
-            pid,
-            file,
-            bytes: Vec::new(),
-        })
+        Ok(Pagemap { pid, file })
     }
 
     /// Fill `out` with the entries of the pages starting at virtual address `start`
@@ -60,32 +55,30 @@ impl Pagemap {
     /// returns short (the address space is gone) is an error of kind `Gone`.
     pub fn read(&mut self, start: u64, out: &mut [u64]) -> Result<()> {
         let page = crate::sys::page_size();
-        let mut done = 0usize;
-        while done < out.len() {
-            let n = (out.len() - done).min(CHUNK_ENTRIES);
-            self.bytes.resize(n * 8, 0);
-            let vaddr = start.saturating_add(done as u64 * page);
+        for (k, chunk) in out.chunks_mut(CHUNK_ENTRIES).enumerate() {
+            let vaddr = start.saturating_add((k * CHUNK_ENTRIES) as u64 * page);
             let offset = (vaddr / page).saturating_mul(8);
-            let got = read_full(&self.file, &mut self.bytes, offset)
+            let bytes = as_bytes_mut(chunk);
+            let got = read_full(&self.file, bytes, offset)
                 .map_err(|e| proc_error(self.pid, &format!("/proc/{}/pagemap", self.pid), e))?;
-            if got < self.bytes.len() {
+            if got < bytes.len() {
                 return Err(Error::new(
                     Kind::Gone,
                     format!("process {} exited during the scan", self.pid),
                 ));
             }
-            for (slot, b) in out[done..done + n]
-                .iter_mut()
-                .zip(self.bytes.chunks_exact(8))
-            {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(b);
-                *slot = u64::from_ne_bytes(w);
-            }
-            done += n;
         }
         Ok(())
     }
+}
+
+/// The entries as the bytes the kernel writes them in (native-endian u64s), so they are
+/// read in place without a second buffer.
+fn as_bytes_mut(words: &mut [u64]) -> &mut [u8] {
+    let len = std::mem::size_of_val(words);
+    // SAFETY: u64 has no padding or invalid bit patterns, u8 has alignment 1, and the
+    // byte slice covers exactly the same memory for the same (exclusive) lifetime.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) }
 }
 
 /// `pread` until `buf` is full or the file ends; returns the bytes read.

@@ -4,8 +4,12 @@
 //!
 //! Mapping: a page counts as accessed in a pass (+1) when the region holding it was seen
 //! accessed in its last aggregation interval (`nr_accesses > 0`) or changed its access
-//! frequency within the pass (`age` shorter than the time since the previous pass, less a
-//! slack of a few aggregation intervals) — i.e. it was not idle for the whole pass.
+//! frequency within the pass (`age`, in aggregation intervals, shorter than the pass less
+//! a slack of two intervals and 10 %) — i.e. it was not idle for the whole pass. The
+//! length of an aggregation interval is measured, not assumed: a busy or emulated machine
+//! stretches them, so it is the time since `begin` divided by the oldest region's age.
+//! The first pass after `begin` uses `nr_accesses` alone: regions are still being split
+//! out of the initial ones then, and their ages say so rather than when they were used.
 //! Region edges are approximate, so pages near a hot/cold boundary may land on the wrong
 //! side. DAMON does not report dirtiness. The kdamond is turned off in `finish`, on drop,
 //! and when `begin` fails.
@@ -15,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::sys::damon_sysfs::{Attrs, Monitor, Region};
 use crate::sys::pidfd::Pidfd;
-use crate::track::counts::{counts_for, scannable, VmaCounts};
+use crate::track::counts::VmaCounts;
 use crate::track::residency::Residency;
 use crate::track::{Backend, Tracker};
 use crate::types::{Pid, Vma};
@@ -38,6 +42,8 @@ pub struct DamonTracker {
     counts: Vec<VmaCounts>,
     regions: Vec<Region>,
     last: Instant,
+    started: Instant,
+    passes: u32,
 }
 
 impl DamonTracker {
@@ -51,15 +57,28 @@ impl DamonTracker {
             counts: Vec::new(),
             regions: Vec::new(),
             last: Instant::now(),
+            started: Instant::now(),
+            passes: 0,
         })
     }
 }
 
-/// Was a region not idle during the last `elapsed`?
-pub fn accessed(r: &Region, elapsed: Duration, aggr_us: u64) -> bool {
-    let elapsed_us = elapsed.as_micros() as u64;
-    let slack = 3 * aggr_us + elapsed_us / 10;
-    r.nr_accesses > 0 || r.age.saturating_mul(aggr_us).saturating_add(slack) < elapsed_us
+/// How many aggregation intervals the last pass (`elapsed`) spanned, given the time since
+/// monitoring started and the oldest region's age (intervals are never shorter than
+/// `aggr_us`).
+pub fn pass_windows(elapsed: Duration, since_start: Duration, max_age: u64, aggr_us: u64) -> f64 {
+    let nominal = aggr_us as f64 / 1e6;
+    let measured = if max_age > 0 {
+        since_start.as_secs_f64() / max_age as f64
+    } else {
+        nominal
+    };
+    elapsed.as_secs_f64() / measured.max(nominal)
+}
+
+/// Was a region not idle during a pass that spanned `windows` aggregation intervals?
+pub fn accessed(r: &Region, windows: f64) -> bool {
+    r.nr_accesses > 0 || (r.age as f64) < windows * 0.9 - 2.0
 }
 
 impl Tracker for DamonTracker {
@@ -69,12 +88,11 @@ impl Tracker for DamonTracker {
 
     fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {
         self.finish();
-        self.counts = counts_for(vmas);
         self.monitor = Some(Monitor::start(self.pid, ATTRS)?);
         self.last = Instant::now();
-        for c in self.counts.iter_mut().filter(|c| scannable(c)) {
-            self.res.walk(c, |_, _, _| Ok(()))?;
-        }
+        self.started = self.last;
+        self.passes = 0;
+        self.counts = self.res.fresh_counts(vmas)?;
         Ok(())
     }
 
@@ -86,26 +104,29 @@ impl Tracker for DamonTracker {
         let now = Instant::now();
         let elapsed = now - self.last;
         self.last = now;
+        let max_age = self.regions.iter().map(|r| r.age).max().unwrap_or(0);
+        let windows = if self.passes == 0 {
+            0.0
+        } else {
+            pass_windows(elapsed, now - self.started, max_age, ATTRS.aggr_us)
+        };
+        self.passes += 1;
         let regions = &self.regions;
-        for c in self.counts.iter_mut().filter(|c| scannable(c)) {
-            self.res.walk(c, |c, first, entries| {
-                let mut k = 0usize;
-                for j in 0..entries.len() {
-                    let addr = c.addr_of(first + j);
-                    while k < regions.len() && regions[k].end <= addr {
-                        k += 1;
-                    }
-                    match regions.get(k) {
-                        Some(r) if r.start <= addr && accessed(r, elapsed, ATTRS.aggr_us) => {
-                            c.add(first + j, 1, 1)
-                        }
-                        Some(_) => {}
-                        None => break,
-                    }
+        self.res.walk_all(&mut self.counts, |c, first, entries| {
+            let mut k = 0usize;
+            for j in 0..entries.len() {
+                let addr = c.addr_of(first + j);
+                while k < regions.len() && regions[k].end <= addr {
+                    k += 1;
                 }
-                Ok(())
-            })?;
-        }
+                match regions.get(k) {
+                    Some(r) if r.start <= addr && accessed(r, windows) => c.add(first + j, 1, 1),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -139,9 +160,18 @@ mod tests {
             age,
         };
         let s = Duration::from_secs(2);
-        assert!(accessed(&r(1, 100), s, 100_000));
-        assert!(!accessed(&r(0, 20), s, 100_000));
-        assert!(!accessed(&r(0, 15), s, 100_000));
-        assert!(accessed(&r(0, 5), s, 100_000));
+        // Nominal 100 ms windows: a 2 s pass is 20 of them.
+        let w = pass_windows(s, s, 0, 100_000);
+        assert!((w - 20.0).abs() < 1e-9);
+        assert!(accessed(&r(1, 100), w));
+        assert!(!accessed(&r(0, 20), w));
+        assert!(!accessed(&r(0, 16), w));
+        assert!(accessed(&r(0, 5), w));
+        // Stretched windows: the oldest region is 10 intervals old after 4 s, so a 2 s
+        // pass is 5 intervals and an age of 5 is idle throughout.
+        let w = pass_windows(s, 2 * s, 10, 100_000);
+        assert!((w - 5.0).abs() < 1e-9);
+        assert!(!accessed(&r(0, 5), w));
+        assert!(accessed(&r(0, 1), w));
     }
 }

@@ -65,44 +65,56 @@ impl IdlePagesTracker {
 
     /// Walk every VMA once, applying the records to the counts.
     fn sweep(&mut self) -> Result<()> {
-        let page = PageSize::Base.bytes();
-        let ranges: Vec<Range> = self
-            .counts
-            .iter()
-            .filter(|c| scannable(c))
-            .map(|c| c.vma().range)
-            .collect();
-        let mut walked = 0u64;
-        for r in ranges {
-            let mut start = r.start.max(walked);
-            while start < r.end {
-                let pages = (r.end - start).div_ceil(page);
-                let n = (pages.div_ceil(8) as usize).clamp(MIN_READ, MAX_READ);
-                self.buf.resize(n, 0);
-                let got = self.file.read_at(start, &mut self.buf)?;
-                if got == 0 {
-                    break;
-                }
-                let window = Range::new(start, start.saturating_add(n as u64 * 8 * page));
-                let counts = &mut self.counts;
-                let next = parse(&self.buf[..got.min(n)], window, |rec| {
-                    apply(counts, rec);
-                    Ok(())
-                })?;
-                walked = next;
-                if got < n {
-                    break; // the kernel walked the whole window
-                }
-                if next <= start {
-                    return Err(Error::invalid(format!(
-                        "idle_pages stream: a full read at {start:#x} made no progress"
-                    )));
-                }
-                start = next;
-            }
-        }
-        Ok(())
+        let file = &mut self.file;
+        sweep(&mut self.counts, &mut self.buf, |at, buf| {
+            file.read_at(at, buf)
+        })
     }
+}
+
+/// One pass over every scannable VMA of `counts` through `read(address, buffer)` (the
+/// positioned read of `idle_pages`), reusing `buf`. A VMA is read until its end: when
+/// the kernel fills the buffer before the end of the range, the next read starts where
+/// its records stopped; a range already walked by a read that covered a following VMA
+/// is not read again.
+pub fn sweep(
+    counts: &mut [VmaCounts],
+    buf: &mut Vec<u8>,
+    mut read: impl FnMut(u64, &mut [u8]) -> Result<usize>,
+) -> Result<()> {
+    let page = PageSize::Base.bytes();
+    let ranges: Vec<Range> = counts
+        .iter()
+        .filter(|c| scannable(c))
+        .map(|c| c.vma().range)
+        .collect();
+    let mut walked = 0u64;
+    for r in ranges {
+        let mut start = r.start.max(walked);
+        while start < r.end {
+            let pages = (r.end - start).div_ceil(page);
+            let n = (pages.div_ceil(8) as usize).clamp(MIN_READ, MAX_READ);
+            buf.resize(n, 0);
+            let got = read(start, buf)?.min(n);
+            let window = Range::new(start, start.saturating_add(n as u64 * 8 * page));
+            let next = parse(&buf[..got], window, |rec| {
+                apply(counts, rec);
+                Ok(())
+            })?;
+            if got < n {
+                // The kernel walked the whole window.
+                walked = next.max(window.end);
+            } else if next > start {
+                walked = next;
+            } else {
+                return Err(Error::invalid(format!(
+                    "idle_pages stream: a full read at {start:#x} made no progress"
+                )));
+            }
+            start = walked;
+        }
+    }
+    Ok(())
 }
 
 /// Add one record to the counters of the VMA holding its first page (pages of VMAs we
@@ -144,14 +156,93 @@ impl Tracker for IdlePagesTracker {
     fn counts(&self) -> &[VmaCounts] {
         &self.counts
     }
-
-    fn finish(&mut self) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::track::idle_pages_stream::{PageState, SET_ADDR};
+
+    /// A fake etmem_scan: pages `[lo, hi)` present, page k accessed when `k % 3 == 0`,
+    /// idle otherwise, one record per page (the most fragmented output), a hole record
+    /// for the gap below `lo`, stopping when the buffer is full.
+    fn fake_read(lo: u64, hi: u64, at: u64, buf: &mut [u8]) -> Result<usize> {
+        let page = PageSize::Base.bytes();
+        let end = at + buf.len() as u64 * 8 * page;
+        let mut n = 0;
+        let mut put = |b: u8, n: &mut usize| {
+            if *n < buf.len() {
+                buf[*n] = b;
+                *n += 1;
+                true
+            } else {
+                false
+            }
+        };
+        for b in std::iter::once(SET_ADDR).chain(at.to_be_bytes()) {
+            put(b, &mut n);
+        }
+        let mut a = at;
+        while a < end.min(hi) {
+            let byte = if a < lo {
+                0x81 // one-page hole
+            } else if ((a - lo) / page) % 3 == 0 {
+                0x01
+            } else {
+                0x51
+            };
+            if !put(byte, &mut n) {
+                break;
+            }
+            a += page;
+        }
+        Ok(n)
+    }
+
+    #[test]
+    fn sweep_reads_every_page_through_full_buffers() {
+        let page = PageSize::Base.bytes();
+        let v = |s: u64, e: u64| {
+            crate::sys::maps::parse_line(&format!("{s:x}-{e:x} rw-p 0 00:00 0")).unwrap()
+        };
+        let lo = 0x10_0000u64;
+        // Two VMAs: a small one whose minimum read covers part of the next, then a
+        // long one that needs many full reads.
+        let mut counts = counts_for(&[v(lo, lo + 4 * page), v(lo + 8 * page, lo + 700 * page)]);
+        let hi = lo + 700 * page;
+        let mut buf = Vec::new();
+        let mut reads = 0;
+        sweep(&mut counts, &mut buf, |at, b| {
+            reads += 1;
+            fake_read(lo, hi, at, b)
+        })
+        .unwrap();
+        assert!(
+            reads > 5,
+            "fragmented output needs several reads, got {reads}"
+        );
+        for c in &counts {
+            for i in 0..c.len() {
+                let k = (c.addr_of(i) - lo) / page;
+                let want = if (4..8).contains(&k) {
+                    None
+                } else {
+                    Some((k % 3 == 0) as u16)
+                };
+                assert_eq!(c.count_at(c.addr_of(i)), want, "page {k}");
+            }
+        }
+        // A stream that never advances is an error, not a loop.
+        let e = sweep(&mut counts, &mut buf, |at, b| {
+            b.fill(0);
+            b[0] = SET_ADDR;
+            b[1..9].copy_from_slice(&at.to_be_bytes());
+            b[9..].fill(0x00); // zero-page records: no progress
+            Ok(b.len())
+        })
+        .unwrap_err();
+        assert!(e.msg.contains("no progress"), "{}", e.msg);
+    }
 
     #[test]
     fn stream_to_counts() {

@@ -45,6 +45,7 @@ pub trait Tracker: Send {
     /// The counts, one entry per VMA given to `begin`, in the same order.
     fn counts(&self) -> &[VmaCounts];
 
-    /// Release kernel state (turn DAMON off, close files). Also done on drop; idempotent.
-    fn finish(&mut self);
+    /// Release kernel state (turn DAMON off). Also done on drop; idempotent. Most
+    /// backends hold only open files and need nothing here.
+    fn finish(&mut self) {}
 }

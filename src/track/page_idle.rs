@@ -3,12 +3,14 @@
 //! is found cleared at the next pass was accessed (+1). It cannot tell reads from writes.
 //! A transparent huge page is one unit: the kernel only answers for its head frame, so
 //! all 512 base pages take the head's answer. Hugetlb pages are not on the LRU and the
-//! kernel ignores them: they always read as accessed.
+//! kernel ignores them: they always read as accessed. So do base pages not yet on an LRU
+//! list (just faulted in and still in a per-CPU batch): a few pages at most, and erring
+//! towards hot.
 
 use crate::error::{Error, Kind, Result};
 use crate::sys::page_idle::{words_of, PageIdle};
 use crate::sys::pidfd::Pidfd;
-use crate::track::counts::{counts_for, scannable, VmaCounts};
+use crate::track::counts::{counts_for, VmaCounts};
 use crate::track::residency::{frame_of, Residency};
 use crate::track::{Backend, Tracker};
 use crate::types::{Pid, Vma};
@@ -55,24 +57,21 @@ impl PageIdleTracker {
             words,
             marks,
         } = self;
-        for c in counts.iter_mut().filter(|c| scannable(c)) {
-            res.walk(c, |c, first, entries| {
-                frames.clear();
-                frames.extend((0..entries.len()).map(|j| frame_of(c, first, entries, j)));
-                words_of(frames.iter().copied(), marks);
-                if count {
-                    words.clone_from(marks);
-                    bitmap.read_idle(words)?;
-                    for (j, &f) in frames.iter().enumerate() {
-                        if f != 0 && !is_set(words, f) {
-                            c.add(first + j, 1, 1);
-                        }
+        res.walk_all(counts, |c, first, entries| {
+            frames.clear();
+            frames.extend((0..entries.len()).map(|j| frame_of(c, first, entries, j)));
+            words_of(frames.iter().copied(), marks);
+            if count {
+                words.clone_from(marks);
+                bitmap.read_idle(words)?;
+                for (j, &f) in frames.iter().enumerate() {
+                    if f != 0 && !is_set(words, f) {
+                        c.add(first + j, 1, 1);
                     }
                 }
-                bitmap.mark_idle(marks)
-            })?;
-        }
-        Ok(())
+            }
+            bitmap.mark_idle(marks)
+        })
     }
 }
 
@@ -101,8 +100,6 @@ impl Tracker for PageIdleTracker {
     fn counts(&self) -> &[VmaCounts] {
         &self.counts
     }
-
-    fn finish(&mut self) {}
 }
 
 #[cfg(test)]

@@ -27,6 +27,28 @@ impl Residency {
         })
     }
 
+    /// Fresh counters for `vmas` with their resident pages known (count 0).
+    pub fn fresh_counts(&mut self, vmas: &[crate::types::Vma]) -> Result<Vec<VmaCounts>> {
+        let mut counts = crate::track::counts::counts_for(vmas);
+        self.walk_all(&mut counts, |_, _, _| Ok(()))?;
+        Ok(counts)
+    }
+
+    /// `walk` every scannable VMA of `counts` with the same `f`.
+    pub fn walk_all(
+        &mut self,
+        counts: &mut [VmaCounts],
+        mut f: impl FnMut(&mut VmaCounts, usize, &[u64]) -> Result<()>,
+    ) -> Result<()> {
+        for c in counts
+            .iter_mut()
+            .filter(|c| crate::track::counts::scannable(c))
+        {
+            self.walk(c, &mut f)?;
+        }
+        Ok(())
+    }
+
     /// Walk `c`'s pages in chunks of at most `CHUNK_ENTRIES`, aligned so that no 2 MiB unit
     /// straddles two chunks: update residency and huge-page marks, then call
     /// `f(counts, first_index, entries)` for the chunk.

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::sys::clear_refs::{ClearRefs, ClearRefsFile};
 use crate::sys::pidfd::Pidfd;
 use crate::sys::smaps::read_smaps;
-use crate::track::counts::{counts_for, scannable, VmaCounts};
+use crate::track::counts::VmaCounts;
 use crate::track::residency::Residency;
 use crate::track::{Backend, Tracker};
 use crate::types::{Pid, Vma};
@@ -40,36 +40,29 @@ impl Tracker for SmapsTracker {
     }
 
     fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {
-        self.counts = counts_for(vmas);
-        for c in self.counts.iter_mut().filter(|c| scannable(c)) {
-            self.res.walk(c, |_, _, _| Ok(()))?;
-        }
+        self.counts = self.res.fresh_counts(vmas)?;
         self.clear.clear(ClearRefs::Referenced)
     }
 
     fn pass(&mut self, _target: &Pidfd) -> Result<()> {
         let smaps = read_smaps(self.pid)?;
         self.clear.clear(ClearRefs::Referenced)?;
-        for c in self.counts.iter_mut().filter(|c| scannable(c)) {
+        self.res.walk_all(&mut self.counts, |c, first, entries| {
             let start = c.vma().range.start;
             let i = smaps.partition_point(|s| s.vma.range.start < start);
             let referenced = smaps
                 .get(i)
                 .filter(|s| s.vma.range.start == start)
                 .map_or(0, |s| s.referenced);
-            self.res.walk(c, |c, first, entries| {
-                if referenced > 0 {
-                    c.add(first, entries.len(), 1);
-                }
-                Ok(())
-            })?;
-        }
+            if referenced > 0 {
+                c.add(first, entries.len(), 1);
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 
     fn counts(&self) -> &[VmaCounts] {
         &self.counts
     }
-
-    fn finish(&mut self) {}
 }

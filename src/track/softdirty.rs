@@ -10,7 +10,7 @@ use crate::sys::clear_refs::{ClearRefs, ClearRefsFile};
 use crate::sys::mman::{AnonRegion, Thp};
 use crate::sys::pagemap::{self, Pagemap};
 use crate::sys::pidfd::Pidfd;
-use crate::track::counts::{counts_for, scannable, VmaCounts};
+use crate::track::counts::VmaCounts;
 use crate::track::residency::Residency;
 use crate::track::{Backend, Tracker};
 use crate::types::{Pid, Vma};
@@ -66,30 +66,23 @@ impl Tracker for SoftDirtyTracker {
     }
 
     fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {
-        self.counts = counts_for(vmas);
-        for c in self.counts.iter_mut().filter(|c| scannable(c)) {
-            self.res.walk(c, |_, _, _| Ok(()))?;
-        }
+        self.counts = self.res.fresh_counts(vmas)?;
         self.clear.clear(ClearRefs::SoftDirty)
     }
 
     fn pass(&mut self, _target: &Pidfd) -> Result<()> {
-        for c in self.counts.iter_mut().filter(|c| scannable(c)) {
-            self.res.walk(c, |c, first, entries| {
-                for (j, &e) in entries.iter().enumerate() {
-                    if pagemap::is_present(e) && e & pagemap::SOFT_DIRTY != 0 {
-                        c.add(first + j, 1, DIRTY);
-                    }
+        self.res.walk_all(&mut self.counts, |c, first, entries| {
+            for (j, &e) in entries.iter().enumerate() {
+                if pagemap::is_present(e) && e & pagemap::SOFT_DIRTY != 0 {
+                    c.add(first + j, 1, DIRTY);
                 }
-                Ok(())
-            })?;
-        }
+            }
+            Ok(())
+        })?;
         self.clear.clear(ClearRefs::SoftDirty)
     }
 
     fn counts(&self) -> &[VmaCounts] {
         &self.counts
     }
-
-    fn finish(&mut self) {}
 }

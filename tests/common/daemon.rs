@@ -175,34 +175,6 @@ impl Run {
     }
 }
 
-/// True when running as root; tests that need it say why they skip, and fail instead
-/// when ETMEM_REQUIRE_ALL=1 (as CI sets it).
-pub fn require_root(why: &str) -> bool {
-    if nix_is_root() {
-        return true;
-    }
-    skip(&format!("needs root: {why}"));
-    false
-}
-
-pub fn skip(why: &str) {
-    if std::env::var("ETMEM_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("ETMEM_REQUIRE_ALL=1 but this test would skip: {why}");
-    }
-    eprintln!("SKIPPED: {why}");
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 /// Wait for a child to exit, at most `limit`; the time it took, or None.
 pub fn wait_exit(
     child: &mut Child,

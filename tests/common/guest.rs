@@ -1,0 +1,66 @@
+//! Tests that need the guest kernel (`../shared/vm/run`): a test that is not inside the
+//! guest re-runs itself there (same binary, same test name, `ETMEM_IN_GUEST=1`) and
+//! passes when the guest run passes. Reusable: call [`in_guest_or_rerun`] first thing.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// True inside the guest.
+pub fn in_guest() -> bool {
+    std::env::var("ETMEM_IN_GUEST").as_deref() == Ok("1")
+}
+
+/// The guest runner script.
+pub fn runner() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vm/run")
+}
+
+fn have_qemu() -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("qemu-system-x86_64").is_file()))
+        .unwrap_or(false)
+}
+
+/// Inside the guest: returns true (run the assertions). Outside: re-runs test `name`
+/// inside the guest with `mem_mib` of memory, asserts it passed, prints its output, and
+/// returns false (the caller returns). Skips (see `skip`) without qemu or the runner.
+pub fn in_guest_or_rerun(name: &str, mem_mib: u32) -> bool {
+    if in_guest() {
+        return true;
+    }
+    if !runner().is_file() {
+        super::skip(&format!("{} is missing", runner().display()));
+        return false;
+    }
+    if !have_qemu() {
+        super::skip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)");
+        return false;
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let out = Command::new(runner())
+        .args(["--mem", &mem_mib.to_string(), "--timeout", "400", "--"])
+        .arg("env")
+        .arg("ETMEM_IN_GUEST=1")
+        .arg(format!(
+            "ETMEM_REQUIRE_ALL={}",
+            std::env::var("ETMEM_REQUIRE_ALL").unwrap_or_default()
+        ))
+        .arg(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("vm/run starts");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("--- guest output of {name} ---\n{stdout}\n{stderr}--- end of guest output ---");
+    assert!(
+        out.status.success(),
+        "{name} failed inside the guest ({})",
+        out.status
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "{name} did not run inside the guest (wrong name?)"
+    );
+    false
+}

@@ -8,6 +8,16 @@
 //! after a short count call again from the first range not done, which either makes
 //! progress or names its own error; a range the kernel refuses (unmapped, locked, PFN or
 //! hugetlb mapping) is skipped with the reason instead of aborting the rest.
+//!
+//! One error is not per range: EFAULT (an address outside user space, such as
+//! `[vsyscall]`) fails the whole call before any range is done. Then the chunk is halved
+//! until the culprit is alone and can be skipped, and grows back after each success, so
+//! a bad range costs a few calls, not one per range before it.
+//!
+//! A refused VMA (EINVAL: locked, PFN map, hugetlb) also stops the kernel inside a range
+//! that was merged across several VMAs, leaving the VMAs after it undone. Such a range is
+//! cut at the VMA boundaries (one read of `/proc/PID/maps`) and the pieces retried, so
+//! only the refused VMA's part is skipped.
 
 use std::io;
 
@@ -63,54 +73,97 @@ impl Swapper for ProcessMadvise {
         ranges: &[Range],
         stop: &dyn Fn() -> bool,
     ) -> Result<SwapReport> {
-        let mut call =
-            |iov: &[Range]| process_madvise::process_madvise(target, iov, libc::MADV_PAGEOUT);
         pageout_with(
-            &coalesce(ranges, crate::sys::page_size()),
+            coalesce(ranges, crate::sys::page_size()),
             target.pid(),
             &mut self.chunk,
             stop,
-            &mut call,
+            &mut Live(target),
         )
     }
 }
 
-/// Advise `ranges` (sorted, disjoint, page aligned) through `call`, which stands for the
-/// syscall (tests play the kernel with it): chunks of at most [`MAX_IOVECS`] ranges and
+/// What the page-out loop needs from the kernel; tests play the kernel with it.
+pub trait PageoutKernel {
+    /// `process_madvise(MADV_PAGEOUT)` of `ranges` (at most [`MAX_IOVECS`]).
+    fn pageout(&mut self, ranges: &[Range]) -> io::Result<u64>;
+    /// `range` cut at the target's VMA boundaries, in order; `range` alone when unknown.
+    fn vma_pieces(&mut self, range: Range) -> Vec<Range>;
+}
+
+/// The real kernel, for the process behind a pidfd.
+struct Live<'a>(&'a Pidfd);
+
+impl PageoutKernel for Live<'_> {
+    fn pageout(&mut self, ranges: &[Range]) -> io::Result<u64> {
+        process_madvise::process_madvise(self.0, ranges, libc::MADV_PAGEOUT)
+    }
+
+    fn vma_pieces(&mut self, range: Range) -> Vec<Range> {
+        match crate::sys::maps::read_maps(self.0.pid()) {
+            // Alive after the read: the maps were this process's, not a recycled pid's.
+            Ok(vmas) if self.0.is_alive() => cut(
+                range,
+                vmas.iter().flat_map(|v| [v.range.start, v.range.end]),
+            ),
+            _ => vec![range],
+        }
+    }
+}
+
+/// `range` cut at every point of `points` strictly inside it, in order.
+pub fn cut(range: Range, points: impl Iterator<Item = u64>) -> Vec<Range> {
+    let mut inside: Vec<u64> = points
+        .filter(|&p| range.start < p && p < range.end)
+        .collect();
+    inside.sort_unstable();
+    inside.dedup();
+    let mut pieces = Vec::with_capacity(inside.len() + 1);
+    let mut start = range.start;
+    for p in inside.into_iter().chain(std::iter::once(range.end)) {
+        pieces.push(Range::new(start, p));
+        start = p;
+    }
+    pieces
+}
+
+/// Page out `ranges` (sorted, disjoint, page aligned) through `kernel`: chunks of at most [`MAX_IOVECS`] ranges and
 /// [`MAX_CALL_BYTES`] bytes, continuing after a short count, skipping refused ranges,
 /// retrying EINTR/EAGAIN, checking `stop` before every call. `chunk` is a reused buffer.
 pub fn pageout_with(
-    ranges: &[Range],
+    mut ranges: Vec<Range>,
     pid: Pid,
     chunk: &mut Vec<Range>,
     stop: &dyn Fn() -> bool,
-    call: &mut dyn FnMut(&[Range]) -> io::Result<u64>,
+    kernel: &mut dyn PageoutKernel,
 ) -> Result<SwapReport> {
     let mut report = SwapReport {
-        requested_bytes: total_bytes(ranges),
+        requested_bytes: total_bytes(&ranges),
         ..SwapReport::default()
     };
     let mut at = Cursor::default();
     let mut retries = 0;
-    while !at.done(ranges) {
+    let mut max_iov = MAX_IOVECS;
+    while !at.done(&ranges) {
         if stop() {
             report.stopped = true;
             break;
         }
-        at.fill(ranges, chunk);
+        at.fill(&ranges, chunk, max_iov);
         let asked = total_bytes(chunk);
         report.calls += 1;
-        match call(chunk) {
+        match kernel.pageout(chunk) {
             Ok(n) if n > 0 => {
                 let n = n.min(asked);
                 report.advised_bytes += n;
-                at.advance(ranges, n);
+                at.advance(&ranges, n);
                 retries = 0;
+                max_iov = (max_iov * 2).min(MAX_IOVECS);
             }
             Ok(_) => skip(
                 &mut report,
                 &mut at,
-                ranges,
+                &ranges,
                 chunk,
                 "the kernel advised nothing",
             ),
@@ -119,16 +172,23 @@ pub fn pageout_with(
                 Some(libc::EINTR) | Some(libc::EAGAIN) => {
                     retries = 0;
                     let why = format!("kernel busy after {MAX_RETRIES} tries: {e}");
-                    skip(&mut report, &mut at, ranges, chunk, &why);
+                    skip(&mut report, &mut at, &ranges, chunk, &why);
+                }
+                Some(libc::EFAULT) if chunk.len() > 1 => max_iov = chunk.len() / 2,
+                Some(libc::EFAULT) => {
+                    max_iov = MAX_IOVECS;
+                    let why = "not a user-space address (EFAULT)";
+                    skip(&mut report, &mut at, &ranges, chunk, why);
                 }
                 Some(libc::ENOMEM) => {
                     let why = format!("not mapped (wholly or in part) in process {pid}");
-                    skip(&mut report, &mut at, ranges, chunk, &why);
+                    skip(&mut report, &mut at, &ranges, chunk, &why);
                 }
+                Some(libc::EINVAL) if at.split(&mut ranges, chunk, kernel) => {}
                 Some(libc::EINVAL) => {
                     let why = "the kernel will not page out this range \
                                (locked, PFN-mapped or hugetlb mapping)";
-                    skip(&mut report, &mut at, ranges, chunk, why);
+                    skip(&mut report, &mut at, &ranges, chunk, why);
                 }
                 _ => {
                     return Err(fatal(pid, &e).unwrap_or_else(|| {
@@ -187,12 +247,12 @@ impl Cursor {
 
     /// The next call's ranges: the not-yet-done bytes from here, in order, up to the
     /// iovec and byte limits (the last range may be cut at the byte limit).
-    fn fill(&self, ranges: &[Range], chunk: &mut Vec<Range>) {
+    fn fill(&self, ranges: &[Range], chunk: &mut Vec<Range>, max_iov: usize) {
         chunk.clear();
         let mut budget = MAX_CALL_BYTES;
         let mut off = self.off;
         for r in ranges.iter().skip(self.i) {
-            if chunk.len() == MAX_IOVECS || budget == 0 {
+            if chunk.len() >= max_iov.clamp(1, MAX_IOVECS) || budget == 0 {
                 break;
             }
             let start = r.start.saturating_add(off);
@@ -201,6 +261,40 @@ impl Cursor {
             budget -= len;
             off = 0;
         }
+    }
+
+    /// After the chunk's first range was refused: if it spans several VMAs, put its
+    /// pieces in its place in `ranges` (the cursor at the first) and return true.
+    fn split(
+        &mut self,
+        ranges: &mut Vec<Range>,
+        chunk: &[Range],
+        kernel: &mut dyn PageoutKernel,
+    ) -> bool {
+        let (Some(&first), Some(&whole)) = (chunk.first(), ranges.get(self.i)) else {
+            return false;
+        };
+        let pieces = kernel.vma_pieces(first);
+        let tiles = pieces.first().map(|p| p.start) == Some(first.start)
+            && pieces.last().map(|p| p.end) == Some(first.end)
+            && pieces.windows(2).all(|w| w[0].end == w[1].start)
+            && pieces.iter().all(|p| !p.is_empty());
+        if pieces.len() < 2 || !tiles {
+            return false;
+        }
+        let before = Range::new(whole.start, first.start);
+        let after = Range::new(first.end, whole.end);
+        let new = [before]
+            .into_iter()
+            .chain(pieces)
+            .chain([after])
+            .filter(|r| !r.is_empty());
+        ranges.splice(self.i..=self.i, new);
+        if !before.is_empty() {
+            self.i += 1;
+        }
+        self.off = 0;
+        true
     }
 
     /// Move past `n` bytes; the chunk was a prefix of the remaining bytes, so counting
@@ -231,11 +325,32 @@ mod tests {
 
     const P: u64 = 4096;
 
-    fn run(
+    /// A fake kernel: `call` answers page-out calls; VMAs begin and end at `cuts`.
+    struct Fake<F> {
+        call: F,
+        cuts: Vec<u64>,
+    }
+
+    impl<F: FnMut(&[Range]) -> io::Result<u64>> PageoutKernel for Fake<F> {
+        fn pageout(&mut self, ranges: &[Range]) -> io::Result<u64> {
+            (self.call)(ranges)
+        }
+        fn vma_pieces(&mut self, range: Range) -> Vec<Range> {
+            cut(range, self.cuts.iter().copied())
+        }
+    }
+
+    fn run_with(
         ranges: &[Range],
-        call: &mut dyn FnMut(&[Range]) -> io::Result<u64>,
+        cuts: Vec<u64>,
+        call: impl FnMut(&[Range]) -> io::Result<u64>,
     ) -> Result<SwapReport> {
-        pageout_with(ranges, 42, &mut Vec::new(), &|| false, call)
+        let mut k = Fake { call, cuts };
+        pageout_with(ranges.to_vec(), 42, &mut Vec::new(), &|| false, &mut k)
+    }
+
+    fn run(ranges: &[Range], call: impl FnMut(&[Range]) -> io::Result<u64>) -> Result<SwapReport> {
+        run_with(ranges, Vec::new(), call)
     }
 
     fn errno(n: i32) -> io::Error {
@@ -248,7 +363,7 @@ mod tests {
             .map(|i| Range::new(i * 2 * P, i * 2 * P + P))
             .collect();
         let mut seen = Vec::new();
-        let r = run(&ranges, &mut |iov| {
+        let r = run(&ranges, |iov| {
             seen.push(iov.len());
             Ok(total_bytes(iov))
         })
@@ -264,7 +379,7 @@ mod tests {
     fn a_huge_range_is_cut_at_the_byte_budget() {
         let ranges = [Range::new(1 << 30, (1 << 30) + 3 * MAX_CALL_BYTES + P)];
         let mut seen = Vec::new();
-        let r = run(&ranges, &mut |iov| {
+        let r = run(&ranges, |iov| {
             seen.extend_from_slice(iov);
             Ok(total_bytes(iov))
         })
@@ -296,8 +411,8 @@ mod tests {
         let ranges: Vec<Range> = (0..10u64)
             .map(|i| Range::new(i * 2 * P, i * 2 * P + P))
             .collect();
-        let mut k = kernel(vec![(ranges[3], libc::ENOMEM), (ranges[7], libc::EINVAL)]);
-        let r = run(&ranges, &mut k).unwrap();
+        let k = kernel(vec![(ranges[3], libc::ENOMEM), (ranges[7], libc::EINVAL)]);
+        let r = run(&ranges, k).unwrap();
         assert_eq!(r.advised_bytes, 8 * P);
         assert_eq!(r.skipped.len(), 2);
         assert_eq!(r.skipped[0].0, ranges[3]);
@@ -312,7 +427,7 @@ mod tests {
     fn a_count_inside_a_range_resumes_inside_it() {
         let ranges = [Range::new(0, 4 * P), Range::new(8 * P, 9 * P)];
         let mut calls: Vec<Vec<Range>> = Vec::new();
-        let r = run(&ranges, &mut |iov| {
+        let r = run(&ranges, |iov| {
             calls.push(iov.to_vec());
             Ok(if calls.len() == 1 {
                 P
@@ -332,7 +447,7 @@ mod tests {
     fn interrupted_calls_are_retried_then_skipped() {
         let ranges = [Range::new(0, P), Range::new(2 * P, 3 * P)];
         let mut n = 0;
-        let r = run(&ranges, &mut |iov| {
+        let r = run(&ranges, |iov| {
             n += 1;
             match n {
                 1 | 2 => Err(errno(libc::EINTR)),
@@ -349,6 +464,72 @@ mod tests {
     }
 
     #[test]
+    fn a_non_user_address_is_found_by_halving_and_skipped() {
+        let mut ranges: Vec<Range> = (0..2000u64)
+            .map(|i| Range::new(i * 2 * P, i * 2 * P + P))
+            .collect();
+        let bad = Range::new(0xffff_ffff_ff60_0000, 0xffff_ffff_ff60_1000);
+        ranges.insert(700, bad);
+        let mut calls = 0;
+        let r = run(&ranges, |iov| {
+            calls += 1;
+            if iov.contains(&bad) {
+                Err(errno(libc::EFAULT))
+            } else {
+                Ok(total_bytes(iov))
+            }
+        })
+        .unwrap();
+        assert_eq!(r.skipped.len(), 1);
+        assert_eq!(r.skipped[0].0, bad);
+        assert!(r.skipped[0].1.contains("EFAULT"));
+        assert_eq!(r.advised_bytes, 2000 * P);
+        assert!(calls <= 30, "{calls} calls");
+    }
+
+    #[test]
+    fn a_refused_vma_inside_a_merged_range_is_cut_out_and_the_rest_done() {
+        // One merged range over three VMAs; the middle one is locked.
+        let ranges = [Range::new(0, 8 * P), Range::new(10 * P, 11 * P)];
+        let locked = Range::new(3 * P, 5 * P);
+        let overlaps = |r: &Range| r.start < locked.end && locked.start < r.end;
+        let mut calls: Vec<Vec<Range>> = Vec::new();
+        let r = run_with(&ranges, vec![3 * P, 5 * P, 8 * P], |iov| {
+            calls.push(iov.to_vec());
+            let mut done = 0;
+            for r in iov {
+                if overlaps(r) {
+                    return if done > 0 {
+                        Ok(done)
+                    } else {
+                        Err(errno(libc::EINVAL))
+                    };
+                }
+                done += r.len();
+            }
+            Ok(done)
+        })
+        .unwrap();
+        assert_eq!(r.skipped.len(), 1, "{r:?}");
+        assert_eq!(r.skipped[0].0, locked);
+        assert!(r.skipped[0].1.contains("locked"));
+        assert_eq!(r.advised_bytes, 7 * P);
+        assert_eq!(r.requested_bytes, 9 * P);
+        // whole (refused), [0,3P) + [3P,5P) -> short, [3P,5P) refused, the rest.
+        assert_eq!(r.calls, 4, "{calls:?}");
+    }
+
+    #[test]
+    fn cut_splits_at_inner_points_only() {
+        let r = Range::new(10, 20);
+        assert_eq!(cut(r, [5, 25, 10, 20].into_iter()), vec![r]);
+        assert_eq!(
+            cut(r, [15, 12, 15].into_iter()),
+            vec![Range::new(10, 12), Range::new(12, 15), Range::new(15, 20)]
+        );
+    }
+
+    #[test]
     fn fatal_errors_end_the_swap_out_with_their_kind() {
         let ranges = [Range::new(0, P)];
         for (e, kind, text) in [
@@ -357,7 +538,7 @@ mod tests {
             (libc::ENOSYS, Kind::Unsupported, "5.10"),
             (libc::EBADF, Kind::Io, "process 42"),
         ] {
-            let err = run(&ranges, &mut |_| Err(errno(e))).unwrap_err();
+            let err = run(&ranges, |_| Err(errno(e))).unwrap_err();
             assert_eq!(err.kind, kind);
             assert!(err.msg.contains(text), "{}", err.msg);
         }
@@ -369,17 +550,14 @@ mod tests {
             .map(|i| Range::new(i * 2 * P, i * 2 * P + P))
             .collect();
         let calls = std::cell::Cell::new(0);
-        let r = pageout_with(
-            &ranges,
-            1,
-            &mut Vec::new(),
-            &|| calls.get() == 2,
-            &mut |iov| {
+        let mut k = Fake {
+            call: |iov: &[Range]| {
                 calls.set(calls.get() + 1);
                 Ok(total_bytes(iov))
             },
-        )
-        .unwrap();
+            cuts: Vec::new(),
+        };
+        let r = pageout_with(ranges, 1, &mut Vec::new(), &|| calls.get() == 2, &mut k).unwrap();
         assert!(r.stopped);
         assert_eq!(r.calls, 2);
         assert_eq!(r.advised_bytes, 2048 * P);

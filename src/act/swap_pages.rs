@@ -108,7 +108,9 @@ impl Swapper for SwapPages {
             let r = page_range(a, s);
             (r.start, r.len())
         });
-        let requested = pages.clone().map(|(_, len)| len).sum();
+        let requested = pages
+            .clone()
+            .fold(0u64, |t, (_, len)| t.saturating_add(len));
         self.write(target, requested, pages, stop)
     }
 }
@@ -183,14 +185,14 @@ pub fn write_batches<W: Write + ?Sized>(
             break;
         }
         buf.clear();
-        let mut bytes = 0;
+        let mut bytes = 0u64;
         for (addr, len) in pages.by_ref().take(SWAP_LIMIT) {
             // Writing into a Vec cannot fail.
             let _ = writeln!(buf, "{addr:#x}");
-            bytes += len;
+            bytes = bytes.saturating_add(len);
         }
         write_lines(out, buf, &mut w)?;
-        w.bytes += bytes;
+        w.bytes = w.bytes.saturating_add(bytes);
     }
     Ok(w)
 }

@@ -83,8 +83,17 @@ fn started_task_reports_its_processes_truthfully() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(seen.contains(&format!("pids: {pid} ")), "{seen}");
+    // After a whole cycle, the task says which backends it used and what it found.
+    for _ in 0..200 {
+        seen = d.run(&["project", "show", "-v"]).expect(0).stdout;
+        if seen.contains("backend: ") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(seen.contains("backend: "), "{seen}");
     assert!(
-        seen.contains("note: scanning and swapping is not built yet"),
+        seen.contains("pages scanned") || seen.contains("scanned "),
         "{seen}"
     );
     let json = d

@@ -2,8 +2,8 @@
 //! use, and a prompt, clean shutdown on SIGTERM and SIGINT.
 
 mod common;
-use common::root_or_skip as require_root;
 use common::daemon::{etmem, unique, wait_exit, Daemon, Run, Scratch, BIN};
+use common::root_or_skip as require_root;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -2,8 +2,8 @@
 //! reads, peers that may not command the daemon, and peers that stall.
 
 mod common;
-use common::root_or_skip as require_root;
 use common::daemon::{Daemon, Run, Scratch, BIN};
+use common::root_or_skip as require_root;
 
 use std::io::{Read, Write};
 use std::os::linux::net::SocketAddrExt;

@@ -18,8 +18,13 @@ pub struct Claim(Pid);
 
 /// Claim `pid`, or `None` if another task is working on it now.
 pub fn claim(pid: Pid) -> Option<Claim> {
-    let mut set = claimed().lock().unwrap_or_else(|p| p.into_inner());
-    set.insert(pid).then_some(Claim(pid))
+    let inserted = claimed()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(pid);
+    // Build the claim only after the lock is released: a claim dropped while the lock is
+    // held (as `then_some(Claim(..))` would do on failure) would deadlock in `drop`.
+    inserted.then(|| Claim(pid))
 }
 
 impl Drop for Claim {

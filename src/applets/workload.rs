@@ -19,18 +19,21 @@ const OPTS: &[Opt] = &[
     Opt::value("write-mib", None),
     Opt::flag("thp", None),
     Opt::value("name-vma", None),
+    Opt::value("comm", None),
     Opt::value("children", None),
     Opt::value("exit-after", None),
     Opt::flag("help", Some('h')),
 ];
 
 const USAGE: &str = "usage: etmem workload [--hot-mib N] [--cold-mib N] [--write-mib N] [--thp]
-                      [--name-vma NAME] [--children N] [--exit-after SECONDS]
+                      [--name-vma NAME] [--comm NAME] [--children N] [--exit-after SECONDS]
 A test process: maps and fills a hot region (read continuously), a cold region (never
 touched again) and a write region (written continuously), prints `hot|cold|write
 0xSTART-0xEND` lines and `ready`, then runs until killed or until --exit-after.
 --thp asks for 2 MiB pages (MADV_HUGEPAGE), otherwise MADV_NOHUGEPAGE; --name-vma names
-the cold region [anon:NAME]; --children starts N copies of itself as child processes
+the cold region [anon:NAME], or where the kernel cannot name anonymous memory maps it
+privately from a memfd called NAME (/memfd:NAME (deleted)); --comm sets the process name (as /proc/PID/comm shows it,
+15 bytes at most), so tasks can find it with type=name; --children starts N copies of itself as child processes
 (their pids are printed as `child PID`). SIGUSR1 verifies every page's contents.
 After each round over the hot and write regions their TLB entries are flushed, so that
 accessed-bit trackers see every round even where the TLB holds the whole region.";
@@ -54,6 +57,18 @@ fn mib(items: &[getopt::Item], key: &str) -> Result<usize, String> {
             .and_then(|n| n.checked_mul(1 << 20))
             .ok_or_else(|| format!("--{key}: {v:?} is not a number of MiB")),
     }
+}
+
+/// Mark the cold region as `NAME`: `[anon:NAME]` where the kernel can name anonymous
+/// VMAs (CONFIG_ANON_VMA_NAME), else a private mapping of a memfd called NAME
+/// (`/memfd:NAME (deleted)`), which etmem's swap_flag accepts as the same mark.
+fn mark(region: &AnonRegion, name: &str) -> Result<(), String> {
+    if region.set_name(name).is_ok() {
+        return Ok(());
+    }
+    region
+        .back_with_memfd(name)
+        .map_err(|e| format!("--name-vma: {e}"))
 }
 
 /// Entry point of `etmem workload`.
@@ -103,6 +118,11 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
     if std::env::var_os(CHILD_ENV).is_some() {
         crate::sys::parent_death::kill_me_with_parent().map_err(|e| e.to_string())?;
     }
+    if let Some(name) = getopt::last(items, "comm") {
+        let c =
+            std::ffi::CString::new(name).map_err(|_| "--comm: a name cannot hold a NUL byte")?;
+        nix::sys::prctl::set_name(&c).map_err(|e| format!("--comm: {e}"))?;
+    }
     let usr1 = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&usr1))
         .map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
@@ -118,6 +138,11 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
             continue;
         }
         let region = AnonRegion::new(len, align, thp).map_err(|e| e.to_string())?;
+        if name == "cold" {
+            if let Some(n) = getopt::last(items, "name-vma") {
+                mark(&region, n)?;
+            }
+        }
         region.fill(seed);
         roles.push(Role { name, seed, region });
     }
@@ -125,14 +150,6 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
     // see a settled process from `ready` on. Best effort: RLIMIT_MEMLOCK may forbid it.
     if let Ok(probe) = AnonRegion::new(crate::sys::page_size() as usize, 0, Thp::NoHuge) {
         let _ = probe.lock_unlock();
-    }
-    if let Some(n) = getopt::last(items, "name-vma") {
-        if let Some(cold) = roles.iter().find(|r| r.name == "cold") {
-            // Kernels without CONFIG_ANON_VMA_NAME refuse; the region stays `[anon]`.
-            if let Err(e) = cold.region.set_name(n) {
-                eprintln!("etmem workload: cannot name the cold region: {e}");
-            }
-        }
     }
     let mut kids = Vec::new();
     if children > 0 {

@@ -17,10 +17,20 @@ use crate::sys::{maps, meminfo, pidfd::Pidfd, process};
 use crate::track::{self, Backend, Run};
 use crate::types::{PageSize, Pid, Range, Vma};
 
-/// The name a stock-kernel process gives an anonymous VMA (`prctl(PR_SET_VMA,
-/// PR_SET_VMA_ANON_NAME, ..., "etmem_swap")`, Linux 5.17+) to mark it swappable when the
-/// task has `swap_flag=yes`: our stand-in for openEuler's `madvise(MADV_SWAPFLAG)`.
+/// The mark a process on a stock kernel puts on memory it allows etmem to swap when the
+/// task has `swap_flag=yes` (our stand-in for openEuler's `madvise(MADV_SWAPFLAG)`): an
+/// anonymous VMA named with `prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, .., "etmem_swap")`
+/// (Linux 5.17+ with CONFIG_ANON_VMA_NAME), or, on any kernel, a private mapping of a
+/// memfd created as `memfd_create("etmem_swap")`.
 pub const SWAP_FLAG_VMA_NAME: &str = "etmem_swap";
+
+/// True if the process marked this VMA with [`SWAP_FLAG_VMA_NAME`].
+pub fn swap_flagged(v: &Vma) -> bool {
+    let memfd = format!("/memfd:{SWAP_FLAG_VMA_NAME}");
+    v.path == format!("[anon:{SWAP_FLAG_VMA_NAME}]")
+        || v.path == memfd
+        || v.path.strip_prefix(&memfd) == Some(" (deleted)")
+}
 
 /// Whether this kernel has openEuler's etmem_swap module (for the swapcache watermarks).
 fn has_swap_pages() -> bool {
@@ -89,7 +99,10 @@ impl Engine for Slide {
             }
         });
 
-        let mut stats = CycleStats::default();
+        let mut stats = CycleStats {
+            workers: workers as u64,
+            ..CycleStats::default()
+        };
         let mut backends = None;
         let mut errors = Vec::new();
         for (pid, r) in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
@@ -253,10 +266,9 @@ impl Slide {
 /// backed unless writable), minus kernel-special mappings; with `swap_flag` only those the
 /// process marked (named `[anon:etmem_swap]`; on openEuler the kernel also filters them).
 pub fn swappable_vmas(vmas: &[Vma], swap_flag: bool) -> Vec<Vma> {
-    let marked = format!("[anon:{SWAP_FLAG_VMA_NAME}]");
     vmas.iter()
         .filter(|v| v.is_etmem_anon() && !v.is_special() && v.read)
-        .filter(|v| !swap_flag || v.path == marked)
+        .filter(|v| !swap_flag || swap_flagged(v))
         .cloned()
         .collect()
 }
@@ -324,17 +336,19 @@ mod tests {
             vma("4000-5000 rw-p 0 00:00 0 [anon:etmem_swap]"),
             vma("5000-6000 r--p 0 00:00 0 [vvar]"),
             vma("6000-7000 rw-p 0 fd:01 8 /lib/libc.so"),
+            vma("7000-8000 rw-p 0 00:01 9 /memfd:etmem_swap (deleted)"),
+            vma("8000-9000 rw-p 0 00:01 9 /memfd:etmem_swapx (deleted)"),
         ];
         let all: Vec<u64> = swappable_vmas(&v, false)
             .iter()
             .map(|v| v.range.start)
             .collect();
-        assert_eq!(all, vec![0x1000, 0x4000, 0x6000]);
+        assert_eq!(all, vec![0x1000, 0x4000, 0x6000, 0x7000, 0x8000]);
         let flagged: Vec<u64> = swappable_vmas(&v, true)
             .iter()
             .map(|v| v.range.start)
             .collect();
-        assert_eq!(flagged, vec![0x4000]);
+        assert_eq!(flagged, vec![0x4000, 0x7000]);
     }
 
     fn run(start: u64, pages: u64, count: u16) -> Run {

@@ -1,19 +1,13 @@
 //! How much of some ranges of a process is in DRAM right now, from `/proc/PID/pagemap`
-//! (8 bytes per page, bit 63 = present): the check that a swap-out really emptied them.
-//!
-//! A small reader of its own for now; it should be merged with `sys/pagemap.rs`, written
-//! at the same time on another branch.
+//! (bit 63 = present): the check that a swap-out really emptied them.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 
 use crate::act::coalesce::coalesce;
 use crate::error::Result;
+use crate::sys::pagemap::{is_present, read_full};
 use crate::sys::process::proc_error;
 use crate::types::{Pid, Range};
-
-/// Bit 63 of a pagemap entry: the page is present in RAM.
-const PRESENT: u64 = 1 << 63;
 
 /// Pagemap entries read per `pread` (64 KiB: 32 MiB of address space).
 const CHUNK_ENTRIES: usize = 8192;
@@ -30,8 +24,8 @@ pub fn resident_bytes(pid: Pid, ranges: &[Range]) -> Result<u64> {
         let (mut vpn, end) = (r.start / page, r.end / page);
         while vpn < end {
             let want = (end - vpn).min(CHUNK_ENTRIES as u64) as usize * 8;
-            let got = file
-                .read_at(&mut buf[..want], vpn * 8)
+            // A short read means the range runs past the end of the user address space.
+            let got = read_full(&file, &mut buf[..want], vpn * 8)
                 .map_err(|e| proc_error(pid, &path, e))?;
             if got < 8 {
                 break; // past the end of the user address space
@@ -41,7 +35,7 @@ pub fn resident_bytes(pid: Pid, ranges: &[Range]) -> Result<u64> {
                 .filter(|e| {
                     let mut a = [0u8; 8];
                     a.copy_from_slice(e);
-                    u64::from_ne_bytes(a) & PRESENT != 0
+                    is_present(u64::from_ne_bytes(a))
                 })
                 .count() as u64;
             vpn += (got / 8) as u64;

@@ -13,6 +13,7 @@ use crate::config::{PageScan, ProjectConf, ScanConf, SlideTask, TaskConf, TaskPa
 use crate::daemon::cycle::TaskRun;
 use crate::daemon::task_status::CycleStats;
 use crate::error::{Error, Kind, Result};
+use crate::sys::idle_pages_io::VMA_SCAN_FLAG;
 use crate::sys::{maps, meminfo, pidfd::Pidfd, process};
 use crate::track::{self, Backend, Run};
 use crate::types::{PageSize, Pid, Range, Vma};
@@ -179,7 +180,6 @@ impl Slide {
             return Ok(PidResult::Skipped(why));
         }
 
-        let vmas = swappable_vmas(&maps::read_maps(pid)?, run.task.swap_flag);
         let choice = run
             .task
             .scan_backend
@@ -187,7 +187,12 @@ impl Slide {
             .map(Backend::from_name)
             .transpose()?
             .flatten();
-        let mut tracker = track::open(choice, pid)?;
+        // swap_flag: openEuler's kernel scans only the VMAs marked with MADV_SWAPFLAG when
+        // asked (VMA_SCAN_FLAG); with other backends we keep only the marked VMAs ourselves.
+        let flags = if run.task.swap_flag { VMA_SCAN_FLAG } else { 0 };
+        let mut tracker = track::open_with_flags(choice, pid, flags)?;
+        let by_name = run.task.swap_flag && tracker.backend() != Backend::IdlePages;
+        let vmas = swappable_vmas(&maps::read_maps(pid)?, by_name);
         let interval = Duration::from_secs(scan.interval.into());
         let stop = || run.should_stop();
         let scanned = track::scan(&mut *tracker, &target, &vmas, scan.loops, interval, &stop);
@@ -263,12 +268,12 @@ impl Slide {
 }
 
 /// The VMAs slide works on: upstream's anonymous ones (private, not executable, not file
-/// backed unless writable), minus kernel-special mappings; with `swap_flag` only those the
-/// process marked (named `[anon:etmem_swap]`; on openEuler the kernel also filters them).
-pub fn swappable_vmas(vmas: &[Vma], swap_flag: bool) -> Vec<Vma> {
+/// backed unless writable), minus kernel-special mappings; with `only_marked` just those
+/// the process marked with [`SWAP_FLAG_VMA_NAME`].
+pub fn swappable_vmas(vmas: &[Vma], only_marked: bool) -> Vec<Vma> {
     vmas.iter()
         .filter(|v| v.is_etmem_anon() && !v.is_special() && v.read)
-        .filter(|v| !swap_flag || swap_flagged(v))
+        .filter(|v| !only_marked || swap_flagged(v))
         .cloned()
         .collect()
 }

@@ -76,15 +76,22 @@ impl Backend {
 /// idle_pages, page_idle, damon, softdirty, smaps. When a chosen backend is unavailable
 /// the error names the kernel option or module it needs.
 pub fn open(choice: Option<Backend>, pid: Pid) -> Result<Box<dyn Tracker>> {
+    open_with_flags(choice, pid, 0)
+}
+
+/// [`open`] with openEuler scan flags for the idle_pages backend (`SCAN_AS_HUGE`,
+/// `SCAN_IGN_HOST`, `VMA_SCAN_FLAG`: spec §9.1); other backends have no such flags and
+/// ignore them, so callers filter VMAs themselves there.
+pub fn open_with_flags(choice: Option<Backend>, pid: Pid, flags: u32) -> Result<Box<dyn Tracker>> {
     if let Some(b) = choice {
-        return open_one(b, pid);
+        return open_one(b, pid, flags);
     }
     // Any failure moves on to the next backend (page_idle needs root, DAMON may be busy);
     // the last one, smaps, works wherever the process is readable, so its own error (no
     // such process, permission) is the one that matters when it fails too.
     let mut why = Vec::new();
     for b in Backend::ALL {
-        match open_one(b, pid) {
+        match open_one(b, pid, flags) {
             Ok(t) => return Ok(t),
             Err(e) if b == Backend::Smaps && e.kind != Kind::Unsupported => return Err(e),
             Err(e) => why.push(format!("{}: {}", b.name(), e.msg)),
@@ -96,10 +103,10 @@ pub fn open(choice: Option<Backend>, pid: Pid) -> Result<Box<dyn Tracker>> {
     ))
 }
 
-fn open_one(b: Backend, pid: Pid) -> Result<Box<dyn Tracker>> {
+fn open_one(b: Backend, pid: Pid, flags: u32) -> Result<Box<dyn Tracker>> {
     use crate::track::*;
     Ok(match b {
-        Backend::IdlePages => Box::new(idle_pages::IdlePagesTracker::open(pid, 0)?),
+        Backend::IdlePages => Box::new(idle_pages::IdlePagesTracker::open(pid, flags)?),
         Backend::PageIdle => Box::new(page_idle::PageIdleTracker::open(pid)?),
         Backend::Damon => Box::new(damon::DamonTracker::open(pid)?),
         Backend::SoftDirty => Box::new(softdirty::SoftDirtyTracker::open(pid)?),

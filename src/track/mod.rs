@@ -20,7 +20,7 @@ pub mod smaps;
 pub mod softdirty;
 pub mod summary;
 
-pub use backend::{open, Backend};
+pub use backend::{open, open_with_flags, Backend};
 pub use counts::{PageCount, Run, VmaCounts};
 pub use scan::scan;
 pub use summary::Summary;

@@ -339,3 +339,29 @@ fn project_stop_mid_scan_is_prompt() {
     eprintln!("etmemd exited after {took:?} mid-scan");
     assert_eq!(st.code(), Some(0));
 }
+
+#[test]
+fn two_tasks_never_scan_one_process_at_once() {
+    if !can_swap() {
+        return;
+    }
+    let w = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "8"]);
+    let d = Daemon::start("claim");
+    let s = Scratch::new("claim");
+    // Each scan takes two passes three seconds apart; the two projects overlap.
+    for name in ["c1", "c2"] {
+        let conf = format!(
+            "[project]\nname={name}\nloop=2\ninterval=3\nsleep=1\n[engine]\nname=slide\nproject={name}\n{}",
+            task(name, "pid", &w.pid.to_string(), "T=1\n")
+        );
+        d.add(&s.conf(&format!("{name}.conf"), &conf)).expect(0);
+    }
+    d.run(&["project", "start", "-n", "c1"]).expect(0);
+    d.run(&["project", "start", "-n", "c2"]).expect(0);
+    let mut seen = String::new();
+    let found = wait_for(Duration::from_secs(30), || {
+        seen = d.run(&["project", "show", "-v"]).expect(0).stdout;
+        seen.contains("skipped: pid") && seen.contains("another task is scanning it")
+    });
+    assert!(found, "{seen}");
+}

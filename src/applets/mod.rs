@@ -4,6 +4,7 @@
 pub mod client;
 pub mod etmemd;
 pub mod getopt;
+pub mod oneshot;
 pub mod scan;
 pub mod workload;
 

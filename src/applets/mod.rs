@@ -4,7 +4,9 @@
 pub mod client;
 pub mod etmemd;
 pub mod getopt;
+pub mod oneshot;
 pub mod scan;
+pub mod swap;
 pub mod workload;
 
 use std::ffi::OsString;
@@ -44,15 +46,10 @@ const APPLETS: &[Applet] = &[
     Applet {
         link: "etmem-swap",
         word: "swap",
-        entry: not_built,
+        entry: swap::main,
         what: "one-shot: swap out given ranges or the cold pages of a process",
     },
 ];
-
-fn not_built(_: &[String]) -> i32 {
-    eprintln!("etmem: this applet is not built yet");
-    1
-}
 
 /// Pick the applet and run it.
 pub fn main(argv: Vec<OsString>) -> i32 {

@@ -3,13 +3,12 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::getopt::{self, Opt};
+use super::oneshot::{self, describe, Target};
 use crate::error::{Error, Kind};
 use crate::sys::maps::read_maps;
-use crate::sys::pidfd::Pidfd;
 use crate::sys::process;
 use crate::track::{self, Backend, Summary, VmaCounts};
 use crate::types::{PageSize, Pid};
@@ -71,20 +70,68 @@ be read, or no backend works; 2 bad usage.";
 struct Args {
     target: Target,
     children: bool,
-    loops: u32,
-    interval: Duration,
-    interval_text: String,
-    backend: Option<Backend>,
-    threshold: u16,
+    scan: ScanOptions,
     pages: bool,
     json: bool,
     all: bool,
 }
 
-#[derive(Debug)]
-enum Target {
-    Pid(Pid),
-    Name(String),
+/// How to scan: `--loop`, `--interval`, `--backend` and `--threshold`, with the same
+/// ranges and defaults wherever a command line asks for a scan (`etmem-swap --cold` too).
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub loops: u32,
+    pub interval: Duration,
+    /// The interval as given, for output that echoes it.
+    pub interval_text: String,
+    /// `None` is auto.
+    pub backend: Option<Backend>,
+    /// Hot from this count on; cold below it (for the slide rule).
+    pub threshold: u16,
+}
+
+impl ScanOptions {
+    /// The scan options of parsed command-line `items`, defaults filled in; the error
+    /// names the option, the bad value and what is allowed.
+    pub fn from_options(items: &[getopt::Item]) -> Result<ScanOptions, String> {
+        let loops = match getopt::last(items, "loop") {
+            None => 1,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=120).contains(n))
+                .ok_or_else(|| format!("--loop: {v:?} is not a number from 1 to 120"))?,
+        };
+        let interval_text = getopt::last(items, "interval").unwrap_or("1").to_string();
+        let interval = interval_text
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1200.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                format!("--interval: {interval_text:?} is not a number of seconds in (0, 1200]")
+            })?;
+        let backend = match getopt::last(items, "backend") {
+            None => None,
+            Some(b) => Backend::from_name(b).map_err(|e| format!("--backend: {}", e.msg))?,
+        };
+        let max_t = 3 * loops;
+        let threshold = match getopt::last(items, "threshold") {
+            None => loops,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|t| *t <= max_t)
+                .ok_or_else(|| format!("--threshold: {v:?} is not a number from 0 to {max_t}"))?,
+        };
+        Ok(ScanOptions {
+            loops,
+            interval,
+            interval_text,
+            backend,
+            threshold: threshold as u16,
+        })
+    }
 }
 
 /// The result for one process.
@@ -97,25 +144,11 @@ struct Scanned {
 
 /// Entry point of `etmem-scan`.
 pub fn main(args: &[String]) -> i32 {
-    let a = match parse(args) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            println!("{HELP}");
-            return 0;
-        }
-        Err(e) => {
-            eprintln!("etmem-scan: {e}\nTry 'etmem-scan --help'.");
-            return 2;
-        }
+    let a = match oneshot::args_or_exit("etmem-scan", HELP, parse(args)) {
+        Ok(a) => a,
+        Err(status) => return status,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
-    }
+    let stop = oneshot::stop_on_signals();
     match run(&a, &stop) {
         Ok(done) => {
             let text = if a.json {
@@ -141,56 +174,11 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
     if let Some(w) = getopt::words(&items).first() {
         return Err(format!("unexpected argument {w:?}"));
     }
-    let target = match (getopt::last(&items, "pid"), getopt::last(&items, "name")) {
-        (Some(_), Some(_)) => return Err("give either --pid or --name, not both".into()),
-        (Some(p), None) => Target::Pid(
-            p.parse::<Pid>()
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| format!("--pid: {p:?} is not a process id"))?,
-        ),
-        (None, Some(n)) if !n.is_empty() => Target::Name(n.to_string()),
-        (None, Some(_)) => return Err("--name: the name is empty".into()),
-        (None, None) => return Err("give the process to scan with --pid N or --name COMM".into()),
-    };
-    let loops = match getopt::last(&items, "loop") {
-        None => 1,
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=120).contains(n))
-            .ok_or_else(|| format!("--loop: {v:?} is not a number from 1 to 120"))?,
-    };
-    let interval_text = getopt::last(&items, "interval").unwrap_or("1").to_string();
-    let interval = interval_text
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1200.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| {
-            format!("--interval: {interval_text:?} is not a number of seconds in (0, 1200]")
-        })?;
-    let backend = match getopt::last(&items, "backend") {
-        None => None,
-        Some(b) => Backend::from_name(b).map_err(|e| format!("--backend: {}", e.msg))?,
-    };
-    let max_t = 3 * loops;
-    let threshold = match getopt::last(&items, "threshold") {
-        None => loops,
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|t| *t <= max_t)
-            .ok_or_else(|| format!("--threshold: {v:?} is not a number from 0 to {max_t}"))?,
-    };
+    let target = Target::from_options(&items, "scan")?;
     Ok(Some(Args {
         target,
         children: getopt::has(&items, "children"),
-        loops,
-        interval,
-        interval_text,
-        backend,
-        threshold: threshold as u16,
+        scan: ScanOptions::from_options(&items)?,
         pages: getopt::has(&items, "pages"),
         json: getopt::has(&items, "json"),
         all: getopt::has(&items, "all"),
@@ -198,45 +186,34 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
 }
 
 fn run(a: &Args, stop: &AtomicBool) -> Result<Vec<Scanned>, String> {
-    let main_pid = match &a.target {
-        Target::Pid(p) => {
-            if !process::exists(*p) {
-                return Err(format!("no process with pid {p}"));
-            }
-            *p
-        }
-        Target::Name(n) => {
-            process::pid_by_name(n).ok_or_else(|| format!("no process named {n:?}"))?
-        }
-    };
+    let main_pid = a.target.resolve()?;
     let mut pids = vec![main_pid];
     if a.children {
         pids.extend(process::children(main_pid));
     }
     let mut out = Vec::new();
     for pid in pids {
-        out.push(scan_one(a, pid, stop).map_err(|e| describe(pid, e))?);
+        out.push(scan_one(a, pid, stop).map_err(|e| describe(pid, e, "scanning"))?);
     }
     Ok(out)
 }
 
 fn scan_one(a: &Args, pid: Pid, stop: &AtomicBool) -> crate::error::Result<Scanned> {
-    let target = Pidfd::open(pid)?;
-    let comm = process::comm(pid)?;
-    if process::is_kernel_thread(pid)? {
-        return Err(Error::invalid(format!(
-            "pid {pid} ({comm}) is a kernel thread: it has no user memory to scan"
-        )));
-    }
+    let (target, comm) = oneshot::open_user_process(pid, "scan")?;
     let vmas: Vec<_> = read_maps(pid)
         .map_err(|e| not_found_as_gone(pid, e))?
         .into_iter()
         .filter(|v| a.all || (v.is_etmem_anon() && !v.is_special()))
         .collect();
-    let mut tr = track::open(a.backend, pid)?;
-    let res = track::scan(tr.as_mut(), &target, &vmas, a.loops, a.interval, &|| {
-        stop.load(Ordering::Relaxed)
-    });
+    let mut tr = track::open(a.scan.backend, pid)?;
+    let res = track::scan(
+        tr.as_mut(),
+        &target,
+        &vmas,
+        a.scan.loops,
+        a.scan.interval,
+        &|| stop.load(Ordering::Relaxed),
+    );
     tr.finish();
     if let Err(e) = res {
         if stop.load(Ordering::Relaxed) {
@@ -258,20 +235,6 @@ fn not_found_as_gone(pid: Pid, e: Error) -> Error {
     } else {
         e
     }
-}
-
-/// The message for a failed scan of `pid`.
-fn describe(pid: Pid, e: Error) -> String {
-    if e.kind == Kind::Permission && e.msg.starts_with("/proc/") {
-        let path = e.msg.split(':').next().unwrap_or("");
-        return format!(
-            "permission denied reading {path}: scanning another user's process needs root"
-        );
-    }
-    if e.kind == Kind::NotFound && !process::exists(pid) {
-        return format!("no process with pid {pid}");
-    }
-    e.msg
 }
 
 /// `4096` -> `4K`, `2097152` -> `2M`, `1073741824` -> `1G`.
@@ -297,9 +260,9 @@ fn text(a: &Args, done: &[Scanned]) -> String {
             s.pid,
             s.comm,
             s.backend.name(),
-            a.loops,
-            a.interval_text,
-            a.threshold
+            a.scan.loops,
+            a.scan.interval_text,
+            a.scan.threshold
         );
         let _ = writeln!(o, "# {} sees {}", s.backend.name(), s.backend.sees());
         let _ = writeln!(
@@ -310,7 +273,7 @@ fn text(a: &Args, done: &[Scanned]) -> String {
         let mut total = Summary::default();
         for c in &s.counts {
             let v = c.vma();
-            let sum = Summary::of(c, a.threshold);
+            let sum = Summary::of(c, a.scan.threshold);
             total.add(&sum);
             let _ = writeln!(
                 o,
@@ -393,9 +356,9 @@ fn json(a: &Args, done: &[Scanned]) -> String {
     let _ = write!(
         o,
         "{{\"loop\":{},\"interval\":{},\"threshold\":{},\"processes\":[",
-        a.loops,
-        a.interval.as_secs_f64(),
-        a.threshold
+        a.scan.loops,
+        a.scan.interval.as_secs_f64(),
+        a.scan.threshold
     );
     for (k, s) in done.iter().enumerate() {
         comma(&mut o, k);
@@ -410,7 +373,7 @@ fn json(a: &Args, done: &[Scanned]) -> String {
         let mut total = Summary::default();
         for (i, c) in s.counts.iter().enumerate() {
             let v = c.vma();
-            let sum = Summary::of(c, a.threshold);
+            let sum = Summary::of(c, a.scan.threshold);
             total.add(&sum);
             comma(&mut o, i);
             let _ = write!(
@@ -475,8 +438,8 @@ mod tests {
         assert!(args(&["-p", "1", "extra"]).unwrap_err().contains("extra"));
         assert!(args(&["--help"]).unwrap().is_none());
         let a = args(&["-p", "1", "-l", "3", "-i", "0.5"]).unwrap().unwrap();
-        assert_eq!((a.loops, a.threshold), (3, 3));
-        assert_eq!(a.interval, Duration::from_millis(500));
+        assert_eq!((a.scan.loops, a.scan.threshold), (3, 3));
+        assert_eq!(a.scan.interval, Duration::from_millis(500));
     }
 
     #[test]

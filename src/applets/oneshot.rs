@@ -1,0 +1,158 @@
+//! What the one-shot applets (`etmem-scan`, `etmem-swap`) share, so that both behave and
+//! speak alike: the start of `main` (help, usage errors), the process they work on
+//! (`--pid N` or `--name COMM`, found in `/proc`, held by a pidfd) with the messages for
+//! each way that can fail, and the stop flag the termination signals set.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::getopt::{self, Item};
+use crate::error::{Error, Kind, Result};
+use crate::sys::pidfd::Pidfd;
+use crate::sys::process;
+use crate::types::Pid;
+
+/// The arguments `parsed` holds, or the exit status when there is nothing to run: 0
+/// after printing `help` (`Ok(None)` means --help), 2 after printing a usage error.
+pub fn args_or_exit<A>(
+    applet: &str,
+    help: &str,
+    parsed: Result<Option<A>, String>,
+) -> Result<A, i32> {
+    match parsed {
+        Ok(Some(a)) => Ok(a),
+        Ok(None) => {
+            println!("{help}");
+            Err(0)
+        }
+        Err(e) => {
+            eprintln!("{applet}: {e}\nTry '{applet} --help'.");
+            Err(2)
+        }
+    }
+}
+
+/// The process the command line names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Pid(Pid),
+    Name(String),
+}
+
+impl Target {
+    /// From the `pid` and `name` options; `verb` completes the message when neither is
+    /// given ("give the process to VERB with --pid N or --name COMM").
+    pub fn from_options(items: &[Item], verb: &str) -> Result<Target, String> {
+        match (getopt::last(items, "pid"), getopt::last(items, "name")) {
+            (Some(_), Some(_)) => Err("give either --pid or --name, not both".into()),
+            (Some(p), None) => p
+                .parse::<Pid>()
+                .ok()
+                .filter(|&n| n > 0)
+                .map(Target::Pid)
+                .ok_or_else(|| format!("--pid: {p:?} is not a process id")),
+            (None, Some(n)) if !n.is_empty() => Ok(Target::Name(n.to_string())),
+            (None, Some(_)) => Err("--name: the name is empty".into()),
+            (None, None) => Err(format!(
+                "give the process to {verb} with --pid N or --name COMM"
+            )),
+        }
+    }
+
+    /// The pid: the one given if that process exists, or the lowest pid whose `comm` is
+    /// exactly the name.
+    pub fn resolve(&self) -> Result<Pid, String> {
+        match self {
+            Target::Pid(p) if process::exists(*p) => Ok(*p),
+            Target::Pid(p) => Err(format!("no process with pid {p}")),
+            Target::Name(n) => {
+                process::pid_by_name(n).ok_or_else(|| format!("no process named {n:?}"))
+            }
+        }
+    }
+}
+
+/// Hold `pid` by a pidfd and check that it has user memory (is not a kernel thread);
+/// returns the pidfd and the process name. `verb` says what we wanted to do with it.
+pub fn open_user_process(pid: Pid, verb: &str) -> Result<(Pidfd, String)> {
+    let target = Pidfd::open(pid)?;
+    let comm = process::comm(pid)?;
+    if process::is_kernel_thread(pid)? {
+        return Err(Error::invalid(format!(
+            "pid {pid} ({comm}) is a kernel thread: it has no user memory to {verb}"
+        )));
+    }
+    Ok((target, comm))
+}
+
+/// The message for a failure while working on `pid`; `doing` names the work for the
+/// permission hint ("scanning", "swapping").
+pub fn describe(pid: Pid, e: Error, doing: &str) -> String {
+    if e.kind == Kind::Permission && e.msg.starts_with("/proc/") {
+        let path = e.msg.split(':').next().unwrap_or("");
+        return format!(
+            "permission denied reading {path}: {doing} another user's process needs root"
+        );
+    }
+    if e.kind == Kind::NotFound && !process::exists(pid) {
+        return format!("no process with pid {pid}");
+    }
+    e.msg
+}
+
+/// A flag that SIGINT, SIGTERM and SIGHUP set, so a one-shot applet ends its scan or
+/// swap-out promptly and tidily (DAMON torn down, a summary of what was done printed).
+pub fn stop_on_signals() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
+    }
+    stop
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(a: &[&str]) -> Result<Target, String> {
+        let opts = [
+            getopt::Opt::value("pid", Some('p')),
+            getopt::Opt::value("name", Some('n')),
+        ];
+        let args: Vec<String> = a.iter().map(|s| s.to_string()).collect();
+        Target::from_options(&getopt::parse(&args, &opts)?, "frob")
+    }
+
+    #[test]
+    fn pid_or_name_but_not_both() {
+        assert_eq!(target(&["-p", "7"]), Ok(Target::Pid(7)));
+        assert_eq!(target(&["-n", "x"]), Ok(Target::Name("x".into())));
+        assert!(target(&["-p", "0"]).unwrap_err().contains("--pid: \"0\""));
+        assert!(target(&["-p", "1", "-n", "x"])
+            .unwrap_err()
+            .contains("not both"));
+        assert!(target(&["-n", ""]).unwrap_err().contains("empty"));
+        assert_eq!(
+            target(&[]).unwrap_err(),
+            "give the process to frob with --pid N or --name COMM"
+        );
+    }
+
+    #[test]
+    fn resolving_a_missing_process_says_so() {
+        assert_eq!(
+            Target::Pid(0x3fff_fff0).resolve().unwrap_err(),
+            format!("no process with pid {}", 0x3fff_fff0)
+        );
+        assert!(Target::Name("no-such-comm-q".into())
+            .resolve()
+            .unwrap_err()
+            .contains("no process named"));
+        let me = std::process::id() as Pid;
+        assert_eq!(Target::Pid(me).resolve(), Ok(me));
+    }
+}

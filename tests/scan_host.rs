@@ -344,3 +344,30 @@ fn workload_verifies_its_memory() {
     let mut w = Workload::spawn(&["--hot-mib", "1", "--cold-mib", "1", "--write-mib", "1"]);
     assert_eq!(w.verify(), "verify ok 768 pages");
 }
+
+#[test]
+fn demo_scans_a_built_in_workload_and_ends_it() {
+    let out = common::run(&["scan", "--demo", "--json"]);
+    let (stdout, stderr) = common::texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    let pid: i32 = stderr
+        .split_whitespace()
+        .nth(3)
+        .and_then(|w| w.trim_end_matches(':').parse().ok())
+        .unwrap_or_else(|| panic!("no demo pid in {stderr:?}"));
+    let j = common::parse_json(&stdout);
+    let vmas = j.get("processes").arr()[0].get("vmas").arr().to_vec();
+    let hot = 64u64 << 20;
+    let cold = 192u64 << 20;
+    // Within 5%: a per-page backend may see a few pages differently than smaps does.
+    assert!(
+        vmas.iter().any(|v| v.get("hot").u64() >= hot / 20 * 19),
+        "{stdout}"
+    );
+    assert!(
+        vmas.iter().any(|v| v.get("cold").u64() >= cold / 20 * 19),
+        "{stdout}"
+    );
+    // The demo process is gone once the scan has printed.
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}

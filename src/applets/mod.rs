@@ -2,6 +2,7 @@
 //! called under or by its first argument; plus `--install`, `--list` and `--version`.
 
 pub mod client;
+pub mod demo;
 pub mod etmemd;
 pub mod getopt;
 pub mod oneshot;

@@ -24,18 +24,21 @@ const OPTS: &[Opt] = &[
     Opt::flag("pages", None),
     Opt::flag("json", None),
     Opt::flag("all", Some('a')),
+    Opt::flag("demo", None),
     Opt::flag("help", Some('h')),
 ];
 
 const HELP: &str = "\
-usage: etmem-scan (--pid N | --name COMM) [options]
-       etmem scan (--pid N | --name COMM) [options]
+usage: etmem-scan (--pid N | --name COMM | --demo) [options]
+       etmem scan (--pid N | --name COMM | --demo) [options]
 
 Measure how often a live process touches each page of its memory and print, per VMA,
 how much of it is hot, warm and cold.
 
   -p, --pid N          the process to scan
   -n, --name COMM      the process whose name (comm) is exactly COMM (the lowest pid)
+      --demo           start a demo process (64 MiB it keeps reading, 192 MiB it never
+                       touches again), scan it (default here: --loop 2) and end it
   -c, --children       also scan the process's direct children, one after the other
   -l, --loop N         number of scans (1..120, default 1)
   -i, --interval S     seconds between the start and each scan, and between scans
@@ -74,6 +77,7 @@ struct Args {
     pages: bool,
     json: bool,
     all: bool,
+    demo: bool,
 }
 
 /// How to scan: `--loop`, `--interval`, `--backend` and `--threshold`, with the same
@@ -149,6 +153,30 @@ pub fn main(args: &[String]) -> i32 {
         Err(status) => return status,
     };
     let stop = oneshot::stop_on_signals();
+    let (a, _demo) = if a.demo {
+        match super::demo::Demo::start() {
+            Ok(d) => {
+                eprintln!(
+                    "etmem-scan: demo process {}: {}",
+                    d.pid(),
+                    d.regions.join(", ")
+                );
+                (
+                    Args {
+                        target: Target::Pid(d.pid()),
+                        ..a
+                    },
+                    Some(d),
+                )
+            }
+            Err(e) => {
+                eprintln!("etmem-scan: {e}");
+                return 1;
+            }
+        }
+    } else {
+        (a, None)
+    };
     match run(&a, &stop) {
         Ok(done) => {
             let text = if a.json {
@@ -174,15 +202,38 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
     if let Some(w) = getopt::words(&items).first() {
         return Err(format!("unexpected argument {w:?}"));
     }
-    let target = Target::from_options(&items, "scan")?;
+    let demo = getopt::has(&items, "demo");
+    let target = if demo {
+        if getopt::has(&items, "pid") || getopt::has(&items, "name") {
+            return Err("--demo scans its own process: give no --pid or --name".into());
+        }
+        Target::Pid(0)
+    } else {
+        Target::from_options(&items, "scan")?
+    };
+    // The demo's default is two scans: enough to tell "read every second" from "never
+    // touched" on any backend.
+    let scan = if demo && getopt::last(&items, "loop").is_none() {
+        ScanOptions::from_options(&with_loop2(&items))?
+    } else {
+        ScanOptions::from_options(&items)?
+    };
     Ok(Some(Args {
         target,
         children: getopt::has(&items, "children"),
-        scan: ScanOptions::from_options(&items)?,
+        scan,
         pages: getopt::has(&items, "pages"),
         json: getopt::has(&items, "json"),
         all: getopt::has(&items, "all"),
+        demo,
     }))
+}
+
+/// The command line's options with `--loop 2` added (the demo's default).
+fn with_loop2(items: &[getopt::Item]) -> Vec<getopt::Item> {
+    let mut v = items.to_vec();
+    v.push(getopt::Item::Opt("loop", Some("2".into())));
+    v
 }
 
 fn run(a: &Args, stop: &AtomicBool) -> Result<Vec<Scanned>, String> {
@@ -317,26 +368,6 @@ fn mapping(path: &str) -> &str {
     }
 }
 
-fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\t' => o.push_str("\\t"),
-            '\r' => o.push_str("\\r"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
 /// The separator before the `i`th element of a JSON list.
 fn comma(o: &mut String, i: usize) {
     if i > 0 {
@@ -366,9 +397,9 @@ fn json(a: &Args, done: &[Scanned]) -> String {
             o,
             "{{\"pid\":{},\"comm\":{},\"backend\":{},\"sees\":{},\"vmas\":[",
             s.pid,
-            json_str(&s.comm),
-            json_str(s.backend.name()),
-            json_str(s.backend.sees())
+            crate::json::string(&s.comm),
+            crate::json::string(s.backend.name()),
+            crate::json::string(s.backend.sees())
         );
         let mut total = Summary::default();
         for (i, c) in s.counts.iter().enumerate() {
@@ -381,8 +412,8 @@ fn json(a: &Args, done: &[Scanned]) -> String {
                 "{{\"start\":{},\"end\":{},\"perms\":{},\"mapping\":{},{}",
                 v.range.start,
                 v.range.end,
-                json_str(&v.perms()),
-                json_str(mapping(&v.path)),
+                crate::json::string(&v.perms()),
+                crate::json::string(mapping(&v.path)),
                 json_summary(&sum)
             );
             if a.pages {
@@ -443,8 +474,7 @@ mod tests {
     }
 
     #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_str("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
+    fn size_names() {
         assert_eq!(size_name(4096), "4K");
         assert_eq!(size_name(2 << 20), "2M");
         assert_eq!(size_name(1 << 30), "1G");

@@ -137,8 +137,12 @@ fn json_output_parses_back() {
     assert_eq!(pages[0].get("count").u64(), 1);
     let k = find(cold);
     assert_eq!((k.get("hot").u64(), k.get("cold").u64()), (0, mib(4)));
-    // Named where the kernel has CONFIG_ANON_VMA_NAME.
-    assert!(["[anon:etmem-cold]", "[anon]"].contains(&k.get("mapping").str()));
+    // Named [anon:NAME] where the kernel has CONFIG_ANON_VMA_NAME, else memfd-backed.
+    let mapping = k.get("mapping").str();
+    assert!(
+        ["[anon:etmem-cold]", "/memfd:etmem-cold (deleted)"].contains(&mapping),
+        "{mapping}"
+    );
     let t = p.get("total");
     assert_eq!(
         t.get("resident").u64(),

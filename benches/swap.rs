@@ -267,9 +267,21 @@ enum Side {
     Floor,
 }
 
-/// One swap-out of `ranges` by `side`: its wall time and the bytes the kernel advised.
-fn run_once(side: Side, pid: Pid, ranges: &[Range]) -> (Duration, u64) {
-    match side {
+/// Nanoseconds this thread has run on a CPU (`/proc/thread-self/schedstat`): the
+/// swap-out's own work, user and kernel (zram compresses in the caller), without the time
+/// other processes held the CPU.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One swap-out of `ranges` by `side`: its wall time, CPU time of this thread and the
+/// bytes the kernel advised.
+fn run_once(side: Side, pid: Pid, ranges: &[Range]) -> (Duration, Duration, u64) {
+    let cpu0 = thread_cpu_ns();
+    let (wall, advised) = match side {
         Side::Ours => {
             let t = Instant::now();
             let target = Pidfd::open(pid).expect("pidfd");
@@ -290,19 +302,21 @@ fn run_once(side: Side, pid: Pid, ranges: &[Range]) -> (Duration, u64) {
             }
             (t.elapsed(), done)
         }
-    }
+    };
+    let cpu = Duration::from_nanos(thread_cpu_ns().saturating_sub(cpu0));
+    (wall, cpu, advised)
 }
 
 fn throughput(sizes: &[u64], pairs: usize, swap_free: u64) {
     println!();
     println!("## Throughput: swap-out of a workload's cold memory (medians of {pairs} pairs)");
     println!();
-    println!("| cold memory | ranges | bytes asked | ours | floor | ours/floor | left DRAM (VmSwap growth) ours / floor |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| cold memory | ranges | bytes asked | ours | floor | ours/floor (min–max) | ours/floor by CPU time | left DRAM (VmSwap growth) ours / floor |");
+    println!("|---|---|---|---|---|---|---|---|");
     for &mib in sizes {
         if mib * MIB > swap_free {
             println!(
-                "| {mib} MiB | skipped: only {} MiB of swap free | | | | | |",
+                "| {mib} MiB | skipped: only {} MiB of swap free | | | | | | |",
                 swap_free / MIB
             );
             continue;
@@ -316,6 +330,7 @@ fn throughput(sizes: &[u64], pairs: usize, swap_free: u64) {
         for (label, ranges) in &lists {
             let asked: u64 = ranges.iter().map(Range::len).sum();
             let (mut ours, mut floor, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            let mut cpu_ratios = Vec::new();
             let (mut left_ours, mut left_floor) = (Vec::new(), Vec::new());
             for pair in 0..=pairs {
                 let order = if pair % 2 == 0 {
@@ -323,7 +338,7 @@ fn throughput(sizes: &[u64], pairs: usize, swap_free: u64) {
                 } else {
                     [Side::Floor, Side::Ours]
                 };
-                let mut secs = [0.0; 2];
+                let (mut secs, mut cpus) = ([0.0; 2], [0.0; 2]);
                 for side in order {
                     // Back into DRAM, every byte checked.
                     let v = w.verify();
@@ -333,7 +348,7 @@ fn throughput(sizes: &[u64], pairs: usize, swap_free: u64) {
                         eprintln!("note: {} of {} bytes resident before a run", res, asked);
                     }
                     let swap0 = status_bytes(w.pid, "VmSwap");
-                    let (d, advised) = run_once(side, w.pid, ranges);
+                    let (d, cpu, advised) = run_once(side, w.pid, ranges);
                     let left = status_bytes(w.pid, "VmSwap").saturating_sub(swap0) as f64;
                     if advised != asked {
                         eprintln!("note: advised {advised} of {asked} bytes");
@@ -345,11 +360,13 @@ fn throughput(sizes: &[u64], pairs: usize, swap_free: u64) {
                     match side {
                         Side::Ours => {
                             secs[0] = d.as_secs_f64();
+                            cpus[0] = cpu.as_secs_f64();
                             ours.push(mibs);
                             left_ours.push(left);
                         }
                         Side::Floor => {
                             secs[1] = d.as_secs_f64();
+                            cpus[1] = cpu.as_secs_f64();
                             floor.push(mibs);
                             left_floor.push(left);
                         }
@@ -358,14 +375,18 @@ fn throughput(sizes: &[u64], pairs: usize, swap_free: u64) {
                 if pair > 0 {
                     // Throughput ratio ours/floor = floor time / our time.
                     ratios.push(secs[1] / secs[0]);
+                    cpu_ratios.push(cpus[1] / cpus[0]);
                 }
             }
+            let r = median(&mut ratios);
             println!(
-                "| {mib} MiB | {label} | {} MiB | {:.0} MiB/s | {:.0} MiB/s | {:.3}× | {} / {} |",
+                "| {mib} MiB | {label} | {} MiB | {:.0} MiB/s | {:.0} MiB/s | {r:.3}× ({:.2}–{:.2}) | {:.3}× | {} / {} |",
                 asked / MIB,
                 median(&mut ours),
                 median(&mut floor),
-                median(&mut ratios),
+                ratios[0],
+                ratios[ratios.len() - 1],
+                median(&mut cpu_ratios),
                 pct(median(&mut left_ours), asked as f64),
                 pct(median(&mut left_floor), asked as f64),
             );

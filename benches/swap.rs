@@ -44,6 +44,8 @@ use etmem::types::{Pid, Range};
 
 const BIN: &str = env!("CARGO_BIN_EXE_etmem");
 const MIB: u64 = 1 << 20;
+/// How often the effectiveness run asks the daemon whether a cycle ended.
+const POLL: Duration = Duration::from_millis(100);
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key)
@@ -136,12 +138,16 @@ fn stat_field(pid: Pid, n: usize) -> u64 {
 /// CPU seconds (user + system, all threads) the process has used.
 fn cpu_secs(pid: Pid) -> f64 {
     let ticks = stat_field(pid, 14) + stat_field(pid, 15);
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+    ticks as f64 / clk_tck() as f64
+}
+
+/// Clock ticks per second of /proc/PID/stat times (`sysconf(_SC_CLK_TCK)`).
+fn clk_tck() -> i64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()
         .filter(|&h| h > 0)
-        .unwrap_or(100);
-    ticks as f64 / hz as f64
+        .unwrap_or(100)
 }
 
 /// Major page faults of the process so far (a swap-in from zram is one).
@@ -530,13 +536,28 @@ fn effectiveness(cold_mib: u64, hot_mib: u64, cycles: u64) {
     d.run(&["obj", "add", "-f", &file.to_string_lossy()]);
     let rss0 = status_bytes(d.pid, "VmRSS");
     let page = etmem::sys::page_size();
+    // The bench polls `project show` every POLL; what answering costs the daemon, measured
+    // before the project starts, so the per-cycle CPU below can be read net of it.
+    let polls = 20;
+    let cpu0 = cpu_secs(d.pid);
+    let t = Instant::now();
+    for _ in 0..polls {
+        d.run(&["project", "show", "--json", "-n", "bench"]);
+        std::thread::sleep(POLL);
+    }
+    let poll_cpu = cpu_secs(d.pid) - cpu0;
+    let poll_rate = polls as f64 / t.elapsed().as_secs_f64();
 
     let mut prev = sample(&w, &d, cold, hot);
     let t0 = prev.at;
     d.run(&["project", "start", "-n", "bench"]);
     println!(
-        "Daemon RSS before the project started: {} KiB.",
-        rss0 / 1024
+        "Daemon RSS before the project started: {} KiB. Answering {polls} of the bench's \
+         `project show` polls ({poll_rate:.1} a second, as during the run) cost it {:.2} CPU s \
+         (/proc/PID/stat counts in {:.2} s ticks).",
+        rss0 / 1024,
+        poll_cpu,
+        1.0 / clk_tck() as f64
     );
     println!();
     println!("| cycle | ended at | cold swapped out | hot evicted in the cycle | hot not resident now | daemon CPU in the cycle | daemon VmRSS / VmHWM | daemon: cold pages / swapped |");
@@ -551,7 +572,7 @@ fn effectiveness(cold_mib: u64, hot_mib: u64, cycles: u64) {
                 break j;
             }
             assert!(Instant::now() < deadline, "cycle {k} never ended: {j}");
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(POLL);
         };
         let s = sample(&w, &d, cold, hot);
         let faults = s.majflt - prev.majflt;

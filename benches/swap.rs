@@ -32,9 +32,6 @@
 //! (process_madvise on another process needs CAP_SYS_NICE) and active swap; the bench
 //! says so and measures nothing otherwise.
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use etmem::act::{self, SwapBackend};
@@ -42,7 +39,12 @@ use etmem::sys::pidfd::Pidfd;
 use etmem::sys::process_madvise::{process_madvise, MAX_IOVECS};
 use etmem::types::{Pid, Range};
 
-const BIN: &str = env!("CARGO_BIN_EXE_etmem");
+/// The workload, daemon and JSON helpers of the integration tests, shared.
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::daemon::{Daemon, Scratch};
+use common::workload::Workload;
+use common::{parse_json, Json};
 const MIB: u64 = 1 << 20;
 /// How often the effectiveness run asks the daemon whether a cycle ended.
 const POLL: Duration = Duration::from_millis(100);
@@ -52,74 +54,6 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(default)
-}
-
-// ---------------------------------------------------------------------------------------
-// The workload process.
-
-struct Workload {
-    child: Child,
-    pid: Pid,
-    hot: Option<Range>,
-    cold: Option<Range>,
-    out: BufReader<ChildStdout>,
-}
-
-fn parse_range(text: &str) -> Range {
-    let (a, b) = text.split_once('-').expect("START-END");
-    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex");
-    Range::new(hex(a), hex(b))
-}
-
-impl Workload {
-    fn spawn(cold_mib: u64, hot_mib: u64) -> Workload {
-        let mut child = Command::new(BIN)
-            .args(["workload", "--cold-mib", &cold_mib.to_string()])
-            .args(["--hot-mib", &hot_mib.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("workload starts");
-        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let (mut hot, mut cold) = (None, None);
-        loop {
-            let mut line = String::new();
-            let n = out.read_line(&mut line).expect("workload output");
-            assert!(n > 0, "the workload ended before `ready`");
-            let mut words = line.split_whitespace();
-            match (words.next(), words.next()) {
-                (Some("hot"), Some(r)) => hot = Some(parse_range(r)),
-                (Some("cold"), Some(r)) => cold = Some(parse_range(r)),
-                (Some("ready"), _) => break,
-                _ => {}
-            }
-        }
-        Workload {
-            pid: child.id() as Pid,
-            child,
-            hot,
-            cold,
-            out,
-        }
-    }
-
-    /// SIGUSR1: the workload reads and checks every page; its answer line.
-    fn verify(&mut self) -> String {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.pid),
-            nix::sys::signal::Signal::SIGUSR1,
-        )
-        .expect("signal the workload");
-        let mut line = String::new();
-        self.out.read_line(&mut line).expect("verify line");
-        line.trim().to_string()
-    }
-}
-
-impl Drop for Workload {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -327,7 +261,7 @@ fn throughput(sizes: &[u64], pairs: usize, swap_free: u64) {
             );
             continue;
         }
-        let mut w = Workload::spawn(mib, 0);
+        let mut w = Workload::spawn(&["--cold-mib", &mib.to_string()]);
         let cold = w.cold.expect("cold region");
         let lists = [("1 (whole region)".to_string(), vec![cold]), {
             let l = every_other(cold, 64 << 10);
@@ -407,92 +341,22 @@ fn throughput(sizes: &[u64], pairs: usize, swap_free: u64) {
 // ---------------------------------------------------------------------------------------
 // 2. Effectiveness.
 
-/// `etmem ARGS... -s SOCKET`, output captured.
-fn client(socket: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .args(["-s", socket])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the etmem client")
+/// The JSON status of the bench project's one task.
+fn task_status(d: &Daemon) -> Json {
+    let out = d
+        .run(&["project", "show", "--json", "-n", "bench"])
+        .expect(0)
+        .stdout;
+    parse_json(&out).get("projects").arr()[0]
+        .get("engines")
+        .arr()[0]
+        .get("tasks")
+        .arr()[0]
+        .clone()
 }
 
-/// The raw text of `"key":VALUE` in a flat JSON object (a string value unquoted).
-fn json_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    let at = text.find(&format!("\"{key}\":"))? + key.len() + 3;
-    let rest = &text[at..];
-    if let Some(s) = rest.strip_prefix('"') {
-        let mut esc = false;
-        for (i, c) in s.char_indices() {
-            match c {
-                '\\' if !esc => esc = true,
-                '"' if !esc => return Some(&s[..i]),
-                _ => esc = false,
-            }
-        }
-        None
-    } else {
-        let end = rest.find([',', '}', ']']).unwrap_or(rest.len());
-        Some(&rest[..end])
-    }
-}
-
-fn json_u64(text: &str, key: &str) -> u64 {
-    json_field(text, key)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-struct Daemon {
-    child: Child,
-    pid: Pid,
-    socket: String,
-    dir: std::path::PathBuf,
-}
-
-impl Daemon {
-    fn start() -> Daemon {
-        let socket = format!("etmem-bench-swap-{}", std::process::id());
-        let child = Command::new(BIN)
-            .args(["etmemd", "-l", "0", "-s", &socket])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn etmemd");
-        let dir = std::env::temp_dir().join(&socket);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        let d = Daemon {
-            pid: child.id() as Pid,
-            child,
-            socket,
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while client(&d.socket, &["project", "show"]).status.code() != Some(0) {
-            assert!(Instant::now() < deadline, "etmemd never answered");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let o = client(&self.socket, args);
-        assert!(
-            o.status.success(),
-            "etmem {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+fn daemon_pid(d: &Daemon) -> Pid {
+    d.pid() as Pid
 }
 
 /// What is measured at the end of a cycle.
@@ -509,7 +373,7 @@ fn sample(w: &Workload, d: &Daemon, cold: Range, hot: Range) -> Sample {
         cold_out: cold.len() - resident(w.pid, cold),
         hot_out: hot.len() - resident(w.pid, hot),
         majflt: majflt(w.pid),
-        cpu: cpu_secs(d.pid),
+        cpu: cpu_secs(daemon_pid(d)),
         at: Instant::now(),
     }
 }
@@ -521,36 +385,40 @@ fn effectiveness(cold_mib: u64, hot_mib: u64, cycles: u64) {
          {cold_mib} MiB cold + {hot_mib} MiB read-hot memory"
     );
     println!();
-    let mut w = Workload::spawn(cold_mib, hot_mib);
+    let mut w = Workload::spawn(&[
+        "--cold-mib",
+        &cold_mib.to_string(),
+        "--hot-mib",
+        &hot_mib.to_string(),
+    ]);
     let (cold, hot) = (w.cold.expect("cold"), w.hot.expect("hot"));
-    let d = Daemon::start();
+    let d = Daemon::start("bench-swap");
+    let scratch = Scratch::new("bench-swap");
     let conf = format!(
         "[project]\nname=bench\nloop=1\ninterval=1\nsleep=1\n\
          [engine]\nname=slide\nproject=bench\n\
          [task]\nproject=bench\nengine=slide\nname=workload\ntype=pid\nvalue={}\nT=1\n",
         w.pid
     );
-    let file = d.dir.join("bench.conf");
-    std::fs::write(&file, conf).expect("write config");
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    d.run(&["obj", "add", "-f", &file.to_string_lossy()]);
-    let rss0 = status_bytes(d.pid, "VmRSS");
+    d.add(&scratch.conf("bench.conf", &conf)).expect(0);
+    let dpid = daemon_pid(&d);
+    let rss0 = status_bytes(dpid, "VmRSS");
     let page = etmem::sys::page_size();
     // The bench polls `project show` every POLL; what answering costs the daemon, measured
     // before the project starts, so the per-cycle CPU below can be read net of it.
     let polls = 20;
-    let cpu0 = cpu_secs(d.pid);
+    let cpu0 = cpu_secs(dpid);
     let t = Instant::now();
     for _ in 0..polls {
-        d.run(&["project", "show", "--json", "-n", "bench"]);
+        task_status(&d);
         std::thread::sleep(POLL);
     }
-    let poll_cpu = cpu_secs(d.pid) - cpu0;
+    let poll_cpu = cpu_secs(dpid) - cpu0;
     let poll_rate = polls as f64 / t.elapsed().as_secs_f64();
 
     let mut prev = sample(&w, &d, cold, hot);
     let t0 = prev.at;
-    d.run(&["project", "start", "-n", "bench"]);
+    d.run(&["project", "start", "-n", "bench"]).expect(0);
     println!(
         "Daemon RSS before the project started: {} KiB. Answering {polls} of the bench's \
          `project show` polls ({poll_rate:.1} a second, as during the run) cost it {:.2} CPU s \
@@ -567,11 +435,11 @@ fn effectiveness(cold_mib: u64, hot_mib: u64, cycles: u64) {
     for k in 1..=cycles {
         let deadline = Instant::now() + Duration::from_secs(120);
         let json = loop {
-            let j = d.run(&["project", "show", "--json", "-n", "bench"]);
-            if json_u64(&j, "cycles") >= k {
+            let j = task_status(&d);
+            if j.get("cycles").u64() >= k {
                 break j;
             }
-            assert!(Instant::now() < deadline, "cycle {k} never ended: {j}");
+            assert!(Instant::now() < deadline, "cycle {k} never ended: {j:?}");
             std::thread::sleep(POLL);
         };
         let s = sample(&w, &d, cold, hot);
@@ -583,10 +451,10 @@ fn effectiveness(cold_mib: u64, hot_mib: u64, cycles: u64) {
         let evicted = (s.hot_out as i64 - prev.hot_out as i64 + (faults * page) as i64).max(0);
         let cold_share = s.cold_out as f64 / cold.len() as f64;
         let hot_share = evicted as f64 / hot.len() as f64;
-        if let Some(b) = json_field(&json, "backend") {
-            backend = b.to_string();
+        if let Json::Str(b) = json.get("backend") {
+            backend = b.clone();
         }
-        if let Some(e) = json_field(&json, "last_error").filter(|e| *e != "null") {
+        if let Json::Str(e) = json.get("last_error") {
             eprintln!("cycle {k}: last_error {e}");
         }
         println!(
@@ -597,15 +465,15 @@ fn effectiveness(cold_mib: u64, hot_mib: u64, cycles: u64) {
             faults,
             pct(s.hot_out as f64, hot.len() as f64),
             s.cpu - prev.cpu,
-            status_bytes(d.pid, "VmRSS") / 1024,
-            status_bytes(d.pid, "VmHWM") / 1024,
-            json_u64(&json, "cold_pages"),
-            json_u64(&json, "swapped_bytes") / MIB,
+            status_bytes(dpid, "VmRSS") / 1024,
+            status_bytes(dpid, "VmHWM") / 1024,
+            json.get("cold_pages").u64(),
+            json.get("swapped_bytes").u64() / MIB,
         );
         rows.push((cold_share, hot_share));
         prev = s;
     }
-    d.run(&["project", "stop", "-n", "bench"]);
+    d.run(&["project", "stop", "-n", "bench"]).expect(0);
     let v = w.verify();
     println!();
     println!("Backends: {backend}. Workload after the run: {v}.");

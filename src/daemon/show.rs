@@ -100,8 +100,8 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
         let l = &s.last;
         let _ = writeln!(
             out,
-            "{INDENT}backend: {b}  last cycle: {} workers, scanned {} pages, cold {} pages, swapped {} of {} bytes asked  total swapped: {} bytes",
-            l.workers, l.pages_scanned, l.cold_pages, l.swapped_bytes, l.requested_bytes, s.swapped_total
+            "{INDENT}backend: {b}  last cycle: {} workers, scanned {} pages, cold {} pages, swapped {} of {} bytes asked (VmSwap +{})  total swapped: {} bytes",
+            l.workers, l.pages_scanned, l.cold_pages, l.swapped_bytes, l.requested_bytes, l.vmswap_growth, s.swapped_total
         );
     }
     for why in &s.last.skipped {
@@ -154,7 +154,7 @@ fn show_json(projects: &[&Project]) -> String {
                 let s = lock(&t.status);
                 let _ = write!(
                     out,
-                    "{{\"name\":{},\"type\":{},\"value\":{},\"pids\":[{}],\"cycles\":{},\"last_cycle_secs_ago\":{},\"note\":{},\"last_error\":{},\"backend\":{},\"pages_scanned\":{},\"cold_pages\":{},\"requested_bytes\":{},\"swapped_bytes\":{},\"swapped_total\":{},\"workers\":{},\"skipped\":[{}]}}",
+                    "{{\"name\":{},\"type\":{},\"value\":{},\"pids\":[{}],\"cycles\":{},\"last_cycle_secs_ago\":{},\"note\":{},\"last_error\":{},\"backend\":{},\"pages_scanned\":{},\"cold_pages\":{},\"requested_bytes\":{},\"swapped_bytes\":{},\"vmswap_growth\":{},\"swapped_total\":{},\"workers\":{},\"skipped\":[{}]}}",
                     json::string(&t.conf.name),
                     json::string(t.conf.target.type_word()),
                     json::string(&t.conf.target.value()),
@@ -168,6 +168,7 @@ fn show_json(projects: &[&Project]) -> String {
                     s.last.cold_pages,
                     s.last.requested_bytes,
                     s.last.swapped_bytes,
+                    s.last.vmswap_growth,
                     s.swapped_total,
                     s.last.workers,
                     s.last.skipped.iter().map(|w| json::string(w)).collect::<Vec<_>>().join(","),

@@ -37,6 +37,8 @@ pub struct CycleStats {
     pub requested_bytes: u64,
     /// Bytes the kernel took (advised or accepted).
     pub swapped_bytes: u64,
+    /// How much the processes' VmSwap grew over the swap-out: what really left DRAM.
+    pub vmswap_growth: u64,
     /// Worker threads the cycle used (at most `max_threads`, at most one per process).
     pub workers: u64,
     /// Processes skipped, and why (gates closed, another task scanning them).

@@ -114,6 +114,7 @@ impl Engine for Slide {
                     stats.cold_pages += d.cold_pages;
                     stats.requested_bytes += d.requested_bytes;
                     stats.swapped_bytes += d.swapped_bytes;
+                    stats.vmswap_growth += d.vmswap_growth;
                     backends = Some(d.backends);
                 }
                 // A child that exited between lookup and scan is not the task's failure.
@@ -149,6 +150,7 @@ struct PidDone {
     cold_pages: u64,
     requested_bytes: u64,
     swapped_bytes: u64,
+    vmswap_growth: u64,
     backends: String,
 }
 
@@ -225,6 +227,7 @@ impl Slide {
             })
             .transpose()?;
         let mut swapper = act::open(swap_choice, pid)?;
+        let swap_before = act::swapped_bytes(pid).unwrap_or(0);
         let report = if cold.is_empty() {
             act::SwapReport::default()
         } else if swapper.backend() == SwapBackend::SwapPages {
@@ -233,6 +236,9 @@ impl Slide {
             let ranges: Vec<Range> = cold.iter().map(|r| r.range).collect();
             swapper.swap_out(&target, &ranges, &stop)?
         };
+        let vmswap_growth = act::swapped_bytes(pid)
+            .unwrap_or(0)
+            .saturating_sub(swap_before);
         for (r, why) in report.skipped.iter().take(3) {
             crate::log_debug!("pid {pid}: kernel kept {r}: {why}");
         }
@@ -244,6 +250,7 @@ impl Slide {
             cold_pages: cold_bytes / base,
             requested_bytes: report.requested_bytes,
             swapped_bytes: report.advised_bytes,
+            vmswap_growth,
             backends: format!("{}+{}", tracker.backend().name(), swapper.backend().name()),
         }))
     }

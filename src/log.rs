@@ -55,11 +55,6 @@ pub fn init_daemon(level: Level, stderr: bool) {
     SYSLOG.store(true, Ordering::Relaxed);
 }
 
-/// Stop copying messages to stderr (after the daemon detaches from its terminal).
-pub fn set_stderr(on: bool) {
-    STDERR.store(on, Ordering::Relaxed);
-}
-
 pub fn enabled(level: Level) -> bool {
     level as u8 >= LEVEL.load(Ordering::Relaxed)
 }

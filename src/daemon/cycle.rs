@@ -2,7 +2,7 @@
 //! task's settings, its status to update, and interruptible waits.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use super::stop::Stop;
 use super::task_status::TaskStatus;
@@ -24,21 +24,6 @@ impl TaskRun {
     /// True once the work should end as soon as possible.
     pub fn should_stop(&self) -> bool {
         self.project_stop.is_set() || self.task_stop.is_set()
-    }
-
-    /// Sleep `dur` unless stopped first; true if stopped.
-    pub fn wait(&self, dur: Duration) -> bool {
-        // Wait on the project flag in short slices so a task deletion is noticed too.
-        let slice = Duration::from_millis(100);
-        let mut left = dur;
-        while !left.is_zero() {
-            let d = left.min(slice);
-            if self.project_stop.wait(d) || self.task_stop.is_set() {
-                return true;
-            }
-            left -= d;
-        }
-        self.should_stop()
     }
 
     pub fn status(&self) -> MutexGuard<'_, TaskStatus> {

@@ -68,7 +68,7 @@ impl IdlePagesFile {
         let r = unsafe {
             libc::ioctl(
                 self.file.as_raw_fd(),
-                request as libc::c_ulong,
+                request as libc::Ioctl,
                 &mut v as *mut libc::c_uint,
             )
         };

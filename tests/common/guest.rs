@@ -36,6 +36,11 @@ pub fn in_guest_or_rerun(name: &str, mem_mib: u32) -> bool {
         super::skip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)");
         return false;
     }
+    // One guest at a time: each is a 2-vCPU machine emulated in software, and two of them
+    // on a 2-core host starve each other's kernels (DAMON's kdamond in particular), which
+    // makes timing-based tracking measure the host's load instead of the workload.
+    static ONE_GUEST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_GUEST.lock().unwrap_or_else(|p| p.into_inner());
     let exe = std::env::current_exe().expect("test binary path");
     let out = Command::new(runner())
         .args(["--mem", &mem_mib.to_string(), "--timeout", "400", "--"])

@@ -5,6 +5,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// `vm/run`'s exit status when the guest, not the command, failed.
+const GUEST_FAILED: i32 = 125;
+
 /// True inside the guest.
 pub fn in_guest() -> bool {
     std::env::var("ETMEM_IN_GUEST").as_deref() == Ok("1")
@@ -42,19 +45,32 @@ pub fn in_guest_or_rerun(name: &str, mem_mib: u32) -> bool {
     static ONE_GUEST: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_GUEST.lock().unwrap_or_else(|p| p.into_inner());
     let exe = std::env::current_exe().expect("test binary path");
-    let out = Command::new(runner())
-        .args(["--mem", &mem_mib.to_string(), "--timeout", "400", "--"])
-        .arg("env")
-        .arg("ETMEM_IN_GUEST=1")
-        .arg(format!(
-            "ETMEM_REQUIRE_ALL={}",
-            std::env::var("ETMEM_REQUIRE_ALL").unwrap_or_default()
-        ))
-        .arg(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("vm/run starts");
+    let boot = || {
+        Command::new(runner())
+            .args(["--mem", &mem_mib.to_string(), "--timeout", "400", "--"])
+            .arg("env")
+            .arg("ETMEM_IN_GUEST=1")
+            .arg(format!(
+                "ETMEM_REQUIRE_ALL={}",
+                std::env::var("ETMEM_REQUIRE_ALL").unwrap_or_default()
+            ))
+            .arg(&exe)
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("vm/run starts")
+    };
+    // Exit 125 is the runner's "the guest itself failed" (its kernel crashed while
+    // booting, rarely, under emulation) before the test ran: boot again, at most twice.
+    // A failure of the test itself has the test binary's own status and is not retried.
+    let mut out = boot();
+    for _ in 0..2 {
+        if out.status.code() != Some(GUEST_FAILED) {
+            break;
+        }
+        println!("--- the guest failed before running {name}; booting it again ---");
+        out = boot();
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("--- guest output of {name} ---\n{stdout}\n{stderr}--- end of guest output ---");

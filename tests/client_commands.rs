@@ -2,22 +2,13 @@
 //! success and on each way it can fail.
 
 mod common;
-use common::daemon::{etmem, Daemon, Run, Scratch};
+use common::daemon::{show_row, Daemon, Run, Scratch, SHOW_HEADER};
+use common::run;
 
 const PROJECT: &str = "[project]\nname=p1\nloop=1\ninterval=1\nsleep=1\n";
 const ENGINE: &str = "[engine]\nname=slide\nproject=p1\n";
 const TASK: &str =
     "[task]\nproject=p1\nengine=slide\nname=t1\ntype=name\nvalue=no_such_proc\nT=1\n";
-
-fn table_row(n: u32, ty: &str, value: &str, name: &str, engine: &str, started: bool) -> String {
-    format!(
-        "{:<8} {:<8} {:<16} {:<16} {:<16} {:<8}\n",
-        n, ty, value, name, engine, started
-    )
-}
-
-const HEADER: &str =
-    "number   type     value            name             engine           started \n";
 
 #[test]
 fn add_show_start_stop_del_round_trip() {
@@ -31,8 +22,8 @@ fn add_show_start_stop_del_round_trip() {
     );
     d.add(&f).expect(0);
     let want = format!(
-        "project: p1\n{HEADER}{}",
-        table_row(1, "name", "no_such_proc", "t1", "slide", false)
+        "project: p1\n{SHOW_HEADER}{}",
+        show_row(1, "name", "no_such_proc", "t1", "slide", false)
     );
     assert_eq!(d.show(), want);
     assert_eq!(
@@ -47,7 +38,7 @@ fn add_show_start_stop_del_round_trip() {
     d.run(&["project", "start", "-n", "p1"]).expect(0);
     assert!(d
         .show()
-        .contains(&table_row(1, "name", "no_such_proc", "t1", "slide", true)));
+        .contains(&show_row(1, "name", "no_such_proc", "t1", "slide", true)));
     d.run(&["project", "start", "--name", "p1"])
         .expect(1)
         .err_has(&["error: project has been started"]);
@@ -74,23 +65,10 @@ fn started_task_reports_its_processes_truthfully() {
     );
     d.add(&f).expect(0);
     d.run(&["project", "start", "-n", "p1"]).expect(0);
-    let mut seen = String::new();
-    for _ in 0..200 {
-        seen = d.run(&["project", "show", "-v"]).expect(0).stdout;
-        if seen.contains(&format!("pids: {pid} ")) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let seen = d.verbose_until(&format!("pids: {pid} "));
     assert!(seen.contains(&format!("pids: {pid} ")), "{seen}");
     // After a whole cycle, the task says which backends it used and what it found.
-    for _ in 0..200 {
-        seen = d.run(&["project", "show", "-v"]).expect(0).stdout;
-        if seen.contains("backend: ") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let seen = d.verbose_until("backend: ");
     assert!(seen.contains("backend: "), "{seen}");
     assert!(
         seen.contains("pages scanned") || seen.contains("scanned "),
@@ -104,13 +82,7 @@ fn started_task_reports_its_processes_truthfully() {
     child.kill().unwrap();
     child.wait().unwrap();
     // The process is gone: the next cycles say so and the project keeps running.
-    for _ in 0..100 {
-        seen = d.run(&["project", "show", "-v"]).expect(0).stdout;
-        if seen.contains(&format!("error: no process with pid {pid}")) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let seen = d.verbose_until(&format!("error: no process with pid {pid}"));
     assert!(
         seen.contains(&format!("error: no process with pid {pid}")),
         "{seen}"
@@ -301,7 +273,7 @@ fn file_admission_checks() {
     }
     // A relative name is resolved against the client's directory, not the daemon's.
     let rel = s.conf("rel.conf", &text);
-    let out = std::process::Command::new(common::daemon::BIN)
+    let out = std::process::Command::new(common::etmem())
         .args(["obj", "add", "-f", "rel.conf", "-s", &d.socket])
         .current_dir(&s.0)
         .output()
@@ -336,11 +308,11 @@ fn tasks_and_engines_can_be_removed_from_a_running_project() {
     d.add(&t).expect(0);
     assert!(d
         .show()
-        .contains(&table_row(1, "name", "no_such_proc", "t1", "slide", true)));
+        .contains(&show_row(1, "name", "no_such_proc", "t1", "slide", true)));
     d.run(&["obj", "del", "-f", &t]).expect(0);
     d.run(&["obj", "del", "-f", &s.conf("e.conf", ENGINE)])
         .expect(0);
-    assert_eq!(d.show(), format!("project: p1\n{HEADER}"));
+    assert_eq!(d.show(), format!("project: p1\n{SHOW_HEADER}"));
 }
 
 #[test]
@@ -374,7 +346,7 @@ fn engine_commands() {
 
 #[test]
 fn usage_errors_exit_2_and_help_exits_0() {
-    let run = |a: &[&str]| Run::from(etmem(a));
+    let run = |a: &[&str]| Run::from(run(a));
     assert!(run(&["help"])
         .expect(0)
         .stdout
@@ -434,7 +406,7 @@ fn no_daemon_exits_3() {
         vec!["obj", "add", "-f", "/x", "-s", &sock],
         vec!["engine", "c", "-n", "p", "-e", "slide", "-s", &sock],
     ] {
-        Run::from(etmem(&args))
+        Run::from(run(&args))
             .expect(3)
             .err_has(&["no etmemd is listening"]);
     }
@@ -446,11 +418,8 @@ fn gnu_option_forms_work_as_upstream_scripts_use_them() {
     let s = Scratch::new("forms");
     let f = s.conf("p.conf", PROJECT);
     let sock_eq = format!("--socket={}", d.socket);
-    Run::from(etmem(&["obj", "add", &sock_eq, &format!("--file={f}")])).expect(0);
+    Run::from(run(&["obj", "add", &sock_eq, &format!("--file={f}")])).expect(0);
     let short = format!("-s{}", d.socket);
-    Run::from(etmem(&["project", "start", "-np1", &short])).expect(0);
-    Run::from(etmem(&[
-        "project", "stop", "--sock", &d.socket, "--na", "p1",
-    ]))
-    .expect(0);
+    Run::from(run(&["project", "start", "-np1", &short])).expect(0);
+    Run::from(run(&["project", "stop", "--sock", &d.socket, "--na", "p1"])).expect(0);
 }

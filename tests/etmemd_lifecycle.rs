@@ -2,8 +2,8 @@
 //! use, and a prompt, clean shutdown on SIGTERM and SIGINT.
 
 mod common;
-use common::daemon::{etmem, unique, wait_exit, Daemon, Run, Scratch, BIN};
-use common::root_or_skip as require_root;
+use common::daemon::{unique, wait_exit, Daemon, Run, Scratch};
+use common::run;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -11,7 +11,7 @@ use std::time::Duration;
 fn etmemd(args: &[&str]) -> Run {
     let mut a = vec!["etmemd"];
     a.extend(args);
-    Run::from(etmem(&a))
+    Run::from(run(&a))
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn sigterm_and_sigint_shut_down_promptly_while_a_project_runs() {
         );
         assert_eq!(status.code(), Some(0));
         // The socket is gone.
-        Run::from(etmem(&["project", "show", "-s", &d.socket])).expect(3);
+        Run::from(run(&["project", "show", "-s", &d.socket])).expect(3);
     }
 }
 
@@ -103,13 +103,13 @@ fn project_stop_is_prompt_while_a_cycle_sleeps() {
 
 #[test]
 fn systemctl_mode_returns_once_the_socket_accepts() {
-    if !require_root("-m writes its pid file and runs as a system service") {
+    if !common::root_or_skip("-m writes its pid file and runs as a system service") {
         return;
     }
     let s = Scratch::new("fork");
     let socket = unique("fork");
     let pid_file = s.path("etmemd.pid");
-    let status = Command::new(BIN)
+    let status = Command::new(common::etmem())
         .args([
             "etmemd",
             "-l",
@@ -128,7 +128,7 @@ fn systemctl_mode_returns_once_the_socket_accepts() {
     assert_eq!(status.code(), Some(0));
     // No retry loop: the socket must accept right now, because the parent only exits
     // after the child listens.
-    Run::from(etmem(&["project", "show", "-s", &socket])).expect(0);
+    Run::from(run(&["project", "show", "-s", &socket])).expect(0);
     let text = std::fs::read_to_string(&pid_file).unwrap();
     assert!(
         !text.ends_with('\n'),
@@ -137,12 +137,9 @@ fn systemctl_mode_returns_once_the_socket_accepts() {
     let pid: u32 = text.parse().unwrap();
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     nix_sig::send(pid, nix_sig::TERM);
-    for _ in 0..1000 {
-        if !std::path::Path::new(&pid_file).exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_for(Duration::from_secs(10), || {
+        !std::path::Path::new(&pid_file).exists()
+    });
     assert!(
         !std::path::Path::new(&pid_file).exists(),
         "pid file not removed on exit"
@@ -150,7 +147,7 @@ fn systemctl_mode_returns_once_the_socket_accepts() {
 
     // A child that cannot listen makes the parent exit non-zero.
     let d = Daemon::start("forkbusy");
-    let status = Command::new(BIN)
+    let status = Command::new(common::etmem())
         .args([
             "etmemd",
             "-s",

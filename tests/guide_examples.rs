@@ -2,14 +2,11 @@
 //! accepted by etmemd as it is (the shipped files in conf/ and the guide's inline variants).
 
 mod common;
-use common::daemon::{Daemon, Scratch};
+use common::daemon::{Daemon, Scratch, SHOW_HEADER};
 
 fn shipped(name: &str) -> String {
     std::fs::read_to_string(format!("{}/conf/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
-
-const HEADER: &str =
-    "number   type     value            name             engine           started \n";
 
 #[test]
 fn slide_example_and_its_project_show() {
@@ -20,7 +17,7 @@ fn slide_example_and_its_project_show() {
     assert_eq!(
         d.show(),
         format!(
-            "project: test\n{HEADER}1        name     mysql            background_slide slide            false   \n"
+            "project: test\n{SHOW_HEADER}1        name     mysql            background_slide slide            false   \n"
         )
     );
     d.run(&["project", "start", "-n", "test"]).expect(0);
@@ -40,7 +37,7 @@ fn cslide_and_thirdparty_examples_join_the_slide_project() {
     let show = d.show();
     // Newest engine first, as upstream lists them; the guide's "name=23456" is the value.
     let want = format!(
-        "project: test\n{HEADER}\
+        "project: test\n{SHOW_HEADER}\
          1        pid      12345            background_third my_engine        false   \n\
          1        pid      23456            background_cslide cslide           false   \n\
          1        name     mysql            background_slide slide            false   \n"

@@ -2,18 +2,19 @@
 //! and `etmem --install` making the links.
 
 mod common;
-use common::daemon::{etmem, Run, Scratch, BIN};
+use common::daemon::{Run, Scratch};
+use common::run;
 
 #[test]
 fn install_makes_links_and_refuses_to_overwrite() {
     let s = Scratch::new("install");
     let dir = s.0.to_string_lossy().into_owned();
-    let r = Run::from(etmem(&["--install", &dir])).expect(0);
+    let r = Run::from(run(&["--install", &dir])).expect(0);
     for name in ["etmemd", "etmem", "etmem-scan", "etmem-swap"] {
         let link = s.0.join(name);
         assert_eq!(
             std::fs::read_link(&link).unwrap(),
-            std::fs::canonicalize(BIN).unwrap(),
+            std::fs::canonicalize(common::etmem()).unwrap(),
             "{name}: {}",
             r.stdout
         );
@@ -36,35 +37,35 @@ fn install_makes_links_and_refuses_to_overwrite() {
     .expect(0);
     assert!(c.stdout.contains("etmem OBJECT COMMAND"));
     // Installing again over the same links is a no-op; a foreign file is not replaced.
-    Run::from(etmem(&["--install", &dir])).expect(0);
+    Run::from(run(&["--install", &dir])).expect(0);
     std::fs::remove_file(s.0.join("etmem-scan")).unwrap();
     std::fs::write(s.0.join("etmem-scan"), "not ours").unwrap();
-    Run::from(etmem(&["--install", &dir]))
+    Run::from(run(&["--install", &dir]))
         .expect(1)
         .err_has(&["etmem-scan exists", "--force"]);
     assert_eq!(
         std::fs::read_to_string(s.0.join("etmem-scan")).unwrap(),
         "not ours"
     );
-    Run::from(etmem(&["--install", "--force", &dir])).expect(0);
+    Run::from(run(&["--install", "--force", &dir])).expect(0);
     assert!(std::fs::read_link(s.0.join("etmem-scan")).is_ok());
-    Run::from(etmem(&["--install"])).expect(2);
-    Run::from(etmem(&["--install", &s.path("nodir")]))
+    Run::from(run(&["--install"])).expect(2);
+    Run::from(run(&["--install", &s.path("nodir")]))
         .expect(1)
         .err_has(&["not a directory"]);
 }
 
 #[test]
 fn list_and_first_word_dispatch() {
-    let l = Run::from(etmem(&["--list"])).expect(0);
+    let l = Run::from(run(&["--list"])).expect(0);
     for name in ["etmemd", "etmem ", "etmem-scan", "etmem-swap"] {
         assert!(l.stdout.contains(name), "{}", l.stdout);
     }
-    assert!(Run::from(etmem(&["etmemd", "-h"]))
+    assert!(Run::from(run(&["etmemd", "-h"]))
         .expect(0)
         .stdout
         .contains("usage of etmemd:"));
-    assert!(Run::from(etmem(&["--version"]))
+    assert!(Run::from(run(&["--version"]))
         .expect(0)
         .stdout
         .starts_with("etmem "));

@@ -5,7 +5,7 @@
 mod common;
 use common::daemon::{wait_exit, Daemon, Scratch};
 use common::workload::Workload;
-use common::{parse_json, root_or_skip, skip, Json};
+use common::{parse_json, root_or_skip, skip, wait_for, Json};
 
 use etmem::act::resident_bytes;
 use etmem::types::Range;
@@ -34,17 +34,6 @@ fn task(project: &str, ty: &str, value: &str, extra: &str) -> String {
 
 fn resident_share(pid: i32, r: Range) -> f64 {
     resident_bytes(pid, &[r]).unwrap() as f64 / r.len() as f64
-}
-
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 /// The JSON status of task `t` of project `p`.

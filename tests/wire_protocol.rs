@@ -2,8 +2,7 @@
 //! reads, peers that may not command the daemon, and peers that stall.
 
 mod common;
-use common::daemon::{Daemon, Run, Scratch, BIN};
-use common::root_or_skip as require_root;
+use common::daemon::{Daemon, Run, Scratch};
 
 use std::io::{Read, Write};
 use std::os::linux::net::SocketAddrExt;
@@ -140,7 +139,7 @@ fn malformed_requests_get_a_failure_reply_that_says_why() {
     let r = raw(&d.socket, &long);
     assert!(String::from_utf8_lossy(&r).contains("at most 512"), "{r:?}");
     // The daemon still serves.
-    Run::from(common::daemon::etmem(&["project", "show", "-s", &d.socket])).expect(0);
+    Run::from(common::run(&["project", "show", "-s", &d.socket])).expect(0);
 }
 
 #[test]
@@ -151,7 +150,7 @@ fn a_stalled_peer_blocks_nobody_and_is_dropped() {
     half.write_all(b"proj_name te").unwrap();
     // Others are served while both are connected.
     for _ in 0..3 {
-        Run::from(common::daemon::etmem(&["project", "show", "-s", &d.socket])).expect(0);
+        Run::from(common::run(&["project", "show", "-s", &d.socket])).expect(0);
     }
     // Both stalled peers are answered with a failure and closed at their deadline.
     for s in [&mut idle, &mut half] {
@@ -167,7 +166,7 @@ fn a_stalled_peer_blocks_nobody_and_is_dropped() {
 
 #[test]
 fn peers_other_than_root_or_the_daemon_user_are_refused() {
-    if !require_root("switch to uid 65534 with setpriv to be an unprivileged peer") {
+    if !common::root_or_skip("switch to uid 65534 with setpriv to be an unprivileged peer") {
         return;
     }
     let d = Daemon::start("peer");
@@ -175,10 +174,15 @@ fn peers_other_than_root_or_the_daemon_user_are_refused() {
     let f = s.conf("p.conf", "[project]\nname=p\nloop=1\ninterval=1\nsleep=1\n");
     let as_nobody = |args: &[&str]| {
         let mut cmd = std::process::Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
-            .args(args)
-            .arg("-s")
-            .arg(&d.socket);
+        cmd.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            common::etmem(),
+        ])
+        .args(args)
+        .arg("-s")
+        .arg(&d.socket);
         Run::from(cmd.output().expect("setpriv (util-linux) is needed"))
     };
     as_nobody(&["project", "show"])

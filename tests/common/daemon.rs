@@ -7,8 +7,6 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_etmem");
-
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 /// A name no other test (or test run) uses.
@@ -53,6 +51,15 @@ impl Drop for Scratch {
     }
 }
 
+/// The header line of upstream's `project show` table.
+pub const SHOW_HEADER: &str =
+    "number   type     value            name             engine           started \n";
+
+/// One task row of upstream's `project show` table.
+pub fn show_row(n: u32, ty: &str, value: &str, name: &str, engine: &str, started: bool) -> String {
+    format!("{n:<8} {ty:<8} {value:<16} {name:<16} {engine:<16} {started:<8}\n")
+}
+
 /// A running daemon, killed on drop.
 pub struct Daemon {
     pub socket: String,
@@ -63,7 +70,7 @@ impl Daemon {
     /// Start `etmemd -l 0 -s <unique>` and wait until its socket answers.
     pub fn start(tag: &str) -> Daemon {
         let socket = unique(tag);
-        let child = Command::new(BIN)
+        let child = Command::new(super::etmem())
             .args(["etmemd", "-l", "0", "-s", &socket])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -81,7 +88,7 @@ impl Daemon {
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if etmem(&["project", "show", "-s", &self.socket])
+            if super::run(&["project", "show", "-s", &self.socket])
                 .status
                 .code()
                 == Some(0)
@@ -97,7 +104,7 @@ impl Daemon {
     pub fn run(&self, args: &[&str]) -> Run {
         let mut a: Vec<&str> = args.to_vec();
         a.extend(["-s", &self.socket]);
-        Run::from(etmem(&a))
+        Run::from(super::run(&a))
     }
 
     pub fn add(&self, file: &str) -> Run {
@@ -108,6 +115,16 @@ impl Daemon {
         let r = self.run(&["project", "show"]);
         assert_eq!(r.code, 0, "show failed: {}", r.stderr);
         r.stdout
+    }
+
+    /// `project show -v` until its output contains `want` (at most 20 s); the last output.
+    pub fn verbose_until(&self, want: &str) -> String {
+        let mut seen = String::new();
+        super::wait_for(Duration::from_secs(20), || {
+            seen = self.run(&["project", "show", "-v"]).expect(0).stdout;
+            seen.contains(want)
+        });
+        seen
     }
 
     pub fn pid(&self) -> u32 {
@@ -122,15 +139,6 @@ impl Drop for Daemon {
             let _ = c.wait();
         }
     }
-}
-
-/// The binary with these arguments, its output captured.
-pub fn etmem(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run etmem")
 }
 
 /// An exit code and the two output streams as text.

@@ -6,7 +6,7 @@ pub mod daemon;
 pub mod guest;
 pub mod workload;
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The binary under test.
 pub fn etmem() -> &'static str {
@@ -17,8 +17,21 @@ pub fn etmem() -> &'static str {
 pub fn run(args: &[&str]) -> Output {
     Command::new(etmem())
         .args(args)
+        .stdin(Stdio::null())
         .output()
         .expect("the etmem binary runs")
+}
+
+/// Poll `cond` every 100 ms for at most `limit`; true once it holds.
+pub fn wait_for(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
 }
 
 /// stdout and stderr of an output as text.

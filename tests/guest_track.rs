@@ -93,8 +93,10 @@ fn page_idle_in_guest() {
     );
 }
 
+const KDAMONDS: &str = "/sys/kernel/mm/damon/admin/kdamonds";
+
 fn nr_kdamonds() -> String {
-    std::fs::read_to_string("/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds")
+    std::fs::read_to_string(format!("{KDAMONDS}/nr_kdamonds"))
         .unwrap()
         .trim()
         .to_string()
@@ -143,6 +145,51 @@ fn damon_in_guest() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("interrupted"), "{err}");
     assert_eq!(nr_kdamonds(), "0", "the kdamond is torn down on a signal");
+
+    // A kdamond that stops while its process lives (here: turned off from outside
+    // before the first pass) is started again, and the scan still tells hot from cold.
+    let scan = std::process::Command::new(common::etmem())
+        .args(["scan", "-p", &w.pid.to_string(), "-b", "damon", "-l", "2"])
+        .args(["-i", "4", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = format!("{KDAMONDS}/0/state");
+    let read_state = || std::fs::read_to_string(&state).unwrap_or_default();
+    assert!(
+        common::wait_for(Duration::from_secs(20), || read_state().trim() == "on"),
+        "the scan started a kdamond"
+    );
+    std::fs::write(&state, "off").unwrap();
+    assert!(
+        common::wait_for(Duration::from_secs(30), || read_state().trim() == "on"),
+        "the kdamond was started again"
+    );
+    let out = scan.wait_with_output().unwrap();
+    let (stdout, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{err}");
+    let j = common::parse_json(&stdout);
+    let vmas = j.get("processes").arr()[0].get("vmas").arr();
+    let find = |r: Range| {
+        vmas.iter()
+            .find(|v| v.get("start").u64() == r.start && v.get("end").u64() == r.end)
+            .expect("VMA in JSON")
+    };
+    let (hot, cold) = (find(w.hot.unwrap()), find(w.cold.unwrap()));
+    println!(
+        "damon after a restart: hot region {} of {} bytes hot, cold region {} of {} cold",
+        hot.get("hot").u64(),
+        hot.get("resident").u64(),
+        cold.get("cold").u64(),
+        cold.get("resident").u64()
+    );
+    assert!(hot.get("hot").u64() * 10 >= hot.get("resident").u64() * 8);
+    assert!(cold.get("cold").u64() * 10 >= cold.get("resident").u64() * 8);
+    assert_eq!(nr_kdamonds(), "0");
 }
 
 #[test]

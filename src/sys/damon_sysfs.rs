@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Kind, Result};
-use crate::types::Pid;
+use crate::types::{Pid, Range};
 
 /// The DAMON sysfs root.
 pub const ADMIN: &str = "/sys/kernel/mm/damon/admin";
@@ -101,8 +101,10 @@ pub fn check_available() -> Result<u64> {
 }
 
 impl Monitor {
-    /// Configure and start monitoring `pid`. Refuses to touch kdamonds someone else set up.
-    pub fn start(pid: Pid, attrs: Attrs) -> Result<Monitor> {
+    /// Configure and start monitoring `pid`, starting from `regions` (sorted, disjoint,
+    /// page aligned; empty: DAMON's own split of the address space). Refuses to touch
+    /// kdamonds someone else set up.
+    pub fn start(pid: Pid, attrs: Attrs, regions: &[Range]) -> Result<Monitor> {
         let prior = check_available()?;
         let kdamonds = Path::new(ADMIN).join("kdamonds");
         write(&kdamonds.join("nr_kdamonds"), "1")?;
@@ -111,14 +113,14 @@ impl Monitor {
             prior,
             active: true,
         };
-        if let Err(e) = m.configure(pid, attrs) {
+        if let Err(e) = m.configure(pid, attrs, regions) {
             m.stop();
             return Err(e);
         }
         Ok(m)
     }
 
-    fn configure(&mut self, pid: Pid, a: Attrs) -> Result<()> {
+    fn configure(&mut self, pid: Pid, a: Attrs, regions: &[Range]) -> Result<()> {
         let k = &self.kdamond;
         write(&k.join("contexts/nr_contexts"), "1")?;
         let c = k.join("contexts/0");
@@ -136,6 +138,14 @@ impl Monitor {
         write(&at.join("nr_regions/min"), &a.min_regions.to_string())?;
         write(&c.join("targets/nr_targets"), "1")?;
         write(&c.join("targets/0/pid_target"), &pid.to_string())?;
+        // Initial regions: vaddr keeps what the user set instead of its own three-region
+        // split, and later address-space updates only trim and extend them.
+        let r = c.join("targets/0/regions");
+        write(&r.join("nr_regions"), &regions.len().to_string())?;
+        for (i, range) in regions.iter().enumerate() {
+            write(&r.join(format!("{i}/start")), &range.start.to_string())?;
+            write(&r.join(format!("{i}/end")), &range.end.to_string())?;
+        }
         write(&c.join("schemes/nr_schemes"), "1")?;
         let s = c.join("schemes/0");
         write(&s.join("action"), "stat")?;

@@ -13,16 +13,23 @@
 //! Region edges are approximate, so pages near a hot/cold boundary may land on the wrong
 //! side. DAMON does not report dirtiness. The kdamond is turned off in `finish`, on drop,
 //! and when `begin` fails.
+//!
+//! The kdamond starts from regions cut along the scanned VMAs (at most
+//! [`INITIAL_REGIONS`]), not from DAMON's split of the whole address space into ten: that
+//! split needs many aggregations to find a hot VMA beside a cold one, which a loaded or
+//! emulated machine may not give it before the first pass. Should the kdamond stop while
+//! its process still lives, it is started again (at most [`MAX_RESTARTS`] times a scan)
+//! and the pass is read from its first aggregations.
 
 use std::time::{Duration, Instant};
 
-use crate::error::Result;
+use crate::error::{Error, Kind, Result};
 use crate::sys::damon_sysfs::{Attrs, Monitor, Region};
 use crate::sys::pidfd::Pidfd;
 use crate::track::counts::VmaCounts;
 use crate::track::residency::Residency;
 use crate::track::{Backend, Tracker};
-use crate::types::{Pid, Vma};
+use crate::types::{PageSize, Pid, Range, Vma};
 
 /// Sampling every 5 ms, aggregating over 100 ms, VMA refresh each second.
 const ATTRS: Attrs = Attrs {
@@ -32,6 +39,13 @@ const ATTRS: Attrs = Attrs {
     min_regions: 10,
     max_regions: 1_000,
 };
+
+/// At most this many initial regions (DAMON splits regions only while it has fewer than
+/// half of `max_regions`).
+pub const INITIAL_REGIONS: usize = 200;
+
+/// Restarts of a kdamond that stopped while its process lives, per scan.
+pub const MAX_RESTARTS: u32 = 2;
 
 /// DAMON tracker of one process.
 #[derive(Debug)]
@@ -44,6 +58,8 @@ pub struct DamonTracker {
     last: Instant,
     started: Instant,
     passes: u32,
+    initial: Vec<Range>,
+    restarts: u32,
 }
 
 impl DamonTracker {
@@ -59,8 +75,31 @@ impl DamonTracker {
             last: Instant::now(),
             started: Instant::now(),
             passes: 0,
+            initial: Vec::new(),
+            restarts: 0,
         })
     }
+}
+
+/// DAMON's starting regions for `vmas` (sorted): each VMA cut into equal page-aligned
+/// pieces, about `max` in all; empty (DAMON's default) when there are `max` VMAs or more.
+pub fn initial_regions(vmas: &[Vma], max: usize) -> Vec<Range> {
+    if vmas.is_empty() || vmas.len() >= max {
+        return Vec::new();
+    }
+    let page = PageSize::Base.bytes();
+    let total: u64 = vmas.iter().map(|v| v.range.len()).sum();
+    let piece = total.div_ceil(max as u64).div_ceil(page).max(1) * page;
+    let mut out = Vec::new();
+    for v in vmas {
+        let mut a = v.range.start;
+        while a < v.range.end {
+            let b = a.saturating_add(piece).min(v.range.end);
+            out.push(Range::new(a, b));
+            a = b;
+        }
+    }
+    out
 }
 
 /// How many aggregation intervals the last pass (`elapsed`) spanned, given the time since
@@ -81,6 +120,17 @@ pub fn accessed(r: &Region, windows: f64) -> bool {
     r.nr_accesses > 0 || (r.age as f64) < windows * 0.9 - 2.0
 }
 
+impl DamonTracker {
+    /// Start a kdamond from the initial regions; the next pass is read as a first pass.
+    fn start_monitor(&mut self) -> Result<()> {
+        self.monitor = Some(Monitor::start(self.pid, ATTRS, &self.initial)?);
+        self.last = Instant::now();
+        self.started = self.last;
+        self.passes = 0;
+        Ok(())
+    }
+}
+
 impl Tracker for DamonTracker {
     fn backend(&self) -> Backend {
         Backend::Damon
@@ -88,19 +138,47 @@ impl Tracker for DamonTracker {
 
     fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {
         self.finish();
-        self.monitor = Some(Monitor::start(self.pid, ATTRS)?);
-        self.last = Instant::now();
-        self.started = self.last;
-        self.passes = 0;
+        self.initial = initial_regions(vmas, INITIAL_REGIONS);
+        self.restarts = 0;
+        self.start_monitor()?;
         self.counts = self.res.fresh_counts(vmas)?;
         Ok(())
     }
 
-    fn pass(&mut self, _target: &Pidfd) -> Result<()> {
+    fn pass(&mut self, target: &Pidfd) -> Result<()> {
         let Some(m) = self.monitor.as_mut() else {
             return Ok(());
         };
-        m.regions(&mut self.regions)?;
+        match m.regions(&mut self.regions) {
+            Err(e) if e.kind == Kind::Gone && target.is_alive() => {
+                if self.restarts >= MAX_RESTARTS {
+                    return Err(Error::new(
+                        Kind::Io,
+                        format!(
+                            "the kdamond monitoring process {} stopped {} times although the \
+                             process lives (see the kernel log)",
+                            self.pid,
+                            self.restarts + 1
+                        ),
+                    ));
+                }
+                self.restarts += 1;
+                crate::log_warn!(
+                    "the kdamond monitoring process {} stopped although the process lives; \
+                     starting it again",
+                    self.pid
+                );
+                self.finish();
+                self.start_monitor()?;
+                // A few aggregations to sample the initial regions, then read them as a
+                // first pass (`nr_accesses` alone).
+                std::thread::sleep(Duration::from_micros(3 * ATTRS.aggr_us));
+                if let Some(m) = self.monitor.as_mut() {
+                    m.regions(&mut self.regions)?;
+                }
+            }
+            r => r?,
+        }
         let now = Instant::now();
         let elapsed = now - self.last;
         self.last = now;
@@ -173,5 +251,30 @@ mod tests {
         assert!((w - 5.0).abs() < 1e-9);
         assert!(!accessed(&r(0, 5), w));
         assert!(accessed(&r(0, 1), w));
+    }
+
+    #[test]
+    fn initial_regions_follow_vmas() {
+        let vma = |l: &str| crate::sys::maps::parse_line(l).unwrap();
+        let page = PageSize::Base.bytes();
+        let vmas = vec![
+            vma("100000-500000 rw-p 0 00:00 0"),
+            vma("600000-601000 rw-p 0 00:00 0"),
+        ];
+        let r = initial_regions(&vmas, 4);
+        // 4 MiB + 4 KiB over 4 pieces: 1 MiB + 1 page each; the small VMA is its own.
+        let piece = (0x401000u64 / 4).div_ceil(page) * page;
+        assert_eq!(r[0], Range::new(0x100000, 0x100000 + piece));
+        assert_eq!(r.last(), Some(&Range::new(0x600000, 0x601000)));
+        assert!(r.windows(2).all(|w| w[0].end <= w[1].start));
+        assert!(r.iter().all(|x| x.start % page == 0 && x.end % page == 0));
+        assert_eq!(
+            r.iter().map(|x| x.len()).sum::<u64>(),
+            vmas.iter().map(|v| v.range.len()).sum::<u64>()
+        );
+        assert!(r.len() <= 4 + vmas.len());
+        // As many VMAs as the limit: DAMON's own split.
+        assert!(initial_regions(&vmas, 2).is_empty());
+        assert!(initial_regions(&[], 4).is_empty());
     }
 }

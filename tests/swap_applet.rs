@@ -162,6 +162,45 @@ fn cold_scans_and_swaps_only_what_is_cold() {
 }
 
 #[test]
+fn cold_with_children_swaps_each_process() {
+    if !can_swap() {
+        return;
+    }
+    let w = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "32", "--children", "2"]);
+    assert_eq!(w.children.len(), 2);
+    let all: Vec<i32> = std::iter::once(w.pid).chain(w.children.clone()).collect();
+    let before: Vec<u64> = all.iter().map(|&p| swapped_bytes(p).unwrap()).collect();
+    let o = run(&[
+        "swap",
+        "-p",
+        &w.pid.to_string(),
+        "--cold",
+        "--children",
+        "-b",
+        "smaps",
+        "--json",
+    ]);
+    let (out, err) = texts(&o);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "one JSON line per process: {out}");
+    let cold = w.cold.unwrap().len();
+    for ((line, &pid), b) in lines.iter().zip(&all).zip(&before) {
+        let j = parse_json(line);
+        assert_eq!(j.get("pid").u64(), pid as u64, "processes in order: {out}");
+        let grown = swapped_bytes(pid).unwrap() - b;
+        println!("pid {pid}: VmSwap +{grown}");
+        assert!(
+            grown >= cold / 10 * 9,
+            "pid {pid}: VmSwap +{grown} of {cold}"
+        );
+    }
+    // Ranges name addresses of one process: --children with them is a usage error.
+    let o = run(&["swap", "-p", &w.pid.to_string(), "-r", "0-1000", "-c"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
 fn dry_run_prints_the_ranges_and_moves_nothing() {
     let w = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "8"]);
     let (pid, cold) = (w.pid.to_string(), w.cold.unwrap());

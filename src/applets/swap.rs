@@ -13,11 +13,12 @@ use super::oneshot::{self, describe, Target};
 use super::scan::ScanOptions;
 use crate::act::coalesce::{coalesce, total_bytes};
 use crate::act::{self, SwapBackend, SwapReport};
-use crate::engine::slide::swappable_vmas;
+use crate::engine::slide::{swap_runs, swappable_vmas};
 use crate::error::Error;
 use crate::json;
 use crate::sys::maps::read_maps;
 use crate::sys::pidfd::Pidfd;
+use crate::sys::process;
 use crate::track::{self, counts::MAX_COUNT, Run};
 use crate::types::{Pid, Range, Vma};
 
@@ -27,6 +28,7 @@ const OPTS: &[Opt] = &[
     Opt::value("range", Some('r')),
     Opt::flag("stdin", None),
     Opt::flag("cold", None),
+    Opt::flag("children", Some('c')),
     Opt::value("loop", Some('l')),
     Opt::value("interval", Some('i')),
     Opt::value("backend", Some('b')),
@@ -56,6 +58,9 @@ nothing is swapped.
       --cold             scan the process now and swap out its cold pages: those whose
                          count is below the threshold (the daemon's slide rule), in the
                          VMAs the daemon swaps
+  -c, --children         with --cold: also the process's direct children, one after
+                         the other, each with its own output; one that fails (e.g.
+                         exits) is reported on stderr and the others still go
   -t, --threshold T      with --cold: a page is cold when its count is < T (0..3*loop,
                          default: loop, i.e. cold unless accessed in every scan);
                          with --stdin: take only scan page lines whose COUNT is < T
@@ -69,7 +74,8 @@ nothing is swapped.
   -s, --swap-backend B   auto (default: swap_pages where /proc/PID/swap_pages exists,
                          else process_madvise), swap_pages or process_madvise
       --dry-run          print the ranges that would go and their total; move nothing
-      --json             print one JSON object instead of text
+      --json             print one JSON object per process, one per line, instead
+                         of text
   -h, --help             this text
 
 Ranges: START and END are hex addresses, `0x` optional. Each range must have
@@ -86,15 +92,17 @@ skipped (locked, gone...) are listed on stderr. With --dry-run: `pid P dry-run
 requested R bytes in K ranges backend B`, then one `  START-END` line per range.
 
 Exit status: 0 success, also when the kernel skipped some ranges or nothing was cold;
-1 the process does not exist or exited, the scan failed, the kernel refused the
-swap-out (no permission, no backend) or skipped every range, or a signal interrupted
-it; 2 bad usage, a bad range or unreadable input.";
+1 the process (or, with --children, any of them) does not exist or exited, the scan
+failed, the kernel refused the swap-out (no permission, no backend) or skipped every
+range, or a signal interrupted it; 2 bad usage, a bad range or unreadable input.";
 
 /// What the command line asked for.
 #[derive(Debug)]
 struct Args {
     target: Target,
     source: Source,
+    /// `--children` (with --cold only).
+    children: bool,
     swap_backend: Option<SwapBackend>,
     dry_run: bool,
     json: bool,
@@ -170,25 +178,53 @@ pub fn main(args: &[String]) -> i32 {
         Err(status) => return status,
     };
     let stop = oneshot::stop_on_signals();
-    let done = match run(&a, &stop) {
-        Ok(d) => d,
-        Err(Fail::Usage(e)) => {
-            eprintln!("etmem-swap: {e}");
-            return 2;
-        }
-        Err(Fail::Run(e)) => {
+    let main_pid = match a.target.resolve() {
+        Ok(p) => p,
+        Err(e) => {
             eprintln!("etmem-swap: {e}");
             return 1;
         }
     };
-    print!(
-        "{}",
-        if a.json {
-            json(&a, &done)
-        } else {
-            text(&a, &done)
+    let mut pids = vec![main_pid];
+    if a.children {
+        pids.extend(process::children(main_pid));
+    }
+    let mut status = 0;
+    for pid in pids {
+        let this = match run(&a, pid, &stop) {
+            Ok(done) => {
+                print!(
+                    "{}",
+                    if a.json {
+                        json(&a, &done)
+                    } else {
+                        text(&a, &done)
+                    }
+                );
+                report(&done)
+            }
+            Err(Fail::Usage(e)) => {
+                eprintln!("etmem-swap: {e}");
+                2
+            }
+            Err(Fail::Run(e)) => {
+                eprintln!("etmem-swap: {e}");
+                1
+            }
+        };
+        status = status.max(this);
+        if stop.load(Ordering::Relaxed) {
+            if this == 0 {
+                eprintln!("etmem-swap: interrupted by a signal");
+            }
+            return status.max(1);
         }
-    );
+    }
+    status
+}
+
+/// Say on stderr what the kernel skipped or refused; the exit status for this process.
+fn report(done: &Done) -> i32 {
     let Some(s) = &done.swap else { return 0 };
     let skipped = &s.report.skipped;
     for (r, why) in skipped.iter().take(10) {
@@ -209,8 +245,8 @@ pub fn main(args: &[String]) -> i32 {
     }
     if s.report.requested_bytes > 0 && s.report.advised_bytes == 0 {
         eprintln!(
-            "etmem-swap: the kernel swapped none of the {} bytes requested",
-            s.report.requested_bytes
+            "etmem-swap: pid {}: the kernel swapped none of the {} bytes requested",
+            done.pid, s.report.requested_bytes
         );
         return 1;
     }
@@ -240,6 +276,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let stdin = getopt::has(&items, "stdin");
+    let children = getopt::has(&items, "children");
     let source = if getopt::has(&items, "cold") {
         if stdin || !ranges.is_empty() {
             return Err(
@@ -253,6 +290,12 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
             .find(|o| getopt::has(&items, o))
         {
             return Err(format!("--{o} applies to --cold only"));
+        }
+        if children {
+            return Err(
+                "--children applies to --cold only: given ranges are addresses in one process"
+                    .into(),
+            );
         }
         if !stdin && ranges.is_empty() {
             return Err("say what to swap: --range START-END, --stdin or --cold".into());
@@ -284,6 +327,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
     Ok(Some(Args {
         target,
         source,
+        children,
         swap_backend,
         dry_run: getopt::has(&items, "dry-run"),
         json: getopt::has(&items, "json"),
@@ -440,11 +484,12 @@ fn check_ranges(given: &[Given], vmas: &[Vma], page: u64, pid: Pid) -> Result<()
     Ok(())
 }
 
-fn run(a: &Args, stop: &AtomicBool) -> Result<Done, Fail> {
-    let pid = a.target.resolve().map_err(Fail::Run)?;
+fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done, Fail> {
     let gone = |e: Error| Fail::Run(describe(pid, e, "swapping"));
     let (pidfd, comm) = oneshot::open_user_process(pid, "swap").map_err(gone)?;
-    let (wanted, scanned): (Vec<Range>, _) = match &a.source {
+    // With --cold the scan's runs are kept too: swap_pages takes a cold huge page as one
+    // head address, not as the base pages of its range.
+    let (wanted, scanned, cold): (Vec<Range>, _, Vec<Run>) = match &a.source {
         Source::Given {
             ranges,
             stdin,
@@ -457,7 +502,7 @@ fn run(a: &Args, stop: &AtomicBool) -> Result<Done, Fail> {
             }
             let vmas = read_maps(pid).map_err(gone)?;
             check_ranges(&given, &vmas, crate::sys::page_size(), pid).map_err(Fail::Usage)?;
-            (given.into_iter().map(|g| g.range).collect(), None)
+            (given.into_iter().map(|g| g.range).collect(), None, vec![])
         }
         Source::Cold(o) => {
             let (runs, backend) = cold_runs(o, &pidfd, stop).map_err(|e| {
@@ -467,7 +512,7 @@ fn run(a: &Args, stop: &AtomicBool) -> Result<Done, Fail> {
                     gone(e)
                 }
             })?;
-            (runs.iter().map(|r| r.range).collect(), Some(backend))
+            (runs.iter().map(|r| r.range).collect(), Some(backend), runs)
         }
     };
     let ranges = coalesce(&wanted, crate::sys::page_size());
@@ -483,12 +528,13 @@ fn run(a: &Args, stop: &AtomicBool) -> Result<Done, Fail> {
     }
     let mut swapper = act::open(a.swap_backend, pid).map_err(gone)?;
     let before = act::swapped_bytes(pid).ok();
-    let report = if ranges.is_empty() {
+    let stopped = || stop.load(Ordering::Relaxed);
+    let report = if !cold.is_empty() {
+        swap_runs(swapper.as_mut(), &pidfd, &cold, &stopped).map_err(gone)?
+    } else if ranges.is_empty() {
         SwapReport::default()
     } else {
-        swapper
-            .swap_out(&pidfd, &ranges, &|| stop.load(Ordering::Relaxed))
-            .map_err(gone)?
+        swapper.swap_out(&pidfd, &ranges, &stopped).map_err(gone)?
     };
     let after = act::swapped_bytes(pid).ok();
     Ok(Done {
@@ -669,6 +715,7 @@ mod tests {
         assert!(err(&["-p", "1", "--cold", "-l", "2", "-t", "7"]).contains("0 to 6"));
         assert!(err(&["-p", "1", "--cold", "-s", "x"]).contains("--swap-backend"));
         assert!(err(&["-p", "1", "--cold", "x"]).contains("unexpected"));
+        assert!(err(&["-p", "1", "-r", "0-1000", "-c"]).contains("--children applies"));
         assert!(args(&["-h"]).unwrap().is_none());
     }
 

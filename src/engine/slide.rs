@@ -228,14 +228,7 @@ impl Slide {
             .transpose()?;
         let mut swapper = act::open(swap_choice, pid)?;
         let swap_before = act::swapped_bytes(pid).unwrap_or(0);
-        let report = if cold.is_empty() {
-            act::SwapReport::default()
-        } else if swapper.backend() == SwapBackend::SwapPages {
-            swapper.swap_out_pages(&target, &pages_of(&cold), &stop)?
-        } else {
-            let ranges: Vec<Range> = cold.iter().map(|r| r.range).collect();
-            swapper.swap_out(&target, &ranges, &stop)?
-        };
+        let report = swap_runs(swapper.as_mut(), &target, &cold, &stop)?;
         let vmswap_growth = act::swapped_bytes(pid)
             .unwrap_or(0)
             .saturating_sub(swap_before);
@@ -319,16 +312,25 @@ fn take_coldest(cold: &mut [Run], rss: u64, keep: u64) -> Vec<Run> {
     out
 }
 
-/// Page addresses with size classes, for the swap_pages writer (one line per page, the
-/// head address of a huge page, as upstream writes them).
-fn pages_of(runs: &[Run]) -> Vec<(u64, PageSize)> {
-    runs.iter()
-        .flat_map(|r| {
-            (r.range.start..r.range.end)
-                .step_by(r.size.bytes() as usize)
-                .map(move |a| (a, r.size))
-        })
-        .collect()
+/// Swap out `runs` of `target`: whole pages by address where the backend takes them so
+/// (swap_pages: one line per page, a huge page as its head address, as upstream writes
+/// them), merged ranges otherwise.
+pub fn swap_runs(
+    swapper: &mut dyn act::Swapper,
+    target: &Pidfd,
+    runs: &[Run],
+    stop: &dyn Fn() -> bool,
+) -> Result<act::SwapReport> {
+    if runs.is_empty() {
+        return Ok(act::SwapReport::default());
+    }
+    if swapper.backend() == SwapBackend::SwapPages {
+        let pages: Vec<(u64, PageSize)> = runs.iter().flat_map(Run::pages).collect();
+        swapper.swap_out_pages(target, &pages, stop)
+    } else {
+        let ranges: Vec<Range> = runs.iter().map(|r| r.range).collect();
+        swapper.swap_out(target, &ranges, stop)
+    }
 }
 
 #[cfg(test)]
@@ -390,10 +392,10 @@ mod tests {
         };
         if PageSize::Pmd.bytes() == 2 << 20 {
             assert_eq!(
-                pages_of(&[huge]),
+                huge.pages().collect::<Vec<_>>(),
                 vec![(0x400000, PageSize::Pmd), (0x600000, PageSize::Pmd)]
             );
         }
-        assert_eq!(pages_of(&[run(0x1000, 2, 0)]).len(), 2);
+        assert_eq!(run(0x1000, 2, 0).pages().count(), 2);
     }
 }

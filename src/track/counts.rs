@@ -33,6 +33,16 @@ pub struct Run {
     pub count: u16,
 }
 
+impl Run {
+    /// The run's pages as (address, size class): one entry per page, a huge page as its
+    /// head address (how openEuler's swap_pages wants them).
+    pub fn pages(&self) -> impl Iterator<Item = (u64, PageSize)> + '_ {
+        (self.range.start..self.range.end)
+            .step_by(self.size.bytes() as usize)
+            .map(move |a| (a, self.size))
+    }
+}
+
 fn base() -> u64 {
     PageSize::Base.bytes()
 }

@@ -121,13 +121,43 @@ pub fn accessed(r: &Region, windows: f64) -> bool {
 }
 
 impl DamonTracker {
-    /// Start a kdamond from the initial regions; the next pass is read as a first pass.
+    /// (Re)start the kdamond from the initial regions, our earlier one turned off first
+    /// (a new one needs the kdamond count back at 0); the next pass is read as a first pass.
     fn start_monitor(&mut self) -> Result<()> {
+        self.finish();
         self.monitor = Some(Monitor::start(self.pid, ATTRS, &self.initial)?);
         self.last = Instant::now();
         self.started = self.last;
         self.passes = 0;
         Ok(())
+    }
+
+    /// The kdamond stopped although its process lives: start it again (at most
+    /// [`MAX_RESTARTS`] times a scan) and read its regions after a few aggregations.
+    fn restart(&mut self) -> Result<()> {
+        if self.restarts >= MAX_RESTARTS {
+            return Err(Error::new(
+                Kind::Io,
+                format!(
+                    "the kdamond monitoring process {} stopped {} times although the \
+                     process lives (see the kernel log)",
+                    self.pid,
+                    self.restarts + 1
+                ),
+            ));
+        }
+        self.restarts += 1;
+        crate::log_warn!(
+            "the kdamond monitoring process {} stopped although the process lives; \
+             starting it again",
+            self.pid
+        );
+        self.start_monitor()?;
+        std::thread::sleep(Duration::from_micros(3 * ATTRS.aggr_us));
+        match self.monitor.as_mut() {
+            Some(m) => m.regions(&mut self.regions),
+            None => Ok(()),
+        }
     }
 }
 
@@ -137,7 +167,6 @@ impl Tracker for DamonTracker {
     }
 
     fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {
-        self.finish();
         self.initial = initial_regions(vmas, INITIAL_REGIONS);
         self.restarts = 0;
         self.start_monitor()?;
@@ -150,33 +179,7 @@ impl Tracker for DamonTracker {
             return Ok(());
         };
         match m.regions(&mut self.regions) {
-            Err(e) if e.kind == Kind::Gone && target.is_alive() => {
-                if self.restarts >= MAX_RESTARTS {
-                    return Err(Error::new(
-                        Kind::Io,
-                        format!(
-                            "the kdamond monitoring process {} stopped {} times although the \
-                             process lives (see the kernel log)",
-                            self.pid,
-                            self.restarts + 1
-                        ),
-                    ));
-                }
-                self.restarts += 1;
-                crate::log_warn!(
-                    "the kdamond monitoring process {} stopped although the process lives; \
-                     starting it again",
-                    self.pid
-                );
-                self.finish();
-                self.start_monitor()?;
-                // A few aggregations to sample the initial regions, then read them as a
-                // first pass (`nr_accesses` alone).
-                std::thread::sleep(Duration::from_micros(3 * ATTRS.aggr_us));
-                if let Some(m) = self.monitor.as_mut() {
-                    m.regions(&mut self.regions)?;
-                }
-            }
+            Err(e) if e.kind == Kind::Gone && target.is_alive() => self.restart()?,
             r => r?,
         }
         let now = Instant::now();

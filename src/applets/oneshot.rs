@@ -70,6 +70,15 @@ impl Target {
             }
         }
     }
+    /// The resolved pid, then with `children` its direct children (for `--children`).
+    pub fn pids(&self, children: bool) -> Result<Vec<Pid>, String> {
+        let pid = self.resolve()?;
+        let mut pids = vec![pid];
+        if children {
+            pids.extend(process::children(pid));
+        }
+        Ok(pids)
+    }
 }
 
 /// Hold `pid` by a pidfd and check that it has user memory (is not a kernel thread);

@@ -9,7 +9,6 @@ use super::getopt::{self, Opt};
 use super::oneshot::{self, describe, Target};
 use crate::error::{Error, Kind};
 use crate::sys::maps::read_maps;
-use crate::sys::process;
 use crate::track::{self, Backend, Summary, VmaCounts};
 use crate::types::{PageSize, Pid};
 
@@ -237,13 +236,8 @@ fn with_loop2(items: &[getopt::Item]) -> Vec<getopt::Item> {
 }
 
 fn run(a: &Args, stop: &AtomicBool) -> Result<Vec<Scanned>, String> {
-    let main_pid = a.target.resolve()?;
-    let mut pids = vec![main_pid];
-    if a.children {
-        pids.extend(process::children(main_pid));
-    }
     let mut out = Vec::new();
-    for pid in pids {
+    for pid in a.target.pids(a.children)? {
         out.push(scan_one(a, pid, stop).map_err(|e| describe(pid, e, "scanning"))?);
     }
     Ok(out)

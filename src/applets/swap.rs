@@ -18,7 +18,6 @@ use crate::error::Error;
 use crate::json;
 use crate::sys::maps::read_maps;
 use crate::sys::pidfd::Pidfd;
-use crate::sys::process;
 use crate::track::{self, counts::MAX_COUNT, Run};
 use crate::types::{Pid, Range, Vma};
 
@@ -178,17 +177,13 @@ pub fn main(args: &[String]) -> i32 {
         Err(status) => return status,
     };
     let stop = oneshot::stop_on_signals();
-    let main_pid = match a.target.resolve() {
+    let pids = match a.target.pids(a.children) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("etmem-swap: {e}");
             return 1;
         }
     };
-    let mut pids = vec![main_pid];
-    if a.children {
-        pids.extend(process::children(main_pid));
-    }
     let mut status = 0;
     for pid in pids {
         let this = match run(&a, pid, &stop) {

@@ -78,18 +78,18 @@ pub trait Swapper: Send {
         stop: &dyn Fn() -> bool,
     ) -> Result<SwapReport>;
 
-    /// Swap out whole pages given by address and size class, e.g. a cold 2 MiB THP as one
-    /// entry. The swap_pages backend writes one address per page (the head address for a
-    /// huge page, as upstream does) instead of one per base page; the default turns each
-    /// page into its range and calls [`Swapper::swap_out`].
-    fn swap_out_pages(
+    /// Swap out `ranges`, each made of whole pages of the size class given (a run of
+    /// cold THPs as 2 MiB pages). The swap_pages backend writes one address per page, a
+    /// huge page once by its head address as upstream does; the default drops the size
+    /// class and calls [`Swapper::swap_out`].
+    fn swap_out_sized(
         &mut self,
         target: &Pidfd,
-        pages: &[(u64, PageSize)],
+        ranges: &[(Range, PageSize)],
         stop: &dyn Fn() -> bool,
     ) -> Result<SwapReport> {
-        let ranges: Vec<Range> = pages.iter().map(|&(a, s)| page_range(a, s)).collect();
-        self.swap_out(target, &ranges, stop)
+        let plain: Vec<Range> = ranges.iter().map(|&(r, _)| r).collect();
+        self.swap_out(target, &plain, stop)
     }
 }
 

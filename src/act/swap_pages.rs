@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 
-use crate::act::coalesce::{coalesce, total_bytes};
+use crate::act::coalesce::coalesce;
 use crate::act::{page_range, SwapBackend, SwapReport, Swapper};
 use crate::error::{Error, Kind, Result};
 use crate::sys::pidfd::Pidfd;
@@ -88,31 +88,38 @@ impl Swapper for SwapPages {
         ranges: &[Range],
         stop: &dyn Fn() -> bool,
     ) -> Result<SwapReport> {
-        let page = PageSize::Base.bytes();
-        let ranges = coalesce(ranges, page);
-        let pages = ranges.iter().flat_map(|r| {
-            let n = r.len() / page;
-            (0..n).map(move |i| (r.start + i * page, page))
-        });
-        self.write(target, total_bytes(&ranges), pages, stop)
+        let sized: Vec<(Range, PageSize)> = coalesce(ranges, PageSize::Base.bytes())
+            .into_iter()
+            .map(|r| (r, PageSize::Base))
+            .collect();
+        self.swap_out_sized(target, &sized, stop)
     }
 
-    /// One address per page, in the order given: a huge page is written once, by its head.
-    fn swap_out_pages(
+    /// One address per page of each range's size class: a huge page once, by its head.
+    fn swap_out_sized(
         &mut self,
         target: &Pidfd,
-        pages: &[(u64, PageSize)],
+        ranges: &[(Range, PageSize)],
         stop: &dyn Fn() -> bool,
     ) -> Result<SwapReport> {
-        let pages = pages.iter().map(|&(a, s)| {
-            let r = page_range(a, s);
-            (r.start, r.len())
-        });
-        let requested = pages
-            .clone()
-            .fold(0u64, |t, (_, len)| t.saturating_add(len));
-        self.write(target, requested, pages, stop)
+        let requested = ranges
+            .iter()
+            .fold(0u64, |t, (r, _)| t.saturating_add(r.len()));
+        self.write(target, requested, page_heads(ranges), stop)
     }
+}
+
+/// (address, bytes) of every page of `ranges`, each page of its range's size class and
+/// named by its head address.
+fn page_heads(ranges: &[(Range, PageSize)]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    ranges.iter().flat_map(|&(r, size)| {
+        (r.start..r.end)
+            .step_by(size.bytes() as usize)
+            .map(move |a| {
+                let p = page_range(a, size);
+                (p.start, p.len())
+            })
+    })
 }
 
 /// Open `/proc/PID/swap_pages` read-write (upstream's `"r+"`), saying what is missing when
@@ -297,6 +304,18 @@ mod tests {
         let text = String::from_utf8(r.accepted).unwrap();
         assert!(text.starts_with("0x7f0000000000\n0x7f0000001000\n"));
         assert_eq!(text.lines().count(), 1001);
+    }
+
+    #[test]
+    fn a_huge_page_is_one_address_a_base_run_one_per_page() {
+        let pmd = PageSize::Pmd.bytes();
+        let huge = (Range::new(2 * pmd, 4 * pmd), PageSize::Pmd);
+        assert_eq!(
+            page_heads(&[huge]).collect::<Vec<_>>(),
+            vec![(2 * pmd, pmd), (3 * pmd, pmd)]
+        );
+        let base = (Range::new(0x1000, 0x3000), PageSize::Base);
+        assert_eq!(page_heads(&[base]).count(), 2);
     }
 
     #[test]

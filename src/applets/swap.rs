@@ -13,13 +13,13 @@ use super::oneshot::{self, describe, Target};
 use super::scan::ScanOptions;
 use crate::act::coalesce::{coalesce, total_bytes};
 use crate::act::{self, SwapBackend, SwapReport};
-use crate::engine::slide::{swap_runs, swappable_vmas};
+use crate::engine::slide::swappable_vmas;
 use crate::error::Error;
 use crate::json;
 use crate::sys::maps::read_maps;
 use crate::sys::pidfd::Pidfd;
-use crate::track::{self, counts::MAX_COUNT, Run};
-use crate::types::{Pid, Range, Vma};
+use crate::track::{self, counts::sized, counts::MAX_COUNT, Run};
+use crate::types::{PageSize, Pid, Range, Vma};
 
 const OPTS: &[Opt] = &[
     Opt::value("pid", Some('p')),
@@ -482,9 +482,10 @@ fn check_ranges(given: &[Given], vmas: &[Vma], page: u64, pid: Pid) -> Result<()
 fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done, Fail> {
     let gone = |e: Error| Fail::Run(describe(pid, e, "swapping"));
     let (pidfd, comm) = oneshot::open_user_process(pid, "swap").map_err(gone)?;
-    // With --cold the scan's runs are kept too: swap_pages takes a cold huge page as one
-    // head address, not as the base pages of its range.
-    let (wanted, scanned, cold): (Vec<Range>, _, Vec<Run>) = match &a.source {
+    // Ranges of whole pages of a size class: given ranges are base pages, while a scan
+    // may find cold huge pages (which swap_pages takes as one head address each).
+    let page = crate::sys::page_size();
+    let (wanted, scanned): (Vec<(Range, PageSize)>, _) = match &a.source {
         Source::Given {
             ranges,
             stdin,
@@ -496,8 +497,10 @@ fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done, Fail> {
                 given.extend(more.map_err(Fail::Usage)?);
             }
             let vmas = read_maps(pid).map_err(gone)?;
-            check_ranges(&given, &vmas, crate::sys::page_size(), pid).map_err(Fail::Usage)?;
-            (given.into_iter().map(|g| g.range).collect(), None, vec![])
+            check_ranges(&given, &vmas, page, pid).map_err(Fail::Usage)?;
+            let plain: Vec<Range> = given.into_iter().map(|g| g.range).collect();
+            let merged = coalesce(&plain, page).into_iter();
+            (merged.map(|r| (r, PageSize::Base)).collect(), None)
         }
         Source::Cold(o) => {
             let (runs, backend) = cold_runs(o, &pidfd, stop).map_err(|e| {
@@ -507,10 +510,11 @@ fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done, Fail> {
                     gone(e)
                 }
             })?;
-            (runs.iter().map(|r| r.range).collect(), Some(backend), runs)
+            (sized(&runs), Some(backend))
         }
     };
-    let ranges = coalesce(&wanted, crate::sys::page_size());
+    let plain: Vec<Range> = wanted.iter().map(|&(r, _)| r).collect();
+    let ranges = coalesce(&plain, page);
     if a.dry_run {
         return Ok(Done {
             pid,
@@ -523,14 +527,9 @@ fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done, Fail> {
     }
     let mut swapper = act::open(a.swap_backend, pid).map_err(gone)?;
     let before = act::swapped_bytes(pid).ok();
-    let stopped = || stop.load(Ordering::Relaxed);
-    let report = if !cold.is_empty() {
-        swap_runs(swapper.as_mut(), &pidfd, &cold, &stopped).map_err(gone)?
-    } else if ranges.is_empty() {
-        SwapReport::default()
-    } else {
-        swapper.swap_out(&pidfd, &ranges, &stopped).map_err(gone)?
-    };
+    let report = swapper
+        .swap_out_sized(&pidfd, &wanted, &|| stop.load(Ordering::Relaxed))
+        .map_err(gone)?;
     let after = act::swapped_bytes(pid).ok();
     Ok(Done {
         pid,

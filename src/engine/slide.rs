@@ -15,7 +15,7 @@ use crate::daemon::task_status::CycleStats;
 use crate::error::{Error, Kind, Result};
 use crate::sys::idle_pages_io::VMA_SCAN_FLAG;
 use crate::sys::{maps, meminfo, pidfd::Pidfd, process};
-use crate::track::{self, Backend, Run};
+use crate::track::{self, counts::sized, Backend, Run};
 use crate::types::{PageSize, Pid, Range, Vma};
 
 /// The mark a process on a stock kernel puts on memory it allows etmem to swap when the
@@ -228,7 +228,7 @@ impl Slide {
             .transpose()?;
         let mut swapper = act::open(swap_choice, pid)?;
         let swap_before = act::swapped_bytes(pid).unwrap_or(0);
-        let report = swap_runs(swapper.as_mut(), &target, &cold, &stop)?;
+        let report = swapper.swap_out_sized(&target, &sized(&cold), &stop)?;
         let vmswap_growth = act::swapped_bytes(pid)
             .unwrap_or(0)
             .saturating_sub(swap_before);
@@ -312,27 +312,6 @@ fn take_coldest(cold: &mut [Run], rss: u64, keep: u64) -> Vec<Run> {
     out
 }
 
-/// Swap out `runs` of `target`: whole pages by address where the backend takes them so
-/// (swap_pages: one line per page, a huge page as its head address, as upstream writes
-/// them), merged ranges otherwise.
-pub fn swap_runs(
-    swapper: &mut dyn act::Swapper,
-    target: &Pidfd,
-    runs: &[Run],
-    stop: &dyn Fn() -> bool,
-) -> Result<act::SwapReport> {
-    if runs.is_empty() {
-        return Ok(act::SwapReport::default());
-    }
-    if swapper.backend() == SwapBackend::SwapPages {
-        let pages: Vec<(u64, PageSize)> = runs.iter().flat_map(Run::pages).collect();
-        swapper.swap_out_pages(target, &pages, stop)
-    } else {
-        let ranges: Vec<Range> = runs.iter().map(|r| r.range).collect();
-        swapper.swap_out(target, &ranges, stop)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,21 +360,5 @@ mod tests {
         assert_eq!(got, vec![run(0x10000, 2, 1), run(0x20000, 4, 0)]);
         // Nothing over budget: nothing to swap.
         assert!(take_coldest(&mut cold, 10 * 4096, 20 * 4096).is_empty());
-    }
-
-    #[test]
-    fn swap_pages_get_one_address_per_page() {
-        let huge = Run {
-            range: Range::new(0x400000, 0x800000),
-            size: PageSize::Pmd,
-            count: 0,
-        };
-        if PageSize::Pmd.bytes() == 2 << 20 {
-            assert_eq!(
-                huge.pages().collect::<Vec<_>>(),
-                vec![(0x400000, PageSize::Pmd), (0x600000, PageSize::Pmd)]
-            );
-        }
-        assert_eq!(run(0x1000, 2, 0).pages().count(), 2);
     }
 }

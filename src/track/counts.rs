@@ -33,14 +33,10 @@ pub struct Run {
     pub count: u16,
 }
 
-impl Run {
-    /// The run's pages as (address, size class): one entry per page, a huge page as its
-    /// head address (how openEuler's swap_pages wants them).
-    pub fn pages(&self) -> impl Iterator<Item = (u64, PageSize)> + '_ {
-        (self.range.start..self.range.end)
-            .step_by(self.size.bytes() as usize)
-            .map(move |a| (a, self.size))
-    }
+/// The runs as ranges of whole pages of their size class, the form swappers take
+/// ([`crate::act::Swapper::swap_out_sized`]).
+pub fn sized(runs: &[Run]) -> Vec<(Range, PageSize)> {
+    runs.iter().map(|r| (r.range, r.size)).collect()
 }
 
 fn base() -> u64 {

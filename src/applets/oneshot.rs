@@ -7,6 +7,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::getopt::{self, Item};
+pub use crate::config::Target;
+use crate::engine::targets;
 use crate::error::{Error, Kind, Result};
 use crate::sys::pidfd::Pidfd;
 use crate::sys::process;
@@ -32,53 +34,30 @@ pub fn args_or_exit<A>(
     }
 }
 
-/// The process the command line names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Pid(Pid),
-    Name(String),
+/// The process the command line names, from the `pid` and `name` options; `verb`
+/// completes the message when neither is given ("give the process to VERB with --pid N or
+/// --name COMM"). The same [`Target`] a task's config names.
+pub fn target_from_options(items: &[Item], verb: &str) -> Result<Target, String> {
+    match (getopt::last(items, "pid"), getopt::last(items, "name")) {
+        (Some(_), Some(_)) => Err("give either --pid or --name, not both".into()),
+        (Some(p), None) => p
+            .parse::<Pid>()
+            .ok()
+            .filter(|&n| n > 0)
+            .map(Target::Pid)
+            .ok_or_else(|| format!("--pid: {p:?} is not a process id")),
+        (None, Some(n)) if !n.is_empty() => Ok(Target::Name(n.to_string())),
+        (None, Some(_)) => Err("--name: the name is empty".into()),
+        (None, None) => Err(format!(
+            "give the process to {verb} with --pid N or --name COMM"
+        )),
+    }
 }
 
-impl Target {
-    /// From the `pid` and `name` options; `verb` completes the message when neither is
-    /// given ("give the process to VERB with --pid N or --name COMM").
-    pub fn from_options(items: &[Item], verb: &str) -> Result<Target, String> {
-        match (getopt::last(items, "pid"), getopt::last(items, "name")) {
-            (Some(_), Some(_)) => Err("give either --pid or --name, not both".into()),
-            (Some(p), None) => p
-                .parse::<Pid>()
-                .ok()
-                .filter(|&n| n > 0)
-                .map(Target::Pid)
-                .ok_or_else(|| format!("--pid: {p:?} is not a process id")),
-            (None, Some(n)) if !n.is_empty() => Ok(Target::Name(n.to_string())),
-            (None, Some(_)) => Err("--name: the name is empty".into()),
-            (None, None) => Err(format!(
-                "give the process to {verb} with --pid N or --name COMM"
-            )),
-        }
-    }
-
-    /// The pid: the one given if that process exists, or the lowest pid whose `comm` is
-    /// exactly the name.
-    pub fn resolve(&self) -> Result<Pid, String> {
-        match self {
-            Target::Pid(p) if process::exists(*p) => Ok(*p),
-            Target::Pid(p) => Err(format!("no process with pid {p}")),
-            Target::Name(n) => {
-                process::pid_by_name(n).ok_or_else(|| format!("no process named {n:?}"))
-            }
-        }
-    }
-    /// The resolved pid, then with `children` its direct children (for `--children`).
-    pub fn pids(&self, children: bool) -> Result<Vec<Pid>, String> {
-        let pid = self.resolve()?;
-        let mut pids = vec![pid];
-        if children {
-            pids.extend(process::children(pid));
-        }
-        Ok(pids)
-    }
+/// The target's pid now (the lowest with that exact name), then with `children` its
+/// direct children: as the daemon resolves a task's target.
+pub fn pids(target: &Target, children: bool) -> Result<Vec<Pid>, String> {
+    targets::resolve(target, children).map_err(|e| e.msg)
 }
 
 /// Hold `pid` by a pidfd and check that it has user memory (is not a kernel thread);
@@ -133,7 +112,7 @@ mod tests {
             getopt::Opt::value("name", Some('n')),
         ];
         let args: Vec<String> = a.iter().map(|s| s.to_string()).collect();
-        Target::from_options(&getopt::parse(&args, &opts)?, "frob")
+        target_from_options(&getopt::parse(&args, &opts)?, "frob")
     }
 
     #[test]
@@ -154,14 +133,13 @@ mod tests {
     #[test]
     fn resolving_a_missing_process_says_so() {
         assert_eq!(
-            Target::Pid(0x3fff_fff0).resolve().unwrap_err(),
+            pids(&Target::Pid(0x3fff_fff0), false).unwrap_err(),
             format!("no process with pid {}", 0x3fff_fff0)
         );
-        assert!(Target::Name("no-such-comm-q".into())
-            .resolve()
+        assert!(pids(&Target::Name("no-such-comm-q".into()), false)
             .unwrap_err()
             .contains("no process named"));
         let me = std::process::id() as Pid;
-        assert_eq!(Target::Pid(me).resolve(), Ok(me));
+        assert_eq!(pids(&Target::Pid(me), false), Ok(vec![me]));
     }
 }

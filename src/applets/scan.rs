@@ -208,7 +208,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
         }
         Target::Pid(0)
     } else {
-        Target::from_options(&items, "scan")?
+        oneshot::target_from_options(&items, "scan")?
     };
     // The demo's default is two scans: enough to tell "read every second" from "never
     // touched" on any backend.
@@ -237,7 +237,7 @@ fn with_loop2(items: &[getopt::Item]) -> Vec<getopt::Item> {
 
 fn run(a: &Args, stop: &AtomicBool) -> Result<Vec<Scanned>, String> {
     let mut out = Vec::new();
-    for pid in a.target.pids(a.children)? {
+    for pid in oneshot::pids(&a.target, a.children)? {
         out.push(scan_one(a, pid, stop).map_err(|e| describe(pid, e, "scanning"))?);
     }
     Ok(out)

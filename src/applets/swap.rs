@@ -177,7 +177,7 @@ pub fn main(args: &[String]) -> i32 {
         Err(status) => return status,
     };
     let stop = oneshot::stop_on_signals();
-    let pids = match a.target.pids(a.children) {
+    let pids = match oneshot::pids(&a.target, a.children) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("etmem-swap: {e}");
@@ -256,7 +256,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
     if let Some(w) = getopt::words(&items).first() {
         return Err(format!("unexpected argument {w:?}"));
     }
-    let target = Target::from_options(&items, "swap")?;
+    let target = oneshot::target_from_options(&items, "swap")?;
     let ranges = getopt::all(&items, "range")
         .into_iter()
         .map(|t| {

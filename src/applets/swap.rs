@@ -482,10 +482,11 @@ fn check_ranges(given: &[Given], vmas: &[Vma], page: u64, pid: Pid) -> Result<()
 fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done, Fail> {
     let gone = |e: Error| Fail::Run(describe(pid, e, "swapping"));
     let (pidfd, comm) = oneshot::open_user_process(pid, "swap").map_err(gone)?;
-    // Ranges of whole pages of a size class: given ranges are base pages, while a scan
-    // may find cold huge pages (which swap_pages takes as one head address each).
     let page = crate::sys::page_size();
-    let (wanted, scanned): (Vec<(Range, PageSize)>, _) = match &a.source {
+    // `ranges` merged, for the output; `wanted` the same memory as ranges of whole pages
+    // of a size class, for the swapper: given ranges are base pages, while a scan may find
+    // cold huge pages (which swap_pages takes as one head address each).
+    let (ranges, wanted, scanned): (Vec<Range>, Vec<(Range, PageSize)>, _) = match &a.source {
         Source::Given {
             ranges,
             stdin,
@@ -499,8 +500,9 @@ fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done, Fail> {
             let vmas = read_maps(pid).map_err(gone)?;
             check_ranges(&given, &vmas, page, pid).map_err(Fail::Usage)?;
             let plain: Vec<Range> = given.into_iter().map(|g| g.range).collect();
-            let merged = coalesce(&plain, page).into_iter();
-            (merged.map(|r| (r, PageSize::Base)).collect(), None)
+            let ranges = coalesce(&plain, page);
+            let wanted = ranges.iter().map(|&r| (r, PageSize::Base)).collect();
+            (ranges, wanted, None)
         }
         Source::Cold(o) => {
             let (runs, backend) = cold_runs(o, &pidfd, stop).map_err(|e| {
@@ -510,11 +512,10 @@ fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done, Fail> {
                     gone(e)
                 }
             })?;
-            (sized(&runs), Some(backend))
+            let plain: Vec<Range> = runs.iter().map(|r| r.range).collect();
+            (coalesce(&plain, page), sized(&runs), Some(backend))
         }
     };
-    let plain: Vec<Range> = wanted.iter().map(|&(r, _)| r).collect();
-    let ranges = coalesce(&plain, page);
     if a.dry_run {
         return Ok(Done {
             pid,

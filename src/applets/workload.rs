@@ -106,6 +106,12 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
             .parse()
             .map_err(|_| format!("--children: {v:?} is not a number"))?,
     };
+    // A child runs with the same arguments and starts no children of its own.
+    let children = if std::env::var_os(CHILD_ENV).is_some() {
+        0
+    } else {
+        children
+    };
     let exit_after = match getopt::last(items, "exit-after") {
         None => None,
         Some(v) => Some(Duration::from_secs_f64(
@@ -154,24 +160,10 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
     let mut kids = Vec::new();
     if children > 0 {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
-        let mut child_args = vec!["workload".to_string()];
-        let mut skip = false;
-        for a in args {
-            if skip {
-                skip = false;
-                continue;
-            }
-            if a == "--children" {
-                skip = true;
-                continue;
-            }
-            if !a.starts_with("--children=") {
-                child_args.push(a.clone());
-            }
-        }
+        let child_args = std::iter::once("workload").chain(args.iter().map(String::as_str));
         for _ in 0..children {
             let kid = std::process::Command::new(&exe)
-                .args(&child_args)
+                .args(child_args.clone())
                 .env(CHILD_ENV, "1")
                 .stdout(std::process::Stdio::null())
                 .spawn()

@@ -14,7 +14,7 @@ use crate::sys::maps::read_maps;
 use crate::sys::pidfd::Pidfd;
 use crate::sys::smaps::read_smaps;
 use crate::track::idle_pages::IdlePagesTracker;
-use crate::track::scan::check_target;
+use crate::track::scan::{check_target, gone_or};
 use crate::track::{open, Backend, Tracker};
 use crate::types::{PageSize, Pid, Vma};
 
@@ -102,7 +102,7 @@ pub fn get_page_refs(vmas: &[Vma], pid: Pid, refs: &mut PageRefs, flags: u32) ->
     if let Some((fd, t)) = refs.state.as_mut() {
         if fd.pid() == pid {
             check_target(fd)?;
-            return t.pass(fd);
+            return t.pass(fd).map_err(|e| gone_or(fd, e));
         }
     }
     let fd = Pidfd::open(pid)?;
@@ -112,7 +112,7 @@ pub fn get_page_refs(vmas: &[Vma], pid: Pid, refs: &mut PageRefs, flags: u32) ->
         }
         other => open(other, pid)?,
     };
-    t.begin(&fd, vmas)?;
+    t.begin(&fd, vmas).map_err(|e| gone_or(&fd, e))?;
     if let Some((_, mut old)) = refs.state.replace((fd, t)) {
         old.finish();
     }

@@ -65,7 +65,7 @@ pub fn check_target(target: &Pidfd) -> Result<()> {
 }
 
 /// A backend error seen after the target died is reported as the target's exit.
-fn gone_or(target: &Pidfd, e: Error) -> Error {
+pub(crate) fn gone_or(target: &Pidfd, e: Error) -> Error {
     match check_target(target) {
         Err(g) => g,
         Ok(()) => e,

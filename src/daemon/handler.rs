@@ -57,16 +57,12 @@ impl Daemon {
             .eng_name
             .as_deref()
             .ok_or_else(|| Reply::fail(Status::Inval, "no engine name given"))?;
-        let e = p
-            .engines
-            .iter()
-            .find(|e| e.conf.name() == ename)
-            .ok_or_else(|| {
-                Reply::fail(
-                    Status::EngNoexist,
-                    format!("engine {ename} in project {pname}"),
-                )
-            })?;
+        let e = p.engine(ename).ok_or_else(|| {
+            Reply::fail(
+                Status::EngNoexist,
+                format!("engine {ename} in project {pname}"),
+            )
+        })?;
         if let Some(t) = req.task_name.as_deref() {
             if !e.tasks.iter().any(|s| s.conf.name == t) {
                 return Err(Reply::fail(

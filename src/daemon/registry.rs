@@ -41,7 +41,7 @@ impl Project {
         self.runner.is_some()
     }
 
-    fn engine(&self, name: &str) -> Option<&EngineSlot> {
+    pub fn engine(&self, name: &str) -> Option<&EngineSlot> {
         self.engines.iter().find(|e| e.conf.name() == name)
     }
 

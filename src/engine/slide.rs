@@ -35,7 +35,7 @@ pub fn swap_flagged(v: &Vma) -> bool {
 
 /// Whether this kernel has openEuler's etmem_swap module (for the swapcache watermarks).
 fn has_swap_pages() -> bool {
-    std::path::Path::new("/proc/self/swap_pages").exists()
+    act::detect(std::process::id() as Pid) == SwapBackend::SwapPages
 }
 
 #[derive(Default)]

@@ -15,7 +15,6 @@ mod section;
 mod task;
 mod value;
 
-pub use admission::MAX_SIZE;
 pub use engine::{
     check_engine, CslideConf, DamonAction, DamonConf, EngineConf, EngineKind, ThirdpartyConf,
     BUILTIN_ENGINES, ENGINE_TYPES,

@@ -12,12 +12,8 @@ use crate::types::Pid;
 
 /// `_IOW(0x66, 0, unsigned int)`: add scan flags (`SCAN_AS_HUGE`, `SCAN_IGN_HOST`, ...).
 pub const IDLE_SCAN_ADD_FLAGS: u32 = 0x4004_6600;
-/// `_IOW(0x66, 1, unsigned int)`.
-pub const IDLE_SCAN_REMOVE_FLAGS: u32 = 0x4004_6601;
 /// `_IOW(0x66, 2, unsigned int)`: add VMA flags (`VMA_SCAN_FLAG`).
 pub const VMA_SCAN_ADD_FLAGS: u32 = 0x4004_6602;
-/// `_IOW(0x66, 3, unsigned int)`.
-pub const VMA_SCAN_REMOVE_FLAGS: u32 = 0x4004_6603;
 
 /// Report VM memory at 2 MiB granularity (octal 0100000000).
 pub const SCAN_AS_HUGE: u32 = 0o100000000;
@@ -49,13 +45,15 @@ impl IdlePagesFile {
             .open(&path)
         {
             Ok(file) => Ok(IdlePagesFile { pid, file }),
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && exists(pid) => Err(Error::new(
-                Kind::Unsupported,
-                format!(
-                    "{path} does not exist: the idle_pages backend needs openEuler's \
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && super::process::exists(pid) => {
+                Err(Error::new(
+                    Kind::Unsupported,
+                    format!(
+                        "{path} does not exist: the idle_pages backend needs openEuler's \
                      etmem_scan kernel module (modprobe etmem_scan)"
-                ),
-            )),
+                    ),
+                ))
+            }
             Err(e) => Err(proc_error(pid, &path, e)),
         }
     }
@@ -99,8 +97,4 @@ impl IdlePagesFile {
             }
         }
     }
-}
-
-fn exists(pid: Pid) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }

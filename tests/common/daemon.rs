@@ -2,7 +2,7 @@
 //! drive it, and config files written with the modes the daemon demands.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -196,8 +196,4 @@ pub fn wait_exit(
         std::thread::sleep(Duration::from_millis(10));
     }
     None
-}
-
-pub fn exists(p: &str) -> bool {
-    Path::new(p).exists()
 }

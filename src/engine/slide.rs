@@ -171,8 +171,16 @@ impl Slide {
                 "a kernel thread has no user memory".into(),
             ));
         }
-        let mem = meminfo::read()?;
-        let rss = process::status_bytes(pid, "VmRSS")?;
+        // Read only what a configured threshold needs: without one, a failed read must
+        // not fail the process.
+        let mem = match run.project.sysmem_threshold {
+            Some(_) => meminfo::read()?,
+            None => meminfo::MemInfo::default(),
+        };
+        let rss = match params.swap_threshold {
+            Some(_) => process::status_bytes(pid, "VmRSS")?,
+            None => 0,
+        };
         if let Some(why) = swap_gate::closed_reason(
             run.project.sysmem_threshold,
             params.swap_threshold,

@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::sys::process::{field, parse_kb};
 
 /// The figures etmem decides with, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemInfo {
     pub total: u64,
     pub free: u64,

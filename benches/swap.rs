@@ -403,7 +403,7 @@ fn effectiveness(cold_mib: u64, hot_mib: u64, cycles: u64) {
     d.add(&scratch.conf("bench.conf", &conf)).expect(0);
     let dpid = daemon_pid(&d);
     let rss0 = status_bytes(dpid, "VmRSS");
-    let page = etmem::sys::page_size();
+    let page = etmem::types::page_size();
     // The bench polls `project show` every POLL; what answering costs the daemon, measured
     // before the project starts, so the per-cycle CPU below can be read net of it.
     let polls = 20;

@@ -2,8 +2,20 @@
 //! chosen processes are hot and which are cold and moves cold memory out of DRAM; a client
 //! (`etmem`) drives it; `etmem-scan` and `etmem-swap` do one scan or one swap for scripts.
 //!
-//! Layers, top to bottom (a layer calls only those below it): `applets`, `rpc`, `config`,
-//! `daemon`, `engine`, `track`, `act`, `sys`; `types` and `error` are shared vocabulary.
+//! Layers, top to bottom; a module imports only from layers below its own:
+//!
+//! ```text
+//! applets                      the four programs: arguments, one library call, output
+//! daemon                       registry, request handler, scheduler threads, project show
+//! engine                       the engine contract (Engine, TaskRun, TaskStatus, Stop), the
+//!                              cold pipeline, and the policies
+//! config track act rpc         config files; access tracking; swap/migrate actuators; the
+//!                              wire protocol (used by daemon and the client applet)
+//! sys                          the operating system behind safe functions (all `unsafe`)
+//! types error log json         shared vocabulary, the error type, the log, the JSON writer
+//! ```
+//!
+//! Modules of one layer do not import each other.
 
 pub mod act;
 pub mod applets;

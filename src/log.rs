@@ -1,7 +1,12 @@
 //! The daemon's log: syslog (ident `etmemd`) at the level chosen with `-l`, and stderr
 //! too while running in the foreground. Outside the daemon nothing is logged to syslog.
+//!
+//! This module sits at the bottom of the layers, so every layer (`sys` too) can log. It
+//! does not call syslog itself: the daemon hands it a [`Sink`] (`sys::syslog::send`) at
+//! start-up.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::OnceLock;
 
 /// Log levels as `etmemd -l` numbers them: 0 debug, 1 info, 2 warning, 3 error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -32,7 +37,8 @@ impl Level {
         }
     }
 
-    fn priority(self) -> libc::c_int {
+    /// The syslog(3) priority of this level.
+    pub fn priority(self) -> libc::c_int {
         match self {
             Level::Debug => libc::LOG_DEBUG,
             Level::Info => libc::LOG_INFO,
@@ -42,17 +48,20 @@ impl Level {
     }
 }
 
+/// Where the daemon's messages go besides stderr: a function taking a syslog priority
+/// and the text (the daemon passes `sys::syslog::send`).
+pub type Sink = fn(libc::c_int, &str);
+
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Error as u8);
-static SYSLOG: AtomicBool = AtomicBool::new(false);
+static SINK: OnceLock<Sink> = OnceLock::new();
 static STDERR: AtomicBool = AtomicBool::new(true);
 
-/// Set up logging for the daemon: messages at `level` or above go to syslog, and to
-/// stderr when `stderr` is true (the daemon runs in the foreground).
-pub fn init_daemon(level: Level, stderr: bool) {
+/// Set up logging for the daemon: messages at `level` or above go to `sink` (syslog),
+/// and to stderr when `stderr` is true (the daemon runs in the foreground).
+pub fn init_daemon(level: Level, stderr: bool, sink: Sink) {
     LEVEL.store(level as u8, Ordering::Relaxed);
     STDERR.store(stderr, Ordering::Relaxed);
-    crate::sys::syslog::open();
-    SYSLOG.store(true, Ordering::Relaxed);
+    let _ = SINK.set(sink);
 }
 
 pub fn enabled(level: Level) -> bool {
@@ -65,8 +74,8 @@ pub fn emit(level: Level, msg: std::fmt::Arguments<'_>) {
         return;
     }
     let text = msg.to_string();
-    if SYSLOG.load(Ordering::Relaxed) {
-        crate::sys::syslog::send(level.priority(), &text);
+    if let Some(sink) = SINK.get() {
+        sink(level.priority(), &text);
     }
     if STDERR.load(Ordering::Relaxed) {
         eprintln!("etmemd: {}: {text}", level.word());

@@ -2,6 +2,7 @@
 //! Every layer speaks in these types, so they live in one small module.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 /// A process id as the kernel numbers it.
 pub type Pid = i32;
@@ -69,7 +70,19 @@ impl PageSize {
 
 /// log2 of the base page size of this machine.
 pub fn base_page_shift() -> u32 {
-    crate::sys::page_size().trailing_zeros()
+    page_size().trailing_zeros()
+}
+
+/// The base page size (`sysconf(_SC_PAGESIZE)`), 4096 when the call fails. It is asked
+/// once; every size class, alignment check and counter layout derives from it.
+pub fn page_size() -> u64 {
+    static SIZE: OnceLock<u64> = OnceLock::new();
+    *SIZE.get_or_init(
+        || match nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE) {
+            Ok(Some(n)) if n > 0 => n as u64,
+            _ => 4096,
+        },
+    )
 }
 
 /// One mapping of a process, as `/proc/PID/maps` lists it.
@@ -121,7 +134,7 @@ mod tests {
 
     #[test]
     fn page_sizes_for_4k_pages() {
-        if crate::sys::page_size() == 4096 {
+        if page_size() == 4096 {
             assert_eq!(PageSize::Base.bytes(), 4096);
             assert_eq!(PageSize::Pmd.bytes(), 2 << 20);
             assert_eq!(PageSize::Pud.bytes(), 1 << 30);

@@ -53,7 +53,7 @@ fn child_workload() {
         return;
     }
     let _ = nix::sys::prctl::set_thp_disable(true);
-    let page = etmem::sys::page_size() as usize;
+    let page = etmem::types::page_size() as usize;
     let mut v = vec![0u8; SIZE as usize + page];
     let skew = (v.as_ptr() as usize).next_multiple_of(page) - v.as_ptr() as usize;
     let mem = &mut v[skew..skew + SIZE as usize];
@@ -194,7 +194,7 @@ fn refused_and_unmapped_ranges_are_skipped_with_the_reason() {
     }
     let mut swapper = swapper.unwrap();
     let target = Pidfd::open(me).unwrap();
-    let page = etmem::sys::page_size();
+    let page = etmem::types::page_size();
     let nowhere = Range::new(page, 3 * page); // below mmap_min_addr: never mapped
     let r = swapper.swap_out(&target, &[nowhere], &|| false).unwrap();
     assert_eq!(r.requested_bytes, 2 * page);

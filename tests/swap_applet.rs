@@ -307,7 +307,7 @@ fn bad_ranges_are_refused_and_nothing_moves() {
     let w = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "8"]);
     let cold = w.cold.unwrap();
     let before = vmswap(&w);
-    let page = etmem::sys::page_size();
+    let page = etmem::types::page_size();
     let good = hex(cold);
     let unaligned = hex(Range::new(cold.start + 16, cold.end));
     let reversed = hex(Range::new(cold.end, cold.start));

@@ -74,7 +74,7 @@ impl Swapper for ProcessMadvise {
         stop: &dyn Fn() -> bool,
     ) -> Result<SwapReport> {
         pageout_with(
-            coalesce(ranges, crate::sys::page_size()),
+            coalesce(ranges, crate::types::page_size()),
             target.pid(),
             &mut self.chunk,
             stop,

@@ -15,7 +15,7 @@ const CHUNK_ENTRIES: usize = 8192;
 /// Bytes of `ranges` of `pid` whose pages are present in RAM (base pages counted; a
 /// present huge page counts in full). Overlaps are counted once.
 pub fn resident_bytes(pid: Pid, ranges: &[Range]) -> Result<u64> {
-    let page = crate::sys::page_size();
+    let page = crate::types::page_size();
     let path = format!("/proc/{pid}/pagemap");
     let file = File::open(&path).map_err(|e| proc_error(pid, &path, e))?;
     let mut buf = vec![0u8; CHUNK_ENTRIES * 8];
@@ -50,7 +50,7 @@ mod tests {
 
     #[test]
     fn our_touched_memory_is_resident_and_unmapped_space_is_not() {
-        let page = crate::sys::page_size() as usize;
+        let page = crate::types::page_size() as usize;
         let v = vec![1u8; 64 * page];
         let start = (v.as_ptr() as u64).next_multiple_of(page as u64);
         let r = Range::new(start, start + 32 * page as u64);

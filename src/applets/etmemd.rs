@@ -95,7 +95,8 @@ pub fn main(args: &[String]) -> i32 {
         Ok(None) => return 0,
         Err(code) => return code,
     };
-    log::init_daemon(args.level, !args.systemctl);
+    crate::sys::syslog::open();
+    log::init_daemon(args.level, !args.systemctl, crate::sys::syslog::send);
     // In -m mode the parent waits until the child listens, then exits (Type=forking).
     let ready = if args.systemctl {
         match fork_handshake(&args.pid_file) {

@@ -482,7 +482,7 @@ fn check_ranges(given: &[Given], vmas: &[Vma], page: u64, pid: Pid) -> Result<()
 fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done, Fail> {
     let gone = |e: Error| Fail::Run(describe(pid, e, "swapping"));
     let (pidfd, comm) = oneshot::open_user_process(pid, "swap").map_err(gone)?;
-    let page = crate::sys::page_size();
+    let page = crate::types::page_size();
     // `ranges` merged, for the output; `wanted` the same memory as ranges of whole pages
     // of a size class, for the swapper: given ranges are base pages, while a scan may find
     // cold huge pages (which swap_pages takes as one head address each).

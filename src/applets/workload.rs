@@ -154,7 +154,7 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
     }
     // Put every page just faulted in on the LRU lists now (see lock_unlock), so trackers
     // see a settled process from `ready` on. Best effort: RLIMIT_MEMLOCK may forbid it.
-    if let Ok(probe) = AnonRegion::new(crate::sys::page_size() as usize, 0, Thp::NoHuge) {
+    if let Ok(probe) = AnonRegion::new(crate::types::page_size() as usize, 0, Thp::NoHuge) {
         let _ = probe.lock_unlock();
     }
     let mut kids = Vec::new();
@@ -212,7 +212,7 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
 
 /// Check every region's pattern; the line to print.
 fn verify(roles: &[Role]) -> String {
-    let page = crate::sys::page_size() as usize;
+    let page = crate::types::page_size() as usize;
     let mut pages = 0;
     for r in roles {
         if let Some(w) = r.region.verify(r.seed) {

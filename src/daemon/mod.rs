@@ -1,10 +1,7 @@
 //! The daemon: the registry of projects, engines and tasks, the request handler, and one
 //! scheduler thread per started project.
 
-pub mod cycle;
 pub mod handler;
 pub mod registry;
 pub mod scheduler;
 pub mod show;
-pub mod stop;
-pub mod task_status;

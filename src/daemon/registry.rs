@@ -5,9 +5,9 @@
 use std::sync::{Arc, Mutex};
 
 use super::scheduler::{Runner, Work};
-use super::stop::Stop;
-use super::task_status::TaskStatus;
 use crate::config::{self, ConfigFile, EngineConf, ProjectConf, TaskConf};
+use crate::engine::stop::Stop;
+use crate::engine::task_status::TaskStatus;
 use crate::engine::{self, Engine};
 use crate::rpc::reply::Status;
 

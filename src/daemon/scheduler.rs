@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::cycle::TaskRun;
-use super::stop::Stop;
-use super::task_status::TaskStatus;
 use crate::config::{ProjectConf, ScanConf, TaskConf};
+use crate::engine::stop::Stop;
+use crate::engine::task_run::TaskRun;
+use crate::engine::task_status::TaskStatus;
 use crate::engine::Engine;
 
 /// One task as the scheduler sees it; the registry keeps the list current while the

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::time::SystemTime;
 
 use super::registry::{Project, Registry};
-use super::task_status::TaskStatus;
+use crate::engine::task_status::TaskStatus;
 use crate::json;
 
 /// Which view of the projects was asked for (the client sends it in `eng_cmd`, a field

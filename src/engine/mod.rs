@@ -1,15 +1,23 @@
 //! Engines: the policies that decide, each cycle, what to do with a task's processes.
 //! One trait, one implementation per engine type (slide, cslide, damon, thirdparty,
 //! memdcd), chosen from the engine's config.
+//!
+//! The contract between the daemon and an engine lives here too, so that engines depend
+//! on nothing above them: [`Engine`], the [`task_run::TaskRun`] a cycle is handed, the
+//! [`task_status::TaskStatus`] and [`task_status::CycleStats`] it reports, and the
+//! [`stop::Stop`] flag that ends it.
 
 pub mod claim;
 pub mod pending;
 pub mod slide;
+pub mod stop;
 pub mod swap_gate;
 pub mod targets;
+pub mod task_run;
+pub mod task_status;
 
 use crate::config::{EngineConf, EngineKind, ProjectConf, TaskConf};
-use crate::daemon::cycle::TaskRun;
+use crate::engine::task_run::TaskRun;
 use crate::error::Result;
 
 /// A policy engine. The scheduler calls `run_cycle` once per cycle for each task.

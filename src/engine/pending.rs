@@ -4,7 +4,7 @@
 
 use super::{targets, Engine};
 use crate::config::{ProjectConf, TaskConf};
-use crate::daemon::cycle::TaskRun;
+use crate::engine::task_run::TaskRun;
 use crate::error::{Error, Kind, Result};
 
 /// An engine type whose policy arrives later: it only finds its tasks' processes.

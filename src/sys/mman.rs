@@ -35,7 +35,7 @@ unsafe impl Send for AnonRegion {}
 impl AnonRegion {
     /// Map `len` bytes (rounded up to pages) aligned to `align` (a power of two ≥ page).
     pub fn new(len: usize, align: usize, thp: Thp) -> Result<AnonRegion> {
-        let page = super::page_size() as usize;
+        let page = crate::types::page_size() as usize;
         let align = align.max(page);
         let len = len.div_ceil(page).max(1) * page;
         let map_len = len + 2 * align + 2 * page;
@@ -239,7 +239,7 @@ impl AnonRegion {
 
     /// Read one word of every page (marks each page accessed); returns a checksum.
     pub fn read_pages(&self) -> u64 {
-        let step = super::page_size() as usize / 8;
+        let step = crate::types::page_size() as usize / 8;
         (0..self.words())
             .step_by(step)
             .fold(0u64, |acc, i| acc.wrapping_add(self.get(i)))
@@ -248,7 +248,7 @@ impl AnonRegion {
     /// Rewrite the first word of every page with its pattern (marks each page dirty
     /// without changing its contents).
     pub fn write_pages(&self, seed: u64) {
-        let step = super::page_size() as usize / 8;
+        let step = crate::types::page_size() as usize / 8;
         for i in (0..self.words()).step_by(step) {
             self.put(i, Self::pattern(seed, i));
         }

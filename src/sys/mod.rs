@@ -20,22 +20,6 @@ pub mod smaps;
 pub mod swap_pages_ioctl;
 pub mod syslog;
 
-use std::sync::OnceLock;
-
-/// The base page size (`sysconf(_SC_PAGESIZE)`), 4096 when the call fails.
-pub fn page_size() -> u64 {
-    static SIZE: OnceLock<u64> = OnceLock::new();
-    *SIZE.get_or_init(|| {
-        // SAFETY: sysconf has no memory-safety preconditions.
-        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        if n > 0 {
-            n as u64
-        } else {
-            4096
-        }
-    })
-}
-
 /// Number of online processors (`get_nprocs()` in upstream), at least 1.
 pub fn online_cpus() -> usize {
     // SAFETY: sysconf has no memory-safety preconditions.

@@ -54,7 +54,7 @@ impl Pagemap {
     /// (page aligned), `out.len()` of them, in one read per `CHUNK_ENTRIES`. A read that
     /// returns short (the address space is gone) is an error of kind `Gone`.
     pub fn read(&mut self, start: u64, out: &mut [u64]) -> Result<()> {
-        let page = crate::sys::page_size();
+        let page = crate::types::page_size();
         for (k, chunk) in out.chunks_mut(CHUNK_ENTRIES).enumerate() {
             let vaddr = start.saturating_add((k * CHUNK_ENTRIES) as u64 * page);
             let offset = (vaddr / page).saturating_mul(8);
@@ -102,7 +102,7 @@ mod tests {
     #[test]
     fn own_stack_is_present() {
         let x = [7u8; 64];
-        let addr = x.as_ptr() as u64 & !(crate::sys::page_size() - 1);
+        let addr = x.as_ptr() as u64 & !(crate::types::page_size() - 1);
         let mut pm = Pagemap::open(std::process::id() as Pid).unwrap();
         let mut e = [0u64; 1];
         pm.read(addr, &mut e).unwrap();

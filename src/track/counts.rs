@@ -34,7 +34,7 @@ pub struct Run {
 }
 
 /// The runs as ranges of whole pages of their size class, the form swappers take
-/// ([`crate::act::Swapper::swap_out_sized`]).
+/// (the actuators' `swap_out_sized`).
 pub fn sized(runs: &[Run]) -> Vec<(Range, PageSize)> {
     runs.iter().map(|r| (r.range, r.size)).collect()
 }

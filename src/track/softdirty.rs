@@ -32,7 +32,7 @@ pub fn supported() -> bool {
     static YES: OnceLock<bool> = OnceLock::new();
     *YES.get_or_init(|| {
         let probe = || -> Result<bool> {
-            let r = AnonRegion::new(crate::sys::page_size() as usize, 0, Thp::NoHuge)?;
+            let r = AnonRegion::new(crate::types::page_size() as usize, 0, Thp::NoHuge)?;
             r.fill(1);
             let mut pm = Pagemap::open(std::process::id() as Pid)?;
             let mut e = [0u64];

@@ -1,5 +1,7 @@
 //! One error type for the whole crate: a kind that callers branch on (exit codes, reply
-//! codes) and a message for people that carries its context (file, key, pid, value).
+//! codes), a message for people, and the context a caller may need without reading the
+//! message back apart: the file a failed call was about, and the daemon object or config
+//! group the error concerns.
 
 use std::fmt;
 use std::io;
@@ -7,7 +9,9 @@ use std::io;
 /// What went wrong, coarsely: enough to pick an exit status or an upstream reply code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Bad input from the user: a command-line word, a config value, a request field.
+    /// Bad input on a command line (an option, a range, standard input): exit status 2.
+    Usage,
+    /// Bad input from a config file or a request field.
     Invalid,
     /// The thing named does not exist (file, process, project...).
     NotFound,
@@ -19,32 +23,60 @@ pub enum Kind {
     Unsupported,
     /// An object already exists.
     Exists,
-    /// Anything else from the operating system.
+    /// A project is already in the state a request asks for (started, or stopped).
+    State,
+    /// Anything else from the operating system, or a failure of our own.
     Io,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    pub kind: Kind,
-    pub msg: String,
+/// The daemon object, or the config group, an error is about; with [`Kind`] it picks
+/// upstream's reply code (`project is not exist`, `engine has been existed`...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Object {
+    Project,
+    Engine,
+    Task,
 }
 
+/// An error: its kind, its message, and what it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// What went wrong, for callers that branch on it.
+    pub kind: Kind,
+    /// The message for people: what was done, on what, and why it failed.
+    pub msg: String,
+    /// The file a failed call was about (`/proc/42/pagemap`), when there is one.
+    pub path: Option<String>,
+    /// The project, engine or task (or config group) the error is about.
+    pub object: Option<Object>,
+}
+
+/// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An error of `kind` with a message and no further context.
     pub fn new(kind: Kind, msg: impl Into<String>) -> Error {
         Error {
             kind,
             msg: msg.into(),
+            path: None,
+            object: None,
         }
     }
 
+    /// Bad config or request input ([`Kind::Invalid`]).
     pub fn invalid(msg: impl Into<String>) -> Error {
         Error::new(Kind::Invalid, msg)
     }
 
+    /// Bad command-line input ([`Kind::Usage`]).
+    pub fn usage(msg: impl Into<String>) -> Error {
+        Error::new(Kind::Usage, msg)
+    }
+
     /// An OS error with what we were doing when it happened; ENOENT/ESRCH map to
-    /// `NotFound`, EPERM/EACCES to `Permission`.
+    /// `NotFound`, EPERM/EACCES to `Permission`, ENOSYS/EOPNOTSUPP to `Unsupported`.
     pub fn io(context: impl fmt::Display, err: io::Error) -> Error {
         let kind = match err.raw_os_error() {
             Some(libc::ENOENT) | Some(libc::ESRCH) => Kind::NotFound,
@@ -55,11 +87,29 @@ impl Error {
         Error::new(kind, format!("{context}: {err}"))
     }
 
-    /// Prefix the message with more context, keeping the kind.
+    /// An OS error reading or writing the file at `path` (message `PATH: reason`), with
+    /// the path kept so that a caller can say what was denied.
+    pub fn file(path: impl fmt::Display, err: io::Error) -> Error {
+        let path = path.to_string();
+        Error {
+            path: Some(path.clone()),
+            ..Error::io(path, err)
+        }
+    }
+
+    /// The same error, said to be about `object`.
+    pub fn about(self, object: Object) -> Error {
+        Error {
+            object: Some(object),
+            ..self
+        }
+    }
+
+    /// Prefix the message with more context, keeping the kind, path and object.
     pub fn context(self, context: impl fmt::Display) -> Error {
         Error {
-            kind: self.kind,
             msg: format!("{context}: {}", self.msg),
+            ..self
         }
     }
 }
@@ -90,5 +140,19 @@ mod tests {
         let e = Error::io("x", io::Error::from_raw_os_error(libc::EACCES)).context("scan");
         assert_eq!(e.kind, Kind::Permission);
         assert!(e.msg.starts_with("scan: x: "));
+    }
+
+    #[test]
+    fn context_is_carried_not_parsed() {
+        let e = Error::file(
+            "/proc/7/pagemap",
+            io::Error::from_raw_os_error(libc::EACCES),
+        )
+        .context("scanning")
+        .about(Object::Task);
+        assert_eq!(e.kind, Kind::Permission);
+        assert_eq!(e.path.as_deref(), Some("/proc/7/pagemap"));
+        assert_eq!(e.object, Some(Object::Task));
+        assert!(e.msg.starts_with("scanning: /proc/7/pagemap: "));
     }
 }

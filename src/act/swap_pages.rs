@@ -141,7 +141,7 @@ pub fn open_file(target: &Pidfd) -> Result<File> {
             ),
         ),
         Some(libc::ESRCH) => Error::new(Kind::Gone, format!("process {pid} exited")),
-        _ => Error::io(&path, e),
+        _ => Error::file(&path, e),
     })
 }
 
@@ -150,7 +150,7 @@ fn write_error(pid: Pid, e: io::Error) -> Error {
         Some(libc::ESRCH) | Some(libc::ENOENT) => {
             Error::new(Kind::Gone, format!("process {pid} exited"))
         }
-        _ => Error::io(path(pid), e),
+        _ => Error::file(path(pid), e),
     }
 }
 

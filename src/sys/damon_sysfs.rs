@@ -47,7 +47,7 @@ fn write(path: &Path, value: &str) -> Result<()> {
 }
 
 fn read_u64(path: &Path) -> Result<u64> {
-    let t = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
+    let t = std::fs::read_to_string(path).map_err(|e| Error::file(path.display(), e))?;
     t.trim()
         .parse()
         .map_err(|_| Error::invalid(format!("{}: unparsable {:?}", path.display(), t.trim())))
@@ -177,9 +177,9 @@ impl Monitor {
         }
         write(&self.kdamond.join("state"), "update_schemes_tried_regions")?;
         let dir = self.kdamond.join("contexts/0/schemes/0/tried_regions");
-        let rd = std::fs::read_dir(&dir).map_err(|e| Error::io(dir.display(), e))?;
+        let rd = std::fs::read_dir(&dir).map_err(|e| Error::file(dir.display(), e))?;
         for ent in rd {
-            let ent = ent.map_err(|e| Error::io(dir.display(), e))?;
+            let ent = ent.map_err(|e| Error::file(dir.display(), e))?;
             if ent
                 .file_name()
                 .to_str()

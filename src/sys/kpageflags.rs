@@ -23,7 +23,7 @@ pub struct KpageFlags {
 impl KpageFlags {
     pub fn open() -> Result<KpageFlags> {
         let path = "/proc/kpageflags";
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = File::open(path).map_err(|e| Error::file(path, e))?;
         Ok(KpageFlags { file })
     }
 
@@ -31,7 +31,7 @@ impl KpageFlags {
     pub fn flags(&self, pfn: u64) -> Result<u64> {
         let mut b = [0u8; 8];
         let got = read_full(&self.file, &mut b, pfn.saturating_mul(8))
-            .map_err(|e| Error::io("/proc/kpageflags", e))?;
+            .map_err(|e| Error::file("/proc/kpageflags", e))?;
         Ok(if got == 8 { u64::from_ne_bytes(b) } else { 0 })
     }
 

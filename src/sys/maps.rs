@@ -6,7 +6,7 @@ use crate::types::{Pid, Range, Vma};
 /// Read and parse `/proc/PID/maps`.
 pub fn read_maps(pid: Pid) -> Result<Vec<Vma>> {
     let path = format!("/proc/{pid}/maps");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e))?;
     parse_maps(&text).map_err(|e| e.context(&path))
 }
 

@@ -15,7 +15,7 @@ pub struct MemInfo {
 /// Read `/proc/meminfo`.
 pub fn read() -> Result<MemInfo> {
     let text =
-        std::fs::read_to_string("/proc/meminfo").map_err(|e| Error::io("/proc/meminfo", e))?;
+        std::fs::read_to_string("/proc/meminfo").map_err(|e| Error::file("/proc/meminfo", e))?;
     parse(&text)
 }
 

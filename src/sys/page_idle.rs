@@ -39,7 +39,7 @@ impl PageIdle {
                      CONFIG_IDLE_PAGE_TRACKING"
                 ),
             )),
-            Err(e) => Err(Error::io(PATH, e)),
+            Err(e) => Err(Error::file(PATH, e)),
         }
     }
 
@@ -57,7 +57,7 @@ impl PageIdle {
             }
             self.file
                 .write_all_at(&self.bytes, first * 8)
-                .map_err(|e| Error::io(PATH, e))?;
+                .map_err(|e| Error::file(PATH, e))?;
         }
         Ok(())
     }
@@ -73,7 +73,7 @@ impl PageIdle {
             self.bytes.clear();
             self.bytes.resize(n * 8, 0);
             let got = read_full(&self.file, &mut self.bytes, first * 8)
-                .map_err(|e| Error::io(PATH, e))?;
+                .map_err(|e| Error::file(PATH, e))?;
             self.bytes[got..].fill(0);
             for w in &mut words[i..i + len] {
                 let at = ((w.0 - first) * 8) as usize;

@@ -120,7 +120,7 @@ pub fn proc_error(pid: Pid, path: &str, e: std::io::Error) -> Error {
         Some(libc::ENOENT) | Some(libc::ESRCH) => {
             Error::new(Kind::NotFound, format!("no process with pid {pid}"))
         }
-        _ => Error::io(path, e),
+        _ => Error::file(path, e),
     }
 }
 

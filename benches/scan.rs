@@ -18,7 +18,8 @@ use etmem::sys::clear_refs::{ClearRefs, ClearRefsFile};
 use etmem::sys::page_idle::{words_of, PageIdle};
 use etmem::sys::pagemap::{self, Pagemap, CHUNK_ENTRIES};
 use etmem::sys::pidfd::Pidfd;
-use etmem::track::{self, Backend, Tracker};
+use etmem::track::{self, Tracker};
+use etmem::types::{Family, ScanBackend};
 use etmem::types::{PageSize, Pid, Vma};
 
 const ROUNDS: usize = 3;
@@ -76,14 +77,14 @@ fn chunks(vmas: &[Vma], mut each: impl FnMut(u64, usize)) {
 
 struct Floor {
     pid: Pid,
-    backend: Backend,
+    backend: ScanBackend,
     vmas: Vec<Vma>,
     entries: Vec<u64>,
     words: Vec<Vec<(u64, u64)>>,
 }
 
 impl Floor {
-    fn new(backend: Backend, pid: Pid, vmas: &[Vma]) -> Floor {
+    fn new(backend: ScanBackend, pid: Pid, vmas: &[Vma]) -> Floor {
         let mut f = Floor {
             pid,
             backend,
@@ -91,7 +92,7 @@ impl Floor {
             entries: Vec::new(),
             words: Vec::new(),
         };
-        if backend == Backend::PageIdle {
+        if backend == ScanBackend::PageIdle {
             // The bitmap words of every chunk, computed once outside the timing.
             let mut pm = Pagemap::open(pid).unwrap();
             let mut words = Vec::new();
@@ -109,11 +110,11 @@ impl Floor {
         let t = Instant::now();
         let mut pm = Pagemap::open(self.pid).unwrap();
         let mut entries = std::mem::take(&mut self.entries);
-        let mut bitmap = (self.backend == Backend::PageIdle).then(|| PageIdle::open().unwrap());
+        let mut bitmap = (self.backend == ScanBackend::PageIdle).then(|| PageIdle::open().unwrap());
         let mut k = 0;
         let words = std::mem::take(&mut self.words);
         let mut scratch = Vec::new();
-        if self.backend == Backend::Smaps {
+        if self.backend == ScanBackend::Smaps {
             let _ = std::fs::read_to_string(format!("/proc/{}/smaps", self.pid)).unwrap();
         }
         chunks(&self.vmas, |addr, n| {
@@ -127,8 +128,8 @@ impl Floor {
             }
         });
         let clear = match self.backend {
-            Backend::Smaps => Some(ClearRefs::Referenced),
-            Backend::SoftDirty => Some(ClearRefs::SoftDirty),
+            ScanBackend::Smaps => Some(ClearRefs::Referenced),
+            ScanBackend::SoftDirty => Some(ClearRefs::SoftDirty),
             _ => None,
         };
         if let Some(c) = clear {
@@ -151,7 +152,7 @@ const CHILD: &str = "ETMEM_BENCH_ONE";
 fn main() {
     if let Ok(one) = std::env::var(CHILD) {
         let f: Vec<&str> = one.split(',').collect();
-        let backend = Backend::from_name(f[0]).unwrap().unwrap();
+        let backend = ScanBackend::choose(f[0]).unwrap().unwrap();
         measure(backend, f[1].parse().unwrap(), f[2].parse().unwrap());
         return;
     }
@@ -167,7 +168,7 @@ fn main() {
     for &mib in &sizes {
         let w = workload(mib);
         // Each backend is measured in a fresh process, so its peak RSS is its own.
-        for backend in Backend::ALL {
+        for backend in ScanBackend::ALL {
             let _ = Command::new(&me)
                 .env(CHILD, format!("{},{mib},{}", backend.name(), w.pid))
                 .status();
@@ -176,11 +177,11 @@ fn main() {
 }
 
 /// One row: `backend` scanning the workload `pid` of `mib` MiB.
-fn measure(backend: Backend, mib: u64, pid: Pid) {
+fn measure(backend: ScanBackend, mib: u64, pid: Pid) {
     let target = Pidfd::open(pid).unwrap();
     let vmas = etmem::sys::maps::read_maps(pid).unwrap();
     let rss0 = status_kb("VmRSS");
-    let mut tr: Box<dyn Tracker> = match track::open(Some(backend), pid) {
+    let mut tr: Box<dyn Tracker> = match track::open(Some(backend), &target) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{}: not available: {}", backend.name(), e);
@@ -193,7 +194,7 @@ fn measure(backend: Backend, mib: u64, pid: Pid) {
     let mut floor = Floor::new(backend, pid, &vmas);
     let (mut passes, mut floors) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        if backend == Backend::Damon {
+        if backend == ScanBackend::Damon {
             std::thread::sleep(Duration::from_millis(300));
         } else {
             floors.push(floor.run());

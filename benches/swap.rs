@@ -8,7 +8,7 @@
 //!    its cold region: the whole region as one range, and every other 64 KiB chunk of it
 //!    (many ranges, as fragmented cold runs give). For each, alternating pairs (order
 //!    swapped every pair, `ETMEM_BENCH_PAIRS`, default 7, after one untimed warm-up pair):
-//!    - **ours**: `act::open(Some(ProcessMadvise), pid)` + `swap_out(ranges)`, as the
+//!    - **ours**: `act::open(Some(ProcessMadvise), &pidfd)` + `swap_out(ranges)`, as the
 //!      daemon does each cycle (pidfd, probe, coalescing, chunking, short-count handling);
 //!    - **floor**: open a pidfd and call the raw `process_madvise(MADV_PAGEOUT)` over the
 //!      same ranges in chunks of at most 1024 iovecs (`UIO_MAXIOV`), nothing else.
@@ -34,9 +34,10 @@
 
 use std::time::{Duration, Instant};
 
-use etmem::act::{self, SwapBackend};
+use etmem::act;
 use etmem::sys::pidfd::Pidfd;
 use etmem::sys::process_madvise::{process_madvise, MAX_IOVECS};
+use etmem::types::SwapBackend;
 use etmem::types::{Pid, Range};
 
 /// The workload, daemon and JSON helpers of the integration tests, shared.
@@ -225,7 +226,7 @@ fn run_once(side: Side, pid: Pid, ranges: &[Range]) -> (Duration, Duration, u64)
         Side::Ours => {
             let t = Instant::now();
             let target = Pidfd::open(pid).expect("pidfd");
-            let mut s = act::open(Some(SwapBackend::ProcessMadvise), pid).expect("swapper");
+            let mut s = act::open(Some(SwapBackend::ProcessMadvise), &target).expect("swapper");
             let r = s.swap_out(&target, ranges, &|| false).expect("swap_out");
             let d = t.elapsed();
             if !r.skipped.is_empty() {

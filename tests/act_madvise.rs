@@ -6,9 +6,10 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use etmem::act::{self, SwapBackend};
+use etmem::act;
 use etmem::error::Kind;
 use etmem::sys::pidfd::Pidfd;
+use etmem::types::SwapBackend;
 use etmem::types::{Pid, Range};
 
 const CHILD_ENV: &str = "ETMEM_ACT_MADVISE_CHILD";
@@ -144,7 +145,7 @@ fn pageout_of_64_mib_reaches_swap_and_comes_back_intact() {
     let resident_before = act::resident_bytes(pid, &[w.range]).unwrap();
 
     let target = Pidfd::open(pid).unwrap();
-    let mut swapper = act::open(Some(SwapBackend::ProcessMadvise), pid).unwrap();
+    let mut swapper = act::open(Some(SwapBackend::ProcessMadvise), &target).unwrap();
     assert_eq!(swapper.backend(), SwapBackend::ProcessMadvise);
     let t = std::time::Instant::now();
     let report = swapper.swap_out(&target, &[w.range], &|| false).unwrap();
@@ -188,12 +189,12 @@ fn pageout_of_64_mib_reaches_swap_and_comes_back_intact() {
 fn refused_and_unmapped_ranges_are_skipped_with_the_reason() {
     // Our own process: process_madvise on oneself needs no privilege.
     let me = std::process::id() as Pid;
-    let swapper = act::open(Some(SwapBackend::ProcessMadvise), me);
+    let target = Pidfd::open(me).unwrap();
+    let swapper = act::open(Some(SwapBackend::ProcessMadvise), &target);
     if !need(swapper.is_ok(), "process_madvise(MADV_PAGEOUT) unavailable") {
         return;
     }
     let mut swapper = swapper.unwrap();
-    let target = Pidfd::open(me).unwrap();
     let page = etmem::types::page_size();
     let nowhere = Range::new(page, 3 * page); // below mmap_min_addr: never mapped
     let r = swapper.swap_out(&target, &[nowhere], &|| false).unwrap();
@@ -210,7 +211,7 @@ fn sleeper() -> (Child, Pid, Pidfd, Box<dyn act::Swapper>) {
     let pid = child.id() as Pid;
     std::thread::sleep(std::time::Duration::from_millis(50)); // let exec finish
     let target = Pidfd::open(pid).unwrap();
-    let swapper = act::open(Some(SwapBackend::ProcessMadvise), pid).unwrap();
+    let swapper = act::open(Some(SwapBackend::ProcessMadvise), &target).unwrap();
     (child, pid, target, swapper)
 }
 
@@ -255,7 +256,11 @@ fn an_exited_process_is_gone() {
         .unwrap_err();
     assert_eq!(e.kind, Kind::Gone, "{e}");
     assert!(e.msg.contains(&format!("process {pid} exited")), "{e}");
-    let e = act::open(None, pid).err().unwrap();
+    // A swapper is made from a pidfd, and none can be had for the exited process.
+    let e = Pidfd::open(pid)
+        .and_then(|t| act::open(None, &t))
+        .err()
+        .unwrap();
     assert_eq!(e.kind, Kind::NotFound, "{e}");
 }
 
@@ -271,10 +276,13 @@ fn auto_detect_picks_process_madvise_and_swap_pages_names_the_module() {
         return;
     }
     assert_eq!(act::detect(me), SwapBackend::ProcessMadvise);
-    if let Ok(s) = act::open(None, me) {
+    let target = Pidfd::open(me).unwrap();
+    if let Ok(s) = act::open(None, &target) {
         assert_eq!(s.backend(), SwapBackend::ProcessMadvise);
     }
-    let e = act::open(Some(SwapBackend::SwapPages), me).err().unwrap();
+    let e = act::open(Some(SwapBackend::SwapPages), &target)
+        .err()
+        .unwrap();
     assert_eq!(e.kind, Kind::Unsupported, "{e}");
     assert!(e.msg.contains("etmem_swap"), "{e}");
     assert!(e.msg.contains("modprobe etmem_swap"), "{e}");

@@ -10,14 +10,15 @@ use common::guest::in_guest_or_rerun;
 use common::workload::Workload;
 use common::{run, texts};
 use etmem::sys::pidfd::Pidfd;
-use etmem::track::{self, Backend, Tracker, VmaCounts};
+use etmem::track::{self, Tracker, VmaCounts};
+use etmem::types::ScanBackend;
 use etmem::types::{PageSize, Range};
 
 /// Scan the whole workload with `backend`; returns the tracker (counts inside).
-fn scan(w: &Workload, backend: Backend, loops: u32, interval: Duration) -> Box<dyn Tracker> {
+fn scan(w: &Workload, backend: ScanBackend, loops: u32, interval: Duration) -> Box<dyn Tracker> {
     let target = Pidfd::open(w.pid).unwrap();
     let vmas = etmem::sys::maps::read_maps(w.pid).unwrap();
-    let mut tr = track::open(Some(backend), w.pid).unwrap();
+    let mut tr = track::open(Some(backend), &target).unwrap();
     track::scan(tr.as_mut(), &target, &vmas, loops, interval, &|| false).unwrap();
     tr.finish();
     tr
@@ -53,7 +54,7 @@ fn page_idle_in_guest() {
         return;
     }
     let w = Workload::spawn(&["--hot-mib", "32", "--cold-mib", "32"]);
-    let tr = scan(&w, Backend::PageIdle, 2, Duration::from_secs(1));
+    let tr = scan(&w, ScanBackend::PageIdle, 2, Duration::from_secs(1));
     let hot = share(vma(tr.as_ref(), w.hot.unwrap()), |n| n == 2);
     let cold = share(vma(tr.as_ref(), w.cold.unwrap()), |n| n == 0);
     println!(
@@ -67,7 +68,7 @@ fn page_idle_in_guest() {
 
     // Transparent huge pages: one 2 MiB unit each, counted as such.
     let w = Workload::spawn(&["--hot-mib", "16", "--cold-mib", "16", "--thp"]);
-    let tr = scan(&w, Backend::PageIdle, 2, Duration::from_secs(1));
+    let tr = scan(&w, ScanBackend::PageIdle, 2, Duration::from_secs(1));
     for (r, want) in [(w.hot.unwrap(), 2), (w.cold.unwrap(), 0)] {
         let c = vma(tr.as_ref(), r);
         let huge: Vec<_> = c.pages().filter(|p| p.size == PageSize::Pmd).collect();
@@ -108,7 +109,7 @@ fn damon_in_guest() {
         return;
     }
     let w = Workload::spawn(&["--hot-mib", "32", "--cold-mib", "32"]);
-    let tr = scan(&w, Backend::Damon, 3, Duration::from_secs(2));
+    let tr = scan(&w, ScanBackend::Damon, 3, Duration::from_secs(2));
     assert_eq!(nr_kdamonds(), "0", "the kdamond is gone after finish");
     let hot = share(vma(tr.as_ref(), w.hot.unwrap()), |n| n == 3);
     let cold = share(vma(tr.as_ref(), w.cold.unwrap()), |n| n == 0);
@@ -198,7 +199,7 @@ fn softdirty_in_guest() {
         return;
     }
     let w = Workload::spawn(&["--hot-mib", "16", "--cold-mib", "16", "--write-mib", "16"]);
-    let tr = scan(&w, Backend::SoftDirty, 2, Duration::from_secs(1));
+    let tr = scan(&w, ScanBackend::SoftDirty, 2, Duration::from_secs(1));
     let written = share(vma(tr.as_ref(), w.write.unwrap()), |n| n == 6);
     let cold = share(vma(tr.as_ref(), w.cold.unwrap()), |n| n == 0);
     let read = share(vma(tr.as_ref(), w.hot.unwrap()), |n| n == 0);

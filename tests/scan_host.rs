@@ -9,8 +9,9 @@ use std::time::Duration;
 use common::workload::Workload;
 use common::{parse_json, run, texts};
 use etmem::sys::pidfd::Pidfd;
-use etmem::track::{self, Backend};
+use etmem::track;
 use etmem::types::Range;
+use etmem::types::ScanBackend;
 
 fn mib(n: u64) -> u64 {
     n << 20
@@ -39,7 +40,7 @@ fn smaps_backend_sees_hot_and_cold_vmas() {
     let (hot, cold) = (w.hot.unwrap(), w.cold.unwrap());
     let target = Pidfd::open(w.pid).unwrap();
     let vmas: Vec<_> = etmem::sys::maps::read_maps(w.pid).unwrap();
-    let mut tr = track::open(Some(Backend::Smaps), w.pid).unwrap();
+    let mut tr = track::open(Some(ScanBackend::Smaps), &target).unwrap();
     track::scan(
         tr.as_mut(),
         &target,

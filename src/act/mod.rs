@@ -3,48 +3,20 @@
 //! Swap-out has two kernel backends behind one [`Swapper`] trait: openEuler's
 //! `/proc/PID/swap_pages` (module `etmem_swap`) and stock Linux's
 //! `process_madvise(MADV_PAGEOUT)`. [`open`] picks one per process, or takes the
-//! configured choice.
+//! configured choice. [`swappable`] says which memory may be swapped at all.
 
 pub mod coalesce;
 pub mod madvise;
 pub mod residency;
 pub mod swap_pages;
 pub mod swapcache;
+pub mod swappable;
 
 pub use residency::resident_bytes;
 
 use crate::error::Result;
 use crate::sys::pidfd::Pidfd;
-use crate::types::{PageSize, Pid, Range};
-
-/// Which kernel interface swaps pages out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SwapBackend {
-    /// Write page addresses to `/proc/PID/swap_pages` (openEuler, module `etmem_swap`).
-    SwapPages,
-    /// `process_madvise(pidfd, ranges, MADV_PAGEOUT)` (Linux 5.10+).
-    ProcessMadvise,
-}
-
-impl SwapBackend {
-    /// The name used in config files and messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            SwapBackend::SwapPages => "swap_pages",
-            SwapBackend::ProcessMadvise => "process_madvise",
-        }
-    }
-
-    /// The backend a config string names; `None` for anything else (the caller decides
-    /// what "auto" or an empty value mean and how to word the error).
-    pub fn from_name(name: &str) -> Option<SwapBackend> {
-        match name {
-            "swap_pages" => Some(SwapBackend::SwapPages),
-            "process_madvise" => Some(SwapBackend::ProcessMadvise),
-            _ => None,
-        }
-    }
-}
+use crate::types::{PageSize, Pid, Range, SwapBackend};
 
 /// What one swap-out did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,15 +72,16 @@ pub fn page_range(addr: u64, size: PageSize) -> Range {
     Range::new(start, start.saturating_add(bytes))
 }
 
-/// The swapper for process `pid`: the chosen backend, or with `None` swap_pages when this
-/// kernel has `/proc/PID/swap_pages`, else process_madvise. Opening checks that the
-/// backend works here (the module is loaded, the syscall exists and we may use it), so a
-/// misconfiguration fails at task start with a message saying what is missing.
-pub fn open(choice: Option<SwapBackend>, pid: Pid) -> Result<Box<dyn Swapper>> {
-    let target = Pidfd::open(pid)?;
-    match choice.unwrap_or_else(|| detect(pid)) {
-        SwapBackend::SwapPages => Ok(Box::new(swap_pages::SwapPages::open(&target)?)),
-        SwapBackend::ProcessMadvise => Ok(Box::new(madvise::ProcessMadvise::open(&target)?)),
+/// The swapper for the process `target` holds: the chosen backend, or with `None`
+/// swap_pages when this kernel has `/proc/PID/swap_pages`, else process_madvise. Opening
+/// checks that the backend works here (the module is loaded, the syscall exists and we
+/// may use it), so a misconfiguration fails at task start with a message saying what is
+/// missing. Taking the pidfd, not a pid, means a swapper is only ever made for the
+/// process that was resolved.
+pub fn open(choice: Option<SwapBackend>, target: &Pidfd) -> Result<Box<dyn Swapper>> {
+    match choice.unwrap_or_else(|| detect(target.pid())) {
+        SwapBackend::SwapPages => Ok(Box::new(swap_pages::SwapPages::open(target)?)),
+        SwapBackend::ProcessMadvise => Ok(Box::new(madvise::ProcessMadvise::open(target)?)),
     }
 }
 
@@ -130,15 +103,6 @@ pub fn swapped_bytes(pid: Pid) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backend_names_round_trip() {
-        for b in [SwapBackend::SwapPages, SwapBackend::ProcessMadvise] {
-            assert_eq!(SwapBackend::from_name(b.name()), Some(b));
-        }
-        assert_eq!(SwapBackend::from_name("auto"), None);
-        assert_eq!(SwapBackend::from_name("Swap_Pages"), None);
-    }
 
     #[test]
     fn page_ranges_are_aligned_to_their_class() {

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use crate::error::{Error, Kind, Result};
 use crate::types::Pid;
 
 /// The demo workload: hot and cold region sizes in MiB.
@@ -20,8 +21,8 @@ pub struct Demo {
 
 impl Demo {
     /// Start the workload and wait until its memory is filled.
-    pub fn start() -> Result<Demo, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    pub fn start() -> Result<Demo> {
+        let exe = std::env::current_exe().map_err(|e| Error::io("cannot find this binary", e))?;
         let mut child = Command::new(exe)
             .args([
                 "workload",
@@ -33,23 +34,26 @@ impl Demo {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot start the demo workload: {e}"))?;
+            .map_err(|e| Error::io("cannot start the demo workload", e))?;
         let out = child
             .stdout
             .take()
-            .ok_or("the demo workload has no output")?;
+            .ok_or_else(|| Error::new(Kind::Io, "the demo workload has no output"))?;
         let mut demo = Demo {
             child,
             regions: Vec::new(),
         };
         for line in BufReader::new(out).lines() {
-            let line = line.map_err(|e| format!("reading the demo workload: {e}"))?;
+            let line = line.map_err(|e| Error::io("reading the demo workload", e))?;
             if line == "ready" {
                 return Ok(demo);
             }
             demo.regions.push(line);
         }
-        Err("the demo workload ended before it was ready".into())
+        Err(Error::new(
+            Kind::Io,
+            "the demo workload ended before it was ready",
+        ))
     }
 
     pub fn pid(&self) -> Pid {

@@ -7,6 +7,7 @@ pub mod etmemd;
 pub mod getopt;
 pub mod oneshot;
 pub mod scan;
+pub mod scan_text;
 pub mod swap;
 pub mod workload;
 

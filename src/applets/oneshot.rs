@@ -1,18 +1,22 @@
 //! What the one-shot applets (`etmem-scan`, `etmem-swap`) share, so that both behave and
-//! speak alike: the start of `main` (help, usage errors), the process they work on
-//! (`--pid N` or `--name COMM`, found in `/proc`, held by a pidfd) with the messages for
-//! each way that can fail, and the stop flag the termination signals set.
+//! speak alike: the start of `main` (help, usage errors), the scan options (`--loop`,
+//! `--interval`, `--backend`, `--threshold`), the process they work on (`--pid N` or
+//! `--name COMM`, found in `/proc`, held by a pidfd) with the messages for each way that
+//! can fail, the exit status an error gives, and the stop flag the termination signals
+//! set.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::getopt::{self, Item};
 pub use crate::config::Target;
+use crate::engine::cold::{ScanSpec, Watch};
 use crate::engine::targets;
 use crate::error::{Error, Kind, Result};
 use crate::sys::pidfd::Pidfd;
 use crate::sys::process;
-use crate::types::Pid;
+use crate::types::{Family, Pid, ScanBackend};
 
 /// The arguments `parsed` holds, or the exit status when there is nothing to run: 0
 /// after printing `help` (`Ok(None)` means --help), 2 after printing a usage error.
@@ -56,8 +60,78 @@ pub fn target_from_options(items: &[Item], verb: &str) -> Result<Target, String>
 
 /// The target's pid now (the lowest with that exact name), then with `children` its
 /// direct children: as the daemon resolves a task's target.
-pub fn pids(target: &Target, children: bool) -> Result<Vec<Pid>, String> {
-    targets::resolve(target, children).map_err(|e| e.msg)
+pub fn pids(target: &Target, children: bool) -> Result<Vec<Pid>> {
+    targets::resolve(target, children)
+}
+
+/// How to scan: `--loop`, `--interval`, `--backend` and `--threshold`, with the same
+/// ranges and defaults wherever a command line asks for a scan (`etmem-swap --cold` too).
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub loops: u32,
+    pub interval: Duration,
+    /// The interval as given, for output that echoes it.
+    pub interval_text: String,
+    /// `None` is auto.
+    pub backend: Option<ScanBackend>,
+    /// Hot from this count on; cold below it (for the slide rule).
+    pub threshold: u16,
+}
+
+impl ScanOptions {
+    /// The scan options of parsed command-line `items`, defaults filled in; the error
+    /// names the option, the bad value and what is allowed.
+    pub fn from_options(items: &[getopt::Item]) -> Result<ScanOptions, String> {
+        let loops = match getopt::last(items, "loop") {
+            None => 1,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=120).contains(n))
+                .ok_or_else(|| format!("--loop: {v:?} is not a number from 1 to 120"))?,
+        };
+        let interval_text = getopt::last(items, "interval").unwrap_or("1").to_string();
+        let interval = interval_text
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1200.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                format!("--interval: {interval_text:?} is not a number of seconds in (0, 1200]")
+            })?;
+        let backend = match getopt::last(items, "backend") {
+            None => None,
+            Some(b) => ScanBackend::choose(b).map_err(|e| format!("--backend: {e}"))?,
+        };
+        let max_t = 3 * loops;
+        let threshold = match getopt::last(items, "threshold") {
+            None => loops,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|t| *t <= max_t)
+                .ok_or_else(|| format!("--threshold: {v:?} is not a number from 0 to {max_t}"))?,
+        };
+        Ok(ScanOptions {
+            loops,
+            interval,
+            interval_text,
+            backend,
+            threshold: threshold as u16,
+        })
+    }
+}
+
+impl ScanOptions {
+    /// The scan these options ask for, over the VMAs `watch` names.
+    pub fn spec(&self, watch: Watch) -> ScanSpec {
+        ScanSpec {
+            backend: self.backend,
+            loops: self.loops,
+            interval: self.interval,
+            watch,
+        }
+    }
 }
 
 /// Hold `pid` by a pidfd and check that it has user memory (is not a kernel thread);
@@ -75,17 +149,30 @@ pub fn open_user_process(pid: Pid, verb: &str) -> Result<(Pidfd, String)> {
 
 /// The message for a failure while working on `pid`; `doing` names the work for the
 /// permission hint ("scanning", "swapping").
-pub fn describe(pid: Pid, e: Error, doing: &str) -> String {
-    if e.kind == Kind::Permission && e.msg.starts_with("/proc/") {
-        let path = e.msg.split(':').next().unwrap_or("");
-        return format!(
-            "permission denied reading {path}: {doing} another user's process needs root"
-        );
+pub fn describe(pid: Pid, e: &Error, doing: &str) -> String {
+    match (&e.path, e.kind) {
+        (Some(path), Kind::Permission) if path.starts_with("/proc/") => {
+            format!("permission denied reading {path}: {doing} another user's process needs root")
+        }
+        (_, Kind::NotFound) if !process::exists(pid) => format!("no process with pid {pid}"),
+        _ => e.msg.clone(),
     }
-    if e.kind == Kind::NotFound && !process::exists(pid) {
-        return format!("no process with pid {pid}");
+}
+
+/// The exit status of a one-shot applet that failed with `e`: 2 for bad usage (an
+/// option, a range, unreadable input), 1 for anything else (the process, the kernel).
+pub fn exit_status(e: &Error) -> i32 {
+    if e.kind == Kind::Usage {
+        2
+    } else {
+        1
     }
-    e.msg
+}
+
+/// Say on stderr why `applet` failed; returns the exit status for it.
+pub fn fail(applet: &str, e: &Error) -> i32 {
+    eprintln!("{applet}: {e}");
+    exit_status(e)
 }
 
 /// A flag that SIGINT, SIGTERM and SIGHUP set, so a one-shot applet ends its scan or
@@ -133,11 +220,12 @@ mod tests {
     #[test]
     fn resolving_a_missing_process_says_so() {
         assert_eq!(
-            pids(&Target::Pid(0x3fff_fff0), false).unwrap_err(),
+            pids(&Target::Pid(0x3fff_fff0), false).unwrap_err().msg,
             format!("no process with pid {}", 0x3fff_fff0)
         );
         assert!(pids(&Target::Name("no-such-comm-q".into()), false)
             .unwrap_err()
+            .msg
             .contains("no process named"));
         let me = std::process::id() as Pid;
         assert_eq!(pids(&Target::Pid(me), false), Ok(vec![me]));

@@ -3,14 +3,14 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use super::getopt::{self, Opt};
-use super::oneshot::{self, describe, Target};
-use crate::error::{Error, Kind};
-use crate::sys::maps::read_maps;
-use crate::track::{self, Backend, Summary, VmaCounts};
-use crate::types::{PageSize, Pid};
+use super::oneshot::{self, describe, ScanOptions, Target};
+use super::scan_text::{self, mapping};
+use crate::engine::cold::{self, Watch};
+use crate::error::{Error, Result};
+use crate::track::{Summary, VmaCounts};
+use crate::types::{help_list, Family, Pid, ScanBackend};
 
 const OPTS: &[Opt] = &[
     Opt::value("pid", Some('p')),
@@ -42,7 +42,8 @@ how much of it is hot, warm and cold.
   -l, --loop N         number of scans (1..120, default 1)
   -i, --interval S     seconds between the start and each scan, and between scans
                        (0 < S <= 1200, decimals allowed, default 1)
-  -b, --backend B      auto (default), idle_pages, page_idle, damon, softdirty or smaps
+  -b, --backend B      {BACKENDS}
+                       (default: auto)
   -t, --threshold T    a page is hot when its count is >= T (0..3*loop, default: loop,
                        i.e. accessed in every scan); cold when its count is 0; warm between
   -a, --all            every VMA (default: etmem's anonymous VMAs: private, not
@@ -53,11 +54,9 @@ how much of it is hot, warm and cold.
   -h, --help           this text
 
 Counts: each scan adds +1 to a page that was accessed since the previous one and +3 to
-one that was written, where the backend can tell. Backends: idle_pages (openEuler
-etmem_scan module), page_idle (CONFIG_IDLE_PAGE_TRACKING, root), damon
-(CONFIG_DAMON_VADDR + CONFIG_DAMON_SYSFS; region-grained), softdirty
-(CONFIG_MEM_SOFT_DIRTY; sees writes only, +3 each), smaps (any kernel; VMA-grained: all
-resident pages of a VMA get +1 if any of it was referenced).
+one that was written, where the backend can tell. Backends, in the order auto tries
+them, what each needs and what it sees:
+{BACKEND_LIST}
 
 Text output: a line `pid P comm C backend B loop L interval S threshold T`, a `#` line
 naming what the backend sees, a `#` column header, then one line per VMA:
@@ -66,6 +65,14 @@ naming what the backend sees, a `#` column header, then one line per VMA:
 
 Exit status: 0 success; 1 the process does not exist, exited during the scan, cannot
 be read, or no backend works; 2 bad usage.";
+
+/// The help text, its backend lists from the backend table.
+fn help() -> String {
+    HELP.replace("{BACKENDS}", &ScanBackend::choices()).replace(
+        "{BACKEND_LIST}",
+        &help_list::<ScanBackend>(2, |b| format!("{}: {}", b.needs(), b.sees())),
+    )
+}
 
 /// What the command line asked for.
 #[derive(Debug)]
@@ -79,75 +86,17 @@ struct Args {
     demo: bool,
 }
 
-/// How to scan: `--loop`, `--interval`, `--backend` and `--threshold`, with the same
-/// ranges and defaults wherever a command line asks for a scan (`etmem-swap --cold` too).
-#[derive(Debug, Clone)]
-pub struct ScanOptions {
-    pub loops: u32,
-    pub interval: Duration,
-    /// The interval as given, for output that echoes it.
-    pub interval_text: String,
-    /// `None` is auto.
-    pub backend: Option<Backend>,
-    /// Hot from this count on; cold below it (for the slide rule).
-    pub threshold: u16,
-}
-
-impl ScanOptions {
-    /// The scan options of parsed command-line `items`, defaults filled in; the error
-    /// names the option, the bad value and what is allowed.
-    pub fn from_options(items: &[getopt::Item]) -> Result<ScanOptions, String> {
-        let loops = match getopt::last(items, "loop") {
-            None => 1,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=120).contains(n))
-                .ok_or_else(|| format!("--loop: {v:?} is not a number from 1 to 120"))?,
-        };
-        let interval_text = getopt::last(items, "interval").unwrap_or("1").to_string();
-        let interval = interval_text
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1200.0)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| {
-                format!("--interval: {interval_text:?} is not a number of seconds in (0, 1200]")
-            })?;
-        let backend = match getopt::last(items, "backend") {
-            None => None,
-            Some(b) => Backend::from_name(b).map_err(|e| format!("--backend: {}", e.msg))?,
-        };
-        let max_t = 3 * loops;
-        let threshold = match getopt::last(items, "threshold") {
-            None => loops,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|t| *t <= max_t)
-                .ok_or_else(|| format!("--threshold: {v:?} is not a number from 0 to {max_t}"))?,
-        };
-        Ok(ScanOptions {
-            loops,
-            interval,
-            interval_text,
-            backend,
-            threshold: threshold as u16,
-        })
-    }
-}
-
 /// The result for one process.
 struct Scanned {
     pid: Pid,
     comm: String,
-    backend: Backend,
+    backend: ScanBackend,
     counts: Vec<VmaCounts>,
 }
 
 /// Entry point of `etmem-scan`.
 pub fn main(args: &[String]) -> i32 {
-    let a = match oneshot::args_or_exit("etmem-scan", HELP, parse(args)) {
+    let a = match oneshot::args_or_exit("etmem-scan", &help(), parse(args)) {
         Ok(a) => a,
         Err(status) => return status,
     };
@@ -168,10 +117,7 @@ pub fn main(args: &[String]) -> i32 {
                     Some(d),
                 )
             }
-            Err(e) => {
-                eprintln!("etmem-scan: {e}");
-                return 1;
-            }
+            Err(e) => return oneshot::fail("etmem-scan", &e),
         }
     } else {
         (a, None)
@@ -186,10 +132,7 @@ pub fn main(args: &[String]) -> i32 {
             print!("{text}");
             0
         }
-        Err(e) => {
-            eprintln!("etmem-scan: {e}");
-            1
-        }
+        Err(e) => oneshot::fail("etmem-scan", &e),
     }
 }
 
@@ -235,131 +178,55 @@ fn with_loop2(items: &[getopt::Item]) -> Vec<getopt::Item> {
     v
 }
 
-fn run(a: &Args, stop: &AtomicBool) -> Result<Vec<Scanned>, String> {
+fn run(a: &Args, stop: &AtomicBool) -> Result<Vec<Scanned>> {
+    let watch = if a.all { Watch::All } else { Watch::Anon };
+    let spec = a.scan.spec(watch);
     let mut out = Vec::new();
     for pid in oneshot::pids(&a.target, a.children)? {
-        out.push(scan_one(a, pid, stop).map_err(|e| describe(pid, e, "scanning"))?);
+        let one = oneshot::open_user_process(pid, "scan").and_then(|(target, comm)| {
+            let scan = cold::scan(&target, &spec, &|| stop.load(Ordering::Relaxed))?;
+            Ok(Scanned {
+                pid,
+                comm,
+                backend: scan.backend,
+                counts: scan.counts,
+            })
+        });
+        out.push(one.map_err(|e| {
+            let msg = if stop.load(Ordering::Relaxed) {
+                "scan interrupted by a signal".to_string()
+            } else {
+                describe(pid, &e, "scanning")
+            };
+            Error { msg, ..e }
+        })?);
     }
     Ok(out)
 }
 
-fn scan_one(a: &Args, pid: Pid, stop: &AtomicBool) -> crate::error::Result<Scanned> {
-    let (target, comm) = oneshot::open_user_process(pid, "scan")?;
-    let vmas: Vec<_> = read_maps(pid)
-        .map_err(|e| not_found_as_gone(pid, e))?
-        .into_iter()
-        .filter(|v| a.all || (v.is_etmem_anon() && !v.is_special()))
-        .collect();
-    let mut tr = track::open(a.scan.backend, pid)?;
-    let res = track::scan(
-        tr.as_mut(),
-        &target,
-        &vmas,
-        a.scan.loops,
-        a.scan.interval,
-        &|| stop.load(Ordering::Relaxed),
-    );
-    tr.finish();
-    if let Err(e) = res {
-        if stop.load(Ordering::Relaxed) {
-            return Err(Error::new(Kind::Gone, "scan interrupted by a signal"));
-        }
-        return Err(e);
-    }
-    Ok(Scanned {
-        pid,
-        comm,
-        backend: tr.backend(),
-        counts: tr.counts().to_vec(),
-    })
-}
-
-fn not_found_as_gone(pid: Pid, e: Error) -> Error {
-    if e.kind == Kind::NotFound {
-        Error::new(Kind::Gone, format!("process {pid} exited during the scan"))
-    } else {
-        e
-    }
-}
-
-/// `4096` -> `4K`, `2097152` -> `2M`, `1073741824` -> `1G`.
-fn size_name(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{}G", b >> 30),
-        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{}M", b >> 20),
-        b if b % 1024 == 0 => format!("{}K", b >> 10),
-        b => b.to_string(),
-    }
-}
-
-fn size_of(s: PageSize) -> u64 {
-    s.bytes()
-}
-
 fn text(a: &Args, done: &[Scanned]) -> String {
     let mut o = String::new();
+    let scan = (
+        a.scan.loops,
+        a.scan.interval_text.as_str(),
+        a.scan.threshold,
+    );
     for s in done {
-        let _ = writeln!(
-            o,
-            "pid {} comm {} backend {} loop {} interval {} threshold {}",
-            s.pid,
-            s.comm,
-            s.backend.name(),
-            a.scan.loops,
-            a.scan.interval_text,
-            a.scan.threshold
-        );
-        let _ = writeln!(o, "# {} sees {}", s.backend.name(), s.backend.sees());
-        let _ = writeln!(
-            o,
-            "# {:<31} {:<5} {:>12} {:>12} {:>12} {:>12} mapping",
-            "start-end", "perms", "resident", "hot", "warm", "cold"
-        );
+        scan_text::write_header(&mut o, s.pid, &s.comm, s.backend, scan);
         let mut total = Summary::default();
         for c in &s.counts {
-            let v = c.vma();
             let sum = Summary::of(c, a.scan.threshold);
             total.add(&sum);
-            let _ = writeln!(
-                o,
-                "{:<33} {:<5} {:>12} {:>12} {:>12} {:>12} {}",
-                format!("{:x}-{:x}", v.range.start, v.range.end),
-                v.perms(),
-                sum.resident,
-                sum.hot,
-                sum.warm,
-                sum.cold,
-                mapping(&v.path)
-            );
+            scan_text::write_vma(&mut o, c.vma(), &sum);
             if a.pages {
                 for r in c.runs() {
-                    let _ = writeln!(
-                        o,
-                        "  {:x}-{:x} {} {}",
-                        r.range.start,
-                        r.range.end,
-                        size_name(size_of(r.size)),
-                        r.count
-                    );
+                    scan_text::write_page(&mut o, &r);
                 }
             }
         }
-        let _ = writeln!(
-            o,
-            "total resident {} hot {} warm {} cold {}",
-            total.resident, total.hot, total.warm, total.cold
-        );
+        scan_text::write_total(&mut o, &total);
     }
     o
-}
-
-/// The mapping column: the path, or `[anon]` for an unnamed anonymous mapping.
-fn mapping(path: &str) -> &str {
-    if path.is_empty() {
-        "[anon]"
-    } else {
-        path
-    }
 }
 
 /// The separator before the `i`th element of a JSON list.
@@ -419,7 +286,7 @@ fn json(a: &Args, done: &[Scanned]) -> String {
                         "{{\"start\":{},\"end\":{},\"page_size\":{},\"count\":{}}}",
                         r.range.start,
                         r.range.end,
-                        size_of(r.size),
+                        r.size.bytes(),
                         r.count
                     );
                 }
@@ -436,6 +303,7 @@ fn json(a: &Args, done: &[Scanned]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn args(a: &[&str]) -> Result<Option<Args>, String> {
         parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>())
@@ -465,12 +333,5 @@ mod tests {
         let a = args(&["-p", "1", "-l", "3", "-i", "0.5"]).unwrap().unwrap();
         assert_eq!((a.scan.loops, a.scan.threshold), (3, 3));
         assert_eq!(a.scan.interval, Duration::from_millis(500));
-    }
-
-    #[test]
-    fn size_names() {
-        assert_eq!(size_name(4096), "4K");
-        assert_eq!(size_name(2 << 20), "2M");
-        assert_eq!(size_name(1 << 30), "1G");
     }
 }

@@ -22,7 +22,6 @@ pub use engine::{
 pub use project::{PageScan, ProjectConf, RegionScan, ScanConf, Wmark};
 pub use task::{
     check_task, is_builtin_engine, CslideTask, SlideTask, Target, TaskConf, TaskParams,
-    SCAN_BACKENDS, SWAP_BACKENDS,
 };
 pub use value::{NAME_MAX, NAME_RULE};
 

@@ -11,6 +11,7 @@ use super::section::Section;
 use super::{value, Origin};
 use crate::error::{Error, Result};
 use crate::sys::process::COMM_MAX;
+use crate::types::{Family, ScanBackend, SwapBackend};
 
 /// One task: a target process of one engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,9 +26,9 @@ pub struct TaskConf {
     /// slide: swap only the pages of tasks that set this (spec §6.6).
     pub swap_flag: bool,
     /// Access-tracking backend; `None` = choose automatically.
-    pub scan_backend: Option<String>,
+    pub scan_backend: Option<ScanBackend>,
     /// Swap-out backend; `None` = choose automatically.
-    pub swap_backend: Option<String>,
+    pub swap_backend: Option<SwapBackend>,
     pub params: TaskParams,
     pub origin: Origin,
 }
@@ -100,19 +101,6 @@ pub struct CslideTask {
     pub ign_host: bool,
 }
 
-/// The `scan_backend` words; `auto` means "choose".
-pub const SCAN_BACKENDS: &[&str] = &[
-    "auto",
-    "idle_pages",
-    "page_idle",
-    "damon",
-    "softdirty",
-    "smaps",
-];
-
-/// The `swap_backend` words; `auto` means "choose".
-pub const SWAP_BACKENDS: &[&str] = &["auto", "swap_pages", "process_madvise"];
-
 /// The largest `T`: 3 accesses per scan (spec §6.2) times the largest `loop`.
 const T_MAX: i64 = 3 * 120;
 
@@ -125,8 +113,8 @@ pub fn read(s: &mut Section) -> Option<TaskConf> {
     let target = value_entry.and_then(|e| s.convert(e, true, |raw| target(raw, type_word)));
     let swap_flag = s.yes_no("swap_flag", false);
     let max_threads = read_max_threads(s);
-    let scan_backend = backend(s, "scan_backend", SCAN_BACKENDS);
-    let swap_backend = backend(s, "swap_backend", SWAP_BACKENDS);
+    let scan_backend = backend::<ScanBackend>(s, "scan_backend");
+    let swap_backend = backend::<SwapBackend>(s, "swap_backend");
     let params = match engine.as_deref() {
         Some("slide") => read_slide(s).map(TaskParams::Slide),
         Some("cslide") => Some(TaskParams::Cslide(read_cslide(s))),
@@ -239,13 +227,13 @@ fn read_max_threads(s: &mut Section) -> u32 {
     }
 }
 
-/// An optional backend choice; `Some(None)` for absent or `auto`.
-fn backend(s: &mut Section, key: &str, words: &[&'static str]) -> Option<Option<String>> {
+/// An optional backend choice of family `F`; `Some(None)` for absent or `auto`.
+fn backend<F: Family>(s: &mut Section, key: &str) -> Option<Option<F>> {
     if s.peek(key).is_none() {
         return Some(None);
     }
-    let word = s.choice(key, words, None)?;
-    Some((word != "auto").then(|| word.to_string()))
+    let word = s.choice(key, &F::words(), None)?;
+    F::choose(word).ok()
 }
 
 fn read_slide(s: &mut Section) -> Option<SlideTask> {
@@ -373,10 +361,7 @@ mod tests {
         assert_eq!(t.target, Target::Name("mysql".into()));
         assert_eq!(t.target.to_string(), "name mysql");
         assert_eq!((t.max_threads, t.swap_flag), (1, false));
-        assert_eq!(
-            (t.scan_backend.clone(), t.swap_backend.clone()),
-            (None, None)
-        );
+        assert_eq!((t.scan_backend, t.swap_backend), (None, None));
         assert_eq!(
             slide(&c),
             SlideTask {
@@ -494,17 +479,13 @@ mod tests {
             rejects(SLIDE, "task", "max_threads", bad, "an integer");
         }
 
-        for w in SCAN_BACKENDS {
-            let want = (*w != "auto").then(|| w.to_string());
-            accepts(SLIDE, "scan_backend", w, want, |c| {
-                c.tasks[0].scan_backend.clone()
-            });
+        for w in ScanBackend::words() {
+            let want = ScanBackend::choose(w).unwrap();
+            accepts(SLIDE, "scan_backend", w, want, |c| c.tasks[0].scan_backend);
         }
-        for w in SWAP_BACKENDS {
-            let want = (*w != "auto").then(|| w.to_string());
-            accepts(SLIDE, "swap_backend", w, want, |c| {
-                c.tasks[0].swap_backend.clone()
-            });
+        for w in SwapBackend::words() {
+            let want = SwapBackend::choose(w).unwrap();
+            accepts(SLIDE, "swap_backend", w, want, |c| c.tasks[0].swap_backend);
         }
         rejects(
             SLIDE,

@@ -8,6 +8,7 @@
 //! [`stop::Stop`] flag that ends it.
 
 pub mod claim;
+pub mod cold;
 pub mod pending;
 pub mod slide;
 pub mod stop;

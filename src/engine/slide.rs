@@ -7,31 +7,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::cold::{self, ScanSpec, Watch};
+use super::task_run::TaskRun;
+use super::task_status::CycleStats;
 use super::{claim, swap_gate, targets, Engine};
-use crate::act::{self, SwapBackend};
+use crate::act;
 use crate::config::{PageScan, ProjectConf, ScanConf, SlideTask, TaskConf, TaskParams};
-use crate::engine::task_run::TaskRun;
-use crate::engine::task_status::CycleStats;
 use crate::error::{Error, Kind, Result};
-use crate::sys::idle_pages_io::VMA_SCAN_FLAG;
-use crate::sys::{maps, meminfo, pidfd::Pidfd, process};
-use crate::track::{self, counts::sized, Backend, Run};
-use crate::types::{PageSize, Pid, Range, Vma};
-
-/// The mark a process on a stock kernel puts on memory it allows etmem to swap when the
-/// task has `swap_flag=yes` (our stand-in for openEuler's `madvise(MADV_SWAPFLAG)`): an
-/// anonymous VMA named with `prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, .., "etmem_swap")`
-/// (Linux 5.17+ with CONFIG_ANON_VMA_NAME), or, on any kernel, a private mapping of a
-/// memfd created as `memfd_create("etmem_swap")`.
-pub const SWAP_FLAG_VMA_NAME: &str = "etmem_swap";
-
-/// True if the process marked this VMA with [`SWAP_FLAG_VMA_NAME`].
-pub fn swap_flagged(v: &Vma) -> bool {
-    let memfd = format!("/memfd:{SWAP_FLAG_VMA_NAME}");
-    v.path == format!("[anon:{SWAP_FLAG_VMA_NAME}]")
-        || v.path == memfd
-        || v.path.strip_prefix(&memfd) == Some(" (deleted)")
-}
+use crate::sys::{meminfo, pidfd::Pidfd, process};
+use crate::track::Run;
+use crate::types::{PageSize, Pid, Range, SwapBackend};
 
 /// Whether this kernel has openEuler's etmem_swap module (for the swapcache watermarks).
 fn has_swap_pages() -> bool {
@@ -190,69 +175,40 @@ impl Slide {
             return Ok(PidResult::Skipped(why));
         }
 
-        let choice = run
-            .task
-            .scan_backend
-            .as_deref()
-            .map(Backend::from_name)
-            .transpose()?
-            .flatten();
-        // swap_flag: openEuler's kernel scans only the VMAs marked with MADV_SWAPFLAG when
-        // asked (VMA_SCAN_FLAG); with other backends we keep only the marked VMAs ourselves.
-        let flags = if run.task.swap_flag { VMA_SCAN_FLAG } else { 0 };
-        let mut tracker = track::open_with_flags(choice, pid, flags)?;
-        let by_name = run.task.swap_flag && tracker.backend() != Backend::IdlePages;
-        let vmas = swappable_vmas(&maps::read_maps(pid)?, by_name);
-        let interval = Duration::from_secs(scan.interval.into());
+        let spec = ScanSpec {
+            backend: run.task.scan_backend,
+            loops: scan.loops,
+            interval: Duration::from_secs(scan.interval.into()),
+            watch: Watch::Swappable {
+                only_marked: run.task.swap_flag,
+            },
+        };
         let stop = || run.should_stop();
-        let scanned = track::scan(&mut *tracker, &target, &vmas, scan.loops, interval, &stop);
+        let scanned = cold::scan(&target, &spec, &stop);
         if run.should_stop() {
-            tracker.finish();
             return Ok(PidResult::Skipped("stopped".into()));
         }
-        scanned?;
+        let scanned = scanned?;
 
-        let runs: Vec<Run> = tracker.counts().iter().flat_map(|c| c.runs()).collect();
-        tracker.finish();
-        let base = PageSize::Base.bytes();
-        let pages_scanned = runs.iter().map(|r| r.range.len()).sum::<u64>() / base;
-        let mut cold: Vec<Run> = runs
-            .into_iter()
-            .filter(|r| r.count < params.t as u16)
-            .collect();
+        let mut cold_runs = scanned.cold(params.t as u16);
         if let Some(pct) = params.dram_percent {
-            cold = keep_in_dram(cold, pid, pct)?;
+            cold_runs = keep_in_dram(cold_runs, pid, pct)?;
         }
-        let cold_bytes: u64 = cold.iter().map(|r| r.range.len()).sum();
-
-        let swap_choice = run
-            .task
-            .swap_backend
-            .as_deref()
-            .map(|n| {
-                SwapBackend::from_name(n)
-                    .ok_or_else(|| Error::invalid(format!("unknown swap backend {n:?}")))
-            })
-            .transpose()?;
-        let mut swapper = act::open(swap_choice, pid)?;
-        let swap_before = act::swapped_bytes(pid).unwrap_or(0);
-        let report = swapper.swap_out_sized(&target, &sized(&cold), &stop)?;
-        let vmswap_growth = act::swapped_bytes(pid)
-            .unwrap_or(0)
-            .saturating_sub(swap_before);
-        for (r, why) in report.skipped.iter().take(3) {
+        let cold_bytes: u64 = cold_runs.iter().map(|r| r.range.len()).sum();
+        let swapped = cold::swap_runs(&target, run.task.swap_backend, &cold_runs, &stop)?;
+        for (r, why) in swapped.report.skipped.iter().take(3) {
             crate::log_debug!("pid {pid}: kernel kept {r}: {why}");
         }
-        if swapper.backend() == SwapBackend::SwapPages {
+        if swapped.backend == SwapBackend::SwapPages {
             self.reclaim_swapcache(run, &target)?;
         }
         Ok(PidResult::Done(PidDone {
-            pages_scanned,
-            cold_pages: cold_bytes / base,
-            requested_bytes: report.requested_bytes,
-            swapped_bytes: report.advised_bytes,
-            vmswap_growth,
-            backends: format!("{}+{}", tracker.backend().name(), swapper.backend().name()),
+            pages_scanned: scanned.base_pages(),
+            cold_pages: cold_bytes / PageSize::Base.bytes(),
+            requested_bytes: swapped.report.requested_bytes,
+            swapped_bytes: swapped.report.advised_bytes,
+            vmswap_growth: swapped.vmswap_growth(),
+            backends: format!("{}+{}", scanned.backend.name(), swapped.backend.name()),
         }))
     }
 
@@ -273,17 +229,6 @@ impl Slide {
         }
         act::swapcache::reclaim_swapcache(target)
     }
-}
-
-/// The VMAs slide works on: upstream's anonymous ones (private, not executable, not file
-/// backed unless writable), minus kernel-special mappings; with `only_marked` just those
-/// the process marked with [`SWAP_FLAG_VMA_NAME`].
-pub fn swappable_vmas(vmas: &[Vma], only_marked: bool) -> Vec<Vma> {
-    vmas.iter()
-        .filter(|v| v.is_etmem_anon() && !v.is_special() && v.read)
-        .filter(|v| !only_marked || swap_flagged(v))
-        .cloned()
-        .collect()
 }
 
 /// `dram_percent` (spec §6.4): keep at most that share of the process's memory (resident
@@ -323,34 +268,6 @@ fn take_coldest(cold: &mut [Run], rss: u64, keep: u64) -> Vec<Run> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vma(line: &str) -> Vma {
-        maps::parse_line(line).unwrap()
-    }
-
-    #[test]
-    fn swappable_vmas_follow_upstream_and_swap_flag() {
-        let v = vec![
-            vma("1000-2000 rw-p 0 00:00 0 [heap]"),
-            vma("2000-3000 r-xp 0 fd:01 7 /bin/x"),
-            vma("3000-4000 rw-s 0 00:05 9 /dev/shm/y"),
-            vma("4000-5000 rw-p 0 00:00 0 [anon:etmem_swap]"),
-            vma("5000-6000 r--p 0 00:00 0 [vvar]"),
-            vma("6000-7000 rw-p 0 fd:01 8 /lib/libc.so"),
-            vma("7000-8000 rw-p 0 00:01 9 /memfd:etmem_swap (deleted)"),
-            vma("8000-9000 rw-p 0 00:01 9 /memfd:etmem_swapx (deleted)"),
-        ];
-        let all: Vec<u64> = swappable_vmas(&v, false)
-            .iter()
-            .map(|v| v.range.start)
-            .collect();
-        assert_eq!(all, vec![0x1000, 0x4000, 0x6000, 0x7000, 0x8000]);
-        let flagged: Vec<u64> = swappable_vmas(&v, true)
-            .iter()
-            .map(|v| v.range.start)
-            .collect();
-        assert_eq!(flagged, vec![0x4000, 0x7000]);
-    }
 
     fn run(start: u64, pages: u64, count: u16) -> Run {
         Run {

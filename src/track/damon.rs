@@ -28,7 +28,8 @@ use crate::sys::damon_sysfs::{Attrs, Monitor, Region};
 use crate::sys::pidfd::Pidfd;
 use crate::track::counts::VmaCounts;
 use crate::track::residency::Residency;
-use crate::track::{Backend, Tracker};
+use crate::track::Tracker;
+use crate::types::ScanBackend;
 use crate::types::{PageSize, Pid, Range, Vma};
 
 /// Sampling every 5 ms, aggregating over 100 ms, VMA refresh each second.
@@ -64,12 +65,13 @@ pub struct DamonTracker {
 
 impl DamonTracker {
     /// Check that DAMON can be used (the kdamond itself starts in `begin`).
-    pub fn open(pid: Pid) -> Result<DamonTracker> {
+    pub fn open(target: &Pidfd) -> Result<DamonTracker> {
+        let pid = target.pid();
         crate::sys::damon_sysfs::check_available()?;
         Ok(DamonTracker {
             pid,
             monitor: None,
-            res: Residency::open(pid)?,
+            res: Residency::open(target)?,
             counts: Vec::new(),
             regions: Vec::new(),
             last: Instant::now(),
@@ -162,8 +164,8 @@ impl DamonTracker {
 }
 
 impl Tracker for DamonTracker {
-    fn backend(&self) -> Backend {
-        Backend::Damon
+    fn backend(&self) -> ScanBackend {
+        ScanBackend::Damon
     }
 
     fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {

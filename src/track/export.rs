@@ -15,7 +15,8 @@ use crate::sys::pidfd::Pidfd;
 use crate::sys::smaps::read_smaps;
 use crate::track::idle_pages::IdlePagesTracker;
 use crate::track::scan::{check_target, gone_or};
-use crate::track::{open, Backend, Tracker};
+use crate::track::{open, Tracker};
+use crate::types::ScanBackend;
 use crate::types::{PageSize, Pid, Vma};
 
 /// `etmemd_get_vmas`: the VMAs of `pid` having every one of `vmflags` (two-letter smaps
@@ -54,13 +55,13 @@ pub struct PageRef {
 
 /// Accumulated counts of one process, filled by [`get_page_refs`].
 pub struct PageRefs {
-    backend: Option<Backend>,
+    backend: Option<ScanBackend>,
     state: Option<(Pidfd, Box<dyn Tracker>)>,
 }
 
 impl PageRefs {
     /// Empty counts that will be taken with `backend` (`None`: auto-detect).
-    pub fn new(backend: Option<Backend>) -> PageRefs {
+    pub fn new(backend: Option<ScanBackend>) -> PageRefs {
         PageRefs {
             backend,
             state: None,
@@ -81,7 +82,7 @@ impl PageRefs {
     }
 
     /// The backend in use, once tracking has started.
-    pub fn backend(&self) -> Option<Backend> {
+    pub fn backend(&self) -> Option<ScanBackend> {
         self.state.as_ref().map(|(_, t)| t.backend())
     }
 }
@@ -107,10 +108,10 @@ pub fn get_page_refs(vmas: &[Vma], pid: Pid, refs: &mut PageRefs, flags: u32) ->
     }
     let fd = Pidfd::open(pid)?;
     let mut t: Box<dyn Tracker> = match refs.backend {
-        Some(Backend::IdlePages) => {
-            Box::new(IdlePagesTracker::open_plugin(pid, flags & ALL_SCAN_FLAGS)?)
+        Some(ScanBackend::IdlePages) => {
+            Box::new(IdlePagesTracker::open_plugin(&fd, flags & ALL_SCAN_FLAGS)?)
         }
-        other => open(other, pid)?,
+        other => open(other, &fd)?,
     };
     t.begin(&fd, vmas).map_err(|e| gone_or(&fd, e))?;
     if let Some((_, mut old)) = refs.state.replace((fd, t)) {
@@ -140,9 +141,9 @@ mod tests {
     fn refs_accumulate_with_smaps() {
         let me = std::process::id() as Pid;
         let vmas = get_vmas(me, &[], true).unwrap();
-        let mut refs = PageRefs::new(Some(Backend::Smaps));
+        let mut refs = PageRefs::new(Some(ScanBackend::Smaps));
         get_page_refs(&vmas, me, &mut refs, 0).unwrap();
-        assert_eq!(refs.backend(), Some(Backend::Smaps));
+        assert_eq!(refs.backend(), Some(ScanBackend::Smaps));
         assert!(refs.iter().all(|r| r.count == 0));
         get_page_refs(&vmas, me, &mut refs, 0).unwrap();
         // Our own stack was certainly referenced in between.

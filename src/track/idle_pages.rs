@@ -15,8 +15,9 @@ use crate::sys::idle_pages_io::{
 use crate::sys::pidfd::Pidfd;
 use crate::track::counts::{counts_for, find_mut, scannable, VmaCounts};
 use crate::track::idle_pages_stream::{parse, Record};
-use crate::track::{Backend, Tracker};
-use crate::types::{PageSize, Pid, Range, Vma};
+use crate::track::Tracker;
+use crate::types::ScanBackend;
+use crate::types::{PageSize, Range, Vma};
 
 /// The largest read: 64 KiB of stream covers 2 GiB of address space at 8 pages a byte.
 const MAX_READ: usize = 64 * 1024;
@@ -33,7 +34,8 @@ impl IdlePagesTracker {
     /// Open `/proc/PID/idle_pages`. `flags`: `SCAN_AS_HUGE`/`SCAN_IGN_HOST` go through
     /// `IDLE_SCAN_ADD_FLAGS`, `VMA_SCAN_FLAG` through `VMA_SCAN_ADD_FLAGS` (as the slide
     /// engine does for `swap_flag=yes`).
-    pub fn open(pid: Pid, flags: u32) -> Result<IdlePagesTracker> {
+    pub fn open(target: &Pidfd, flags: u32) -> Result<IdlePagesTracker> {
+        let pid = target.pid();
         let file = IdlePagesFile::open(pid)?;
         let scan = flags & !VMA_SCAN_FLAG;
         if scan != 0 {
@@ -51,7 +53,8 @@ impl IdlePagesTracker {
 
     /// Open with every flag sent through `IDLE_SCAN_ADD_FLAGS`, as the exported
     /// `etmemd_get_page_refs` does (spec §10).
-    pub fn open_plugin(pid: Pid, flags: u32) -> Result<IdlePagesTracker> {
+    pub fn open_plugin(target: &Pidfd, flags: u32) -> Result<IdlePagesTracker> {
+        let pid = target.pid();
         let file = IdlePagesFile::open(pid)?;
         if flags != 0 {
             file.ioctl(IDLE_SCAN_ADD_FLAGS, flags)?;
@@ -138,8 +141,8 @@ pub fn apply(counts: &mut [VmaCounts], rec: Record) {
 }
 
 impl Tracker for IdlePagesTracker {
-    fn backend(&self) -> Backend {
-        Backend::IdlePages
+    fn backend(&self) -> ScanBackend {
+        ScanBackend::IdlePages
     }
 
     fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {

@@ -20,19 +20,19 @@ pub mod smaps;
 pub mod softdirty;
 pub mod summary;
 
-pub use backend::{open, open_with_flags, Backend};
+pub use backend::{open, open_with_flags};
 pub use counts::{PageCount, Run, VmaCounts};
 pub use scan::scan;
 pub use summary::Summary;
 
 use crate::error::Result;
 use crate::sys::pidfd::Pidfd;
-use crate::types::Vma;
+use crate::types::{ScanBackend, Vma};
 
 /// One access-tracking backend, driven pass by pass by its caller.
 pub trait Tracker: Send {
     /// Which backend this is.
-    fn backend(&self) -> Backend;
+    fn backend(&self) -> ScanBackend;
 
     /// Start watching `vmas` (sorted by address, as maps lists them) of `target`: reset
     /// the counts and clear the kernel's access state, so the first pass sees only

@@ -12,8 +12,9 @@ use crate::sys::page_idle::{words_of, PageIdle};
 use crate::sys::pidfd::Pidfd;
 use crate::track::counts::{counts_for, VmaCounts};
 use crate::track::residency::{frame_of, Residency};
-use crate::track::{Backend, Tracker};
-use crate::types::{Pid, Vma};
+use crate::track::Tracker;
+use crate::types::ScanBackend;
+use crate::types::Vma;
 
 /// page_idle tracker of one process.
 #[derive(Debug)]
@@ -27,7 +28,7 @@ pub struct PageIdleTracker {
 }
 
 impl PageIdleTracker {
-    pub fn open(pid: Pid) -> Result<PageIdleTracker> {
+    pub fn open(target: &Pidfd) -> Result<PageIdleTracker> {
         let bitmap = PageIdle::open()?;
         if crate::sys::euid() != 0 {
             return Err(Error::new(
@@ -38,7 +39,7 @@ impl PageIdleTracker {
         }
         Ok(PageIdleTracker {
             bitmap,
-            res: Residency::open(pid)?,
+            res: Residency::open(target)?,
             counts: Vec::new(),
             frames: Vec::new(),
             words: Vec::new(),
@@ -84,8 +85,8 @@ fn is_set(words: &[(u64, u64)], f: u64) -> bool {
 }
 
 impl Tracker for PageIdleTracker {
-    fn backend(&self) -> Backend {
-        Backend::PageIdle
+    fn backend(&self) -> ScanBackend {
+        ScanBackend::PageIdle
     }
 
     fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {

@@ -6,8 +6,9 @@
 use crate::error::Result;
 use crate::sys::kpageflags::KpageFlags;
 use crate::sys::pagemap::{self, Pagemap, CHUNK_ENTRIES};
+use crate::sys::pidfd::Pidfd;
 use crate::track::counts::VmaCounts;
-use crate::types::{PageSize, Pid};
+use crate::types::PageSize;
 
 /// Pagemap reader with its reused buffer.
 #[derive(Debug)]
@@ -19,7 +20,8 @@ pub struct Residency {
 
 impl Residency {
     /// Open the target's pagemap (and kpageflags when readable, i.e. as root).
-    pub fn open(pid: Pid) -> Result<Residency> {
+    pub fn open(target: &Pidfd) -> Result<Residency> {
+        let pid = target.pid();
         Ok(Residency {
             pagemap: Pagemap::open(pid)?,
             kflags: KpageFlags::open().ok(),

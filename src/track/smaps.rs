@@ -11,7 +11,8 @@ use crate::sys::pidfd::Pidfd;
 use crate::sys::smaps::read_smaps;
 use crate::track::counts::VmaCounts;
 use crate::track::residency::Residency;
-use crate::track::{Backend, Tracker};
+use crate::track::Tracker;
+use crate::types::ScanBackend;
 use crate::types::{Pid, Vma};
 
 /// smaps-based tracker of one process.
@@ -24,19 +25,20 @@ pub struct SmapsTracker {
 }
 
 impl SmapsTracker {
-    pub fn open(pid: Pid) -> Result<SmapsTracker> {
+    pub fn open(target: &Pidfd) -> Result<SmapsTracker> {
+        let pid = target.pid();
         Ok(SmapsTracker {
             pid,
             clear: ClearRefsFile::open(pid)?,
-            res: Residency::open(pid)?,
+            res: Residency::open(target)?,
             counts: Vec::new(),
         })
     }
 }
 
 impl Tracker for SmapsTracker {
-    fn backend(&self) -> Backend {
-        Backend::Smaps
+    fn backend(&self) -> ScanBackend {
+        ScanBackend::Smaps
     }
 
     fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {

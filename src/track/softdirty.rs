@@ -12,7 +12,8 @@ use crate::sys::pagemap::{self, Pagemap};
 use crate::sys::pidfd::Pidfd;
 use crate::track::counts::VmaCounts;
 use crate::track::residency::Residency;
-use crate::track::{Backend, Tracker};
+use crate::track::Tracker;
+use crate::types::ScanBackend;
 use crate::types::{Pid, Vma};
 
 /// The weight of a written page (spec §6.2).
@@ -44,7 +45,8 @@ pub fn supported() -> bool {
 }
 
 impl SoftDirtyTracker {
-    pub fn open(pid: Pid) -> Result<SoftDirtyTracker> {
+    pub fn open(target: &Pidfd) -> Result<SoftDirtyTracker> {
+        let pid = target.pid();
         if !supported() {
             return Err(Error::new(
                 Kind::Unsupported,
@@ -54,15 +56,15 @@ impl SoftDirtyTracker {
         }
         Ok(SoftDirtyTracker {
             clear: ClearRefsFile::open(pid)?,
-            res: Residency::open(pid)?,
+            res: Residency::open(target)?,
             counts: Vec::new(),
         })
     }
 }
 
 impl Tracker for SoftDirtyTracker {
-    fn backend(&self) -> Backend {
-        Backend::SoftDirty
+    fn backend(&self) -> ScanBackend {
+        ScanBackend::SoftDirty
     }
 
     fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {

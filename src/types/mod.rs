@@ -1,5 +1,10 @@
 //! The shared vocabulary: process ids, address ranges, VMAs and page size classes.
-//! Every layer speaks in these types, so they live in one small module.
+//! Every layer speaks in these types, so they live in one small module; the names of the
+//! kernel backends are vocabulary too ([`backends`]).
+
+mod backends;
+
+pub use backends::{help_list, Family, ScanBackend, SwapBackend};
 
 use std::fmt;
 use std::sync::OnceLock;

@@ -21,6 +21,26 @@ fn command_line() {
         help.stdout.contains("usage of etmemd:") && help.stdout.contains("-m|--mode-systemctl")
     );
     etmemd(&["--help"]).expect(0);
+    // As upstream, the first h ends option processing and help must be the only word.
+    for alone in ["-help", "-mh"] {
+        assert!(etmemd(&[alone])
+            .expect(0)
+            .stdout
+            .contains("usage of etmemd:"));
+    }
+    for beside in [
+        &["-l", "0", "-h", "-s", "S"][..],
+        &["-l", "0", "-h"],
+        &["-h", "help"],
+        &["-s", "x", "-h"],
+    ] {
+        let r = etmemd(beside).expect(2);
+        r.err_has(&["-h/--help must be given alone"]);
+        assert!(!r.stdout.contains("usage of etmemd:"), "{beside:?}");
+    }
+    etmemd(&["-xh"])
+        .expect(2)
+        .err_has(&["invalid option -- 'x'"]);
     etmemd(&[])
         .expect(2)
         .err_has(&["socket name of rpc to listen must be provided"]);

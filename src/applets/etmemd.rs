@@ -37,7 +37,8 @@ const OPTS: &[Opt] = &[
     Opt::value("log-level", Some('l')),
     Opt::value("socket", Some('s')),
     Opt::flag("mode-systemctl", Some('m')),
-    Opt::flag("help", Some('h')),
+    // Upstream's loop breaks at the first -h, so nothing after it is parsed (`-help`).
+    Opt::flag("help", Some('h')).stops(),
     Opt::value("pid-file", None),
 ];
 
@@ -57,6 +58,11 @@ fn usage_error(msg: &str) -> i32 {
 fn parse(args: &[String]) -> Result<Option<Args>, i32> {
     let items = getopt::parse(args, OPTS).map_err(|e| usage_error(&e))?;
     if getopt::has(&items, "help") {
+        // As upstream: help only when it is the one word (`-h`, `--help`, `-help`, `-mh`);
+        // anything else beside it is refused rather than silently dropped.
+        if args.len() != 1 {
+            return Err(usage_error("-h/--help must be given alone"));
+        }
         println!("{USAGE}");
         return Ok(None);
     }
@@ -179,4 +185,54 @@ fn write_pid_file(path: &str, pid: i32) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     write!(f, "{pid}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(a: &[&str]) -> Result<Option<Args>, i32> {
+        parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn help_alone_in_any_spelling_that_reaches_h_first() {
+        for a in [
+            &["-h"][..],
+            &["--help"],
+            &["--he"],
+            &["-help"],
+            &["-mh"],
+            &["-hx"],
+        ] {
+            assert!(matches!(p(a), Ok(None)), "{a:?}");
+        }
+    }
+
+    #[test]
+    fn help_beside_other_words_is_refused() {
+        for a in [
+            &["-l", "0", "-h", "-s", "S"][..],
+            &["-l", "0", "-h"],
+            &["-h", "help"],
+            &["-s", "x", "-h"],
+            &["--help", "-s", "x"],
+            &["junk", "-h"],
+        ] {
+            assert!(matches!(p(a), Err(2)), "{a:?}");
+        }
+        // An unknown option before the h is getopt's error (also exit 2).
+        assert!(matches!(p(&["-xh"]), Err(2)));
+    }
+
+    #[test]
+    fn a_full_command_line_parses() {
+        let a = p(&["-l", "0", "-s", "S", "-m", "--pid-file", "/tmp/p"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.socket, "S");
+        assert!(a.systemctl);
+        assert_eq!(a.pid_file, "/tmp/p");
+        assert!(matches!(a.level, Level::Debug));
+    }
 }

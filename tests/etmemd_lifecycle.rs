@@ -53,6 +53,20 @@ fn command_line() {
     etmemd(&["-s", "a", "-s", "b"])
         .expect(2)
         .err_has(&["more than once"]);
+    // Our choice (upstream's argv limit refuses these too): no option twice.
+    for (twice, name) in [
+        (&["-l", "0", "-l", "0", "-s", "S"][..], "-l/--log-level"),
+        (&["-s", "a", "--socket=a"], "-s/--socket"),
+        (&["-m", "-s", "S", "-m"], "-m/--mode-systemctl"),
+        (
+            &["--pid-file", "/tmp/a", "--pid-file", "/tmp/b", "-s", "S"],
+            "--pid-file",
+        ),
+    ] {
+        etmemd(twice)
+            .expect(2)
+            .err_has(&[&format!("{name} given more than once")]);
+    }
     etmemd(&["-s", "a", "junk"])
         .expect(2)
         .err_has(&["unexpected argument"]);

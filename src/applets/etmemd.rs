@@ -57,6 +57,12 @@ fn usage_error(msg: &str) -> i32 {
 
 fn parse(args: &[String]) -> Result<Option<Args>, i32> {
     let items = getopt::parse(args, OPTS).map_err(|e| usage_error(&e))?;
+    if let Some(opt) = repeated(&items) {
+        return Err(usage_error(&format!(
+            "{} given more than once",
+            spelled(opt)
+        )));
+    }
     if getopt::has(&items, "help") {
         // As upstream: help only when it is the one word (`-h`, `--help`, `-help`, `-mh`);
         // anything else beside it is refused rather than silently dropped.
@@ -68,9 +74,6 @@ fn parse(args: &[String]) -> Result<Option<Args>, i32> {
     }
     if let Some(w) = getopt::words(&items).first() {
         return Err(usage_error(&format!("unexpected argument {w:?}")));
-    }
-    if getopt::all(&items, "socket").len() > 1 {
-        return Err(usage_error("-s/--socket given more than once"));
     }
     let socket = getopt::last(&items, "socket")
         .ok_or_else(|| usage_error("socket name of rpc to listen must be provided (-s NAME)"))?;
@@ -93,6 +96,30 @@ fn parse(args: &[String]) -> Result<Option<Args>, i32> {
             .unwrap_or("/run/etmemd.pid")
             .to_string(),
     }))
+}
+
+/// The first option given a second time, which `parse` refuses for every option: a
+/// repeated `-s` is an error upstream, and upstream's six-word argv limit refuses the
+/// other repeats in practice (`-l 0 -l 0 -s S`), so "last wins" would only hide typos.
+fn repeated(items: &[getopt::Item]) -> Option<&'static Opt> {
+    let mut seen: Vec<&str> = Vec::new();
+    for item in items {
+        if let getopt::Item::Opt(long, _) = item {
+            if seen.contains(long) {
+                return OPTS.iter().find(|o| o.long == *long);
+            }
+            seen.push(long);
+        }
+    }
+    None
+}
+
+/// How usage messages name an option: `-s/--socket`, or `--pid-file` without a letter.
+fn spelled(opt: &Opt) -> String {
+    match opt.short {
+        Some(c) => format!("-{c}/--{}", opt.long),
+        None => format!("--{}", opt.long),
+    }
 }
 
 pub fn main(args: &[String]) -> i32 {
@@ -223,6 +250,23 @@ mod tests {
         }
         // An unknown option before the h is getopt's error (also exit 2).
         assert!(matches!(p(&["-xh"]), Err(2)));
+    }
+
+    #[test]
+    fn every_option_at_most_once() {
+        for a in [
+            &["-l", "0", "-l", "0", "-s", "S"][..],
+            &["-s", "a", "-s", "b"],
+            &["-m", "-m", "-s", "S"],
+            &["-mm", "-s", "S"],
+            &["--pid-file", "a", "--pid-file=b", "-s", "S"],
+        ] {
+            assert!(matches!(p(a), Err(2)), "{a:?}");
+        }
+        let items = getopt::parse(&["-l0".into(), "--log-level=1".into()], OPTS).unwrap();
+        assert_eq!(spelled(repeated(&items).unwrap()), "-l/--log-level");
+        let items = getopt::parse(&["--pid-file=a".into(), "--pid=b".into()], OPTS).unwrap();
+        assert_eq!(spelled(repeated(&items).unwrap()), "--pid-file");
     }
 
     #[test]

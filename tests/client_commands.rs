@@ -50,6 +50,68 @@ fn add_show_start_stop_del_round_trip() {
     assert_eq!(d.show(), "no project exists\n\n");
 }
 
+/// Names in any script work as upstream: a config file with UTF-8 project and task
+/// names goes through add, show, start, an engine command, stop and del, and the table
+/// is padded by bytes as upstream's printf pads it.
+#[test]
+fn utf8_names_work_end_to_end() {
+    let d = Daemon::start("utf8");
+    let s = Scratch::new("utf8");
+    let f = s.conf(
+        "utf8.conf",
+        "[project]\nname=проект\nloop=1\ninterval=1\nsleep=1\n\
+         [engine]\nname=slide\nproject=проект\n\
+         [task]\nproject=проект\nengine=slide\nname=задача\ntype=name\nvalue=no_such_proc\nT=1\n",
+    );
+    d.add(&f).expect(0);
+    // "задача" is 6 characters but 12 bytes: 4 spaces of padding, not 10.
+    let row = "1        name     no_such_proc     задача     slide            false   \n";
+    assert_eq!(
+        row,
+        show_row(1, "name", "no_such_proc", "задача", "slide", false)
+    );
+    let want = format!("project: проект\n{SHOW_HEADER}{row}");
+    assert_eq!(d.show(), want);
+    assert_eq!(
+        d.run(&["project", "show", "-n", "проект"]).expect(0).stdout,
+        want
+    );
+    let json = d
+        .run(&["project", "show", "--json", "-n", "проект"])
+        .expect(0)
+        .stdout;
+    assert!(
+        json.contains("\"name\":\"проект\"") && json.contains("\"name\":\"задача\""),
+        "{json}"
+    );
+
+    d.run(&["project", "start", "-n", "проект"]).expect(0);
+    assert!(d.show().contains(&show_row(
+        1,
+        "name",
+        "no_such_proc",
+        "задача",
+        "slide",
+        true
+    )));
+    // The task name reaches the engine: the task is found, slide just has no commands.
+    d.run(&[
+        "engine",
+        "showtaskpages",
+        "-n",
+        "проект",
+        "-e",
+        "slide",
+        "-t",
+        "задача",
+    ])
+    .expect(1)
+    .err_has(&["has no command"]);
+    d.run(&["project", "stop", "-n", "проект"]).expect(0);
+    d.run(&["obj", "del", "-f", &f]).expect(0);
+    assert_eq!(d.show(), "no project exists\n\n");
+}
+
 #[test]
 fn started_task_reports_its_processes_truthfully() {
     let d = Daemon::start("truth");

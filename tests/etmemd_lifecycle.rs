@@ -21,6 +21,26 @@ fn command_line() {
         help.stdout.contains("usage of etmemd:") && help.stdout.contains("-m|--mode-systemctl")
     );
     etmemd(&["--help"]).expect(0);
+    // As upstream, the first h ends option processing and help must be the only word.
+    for alone in ["-help", "-mh"] {
+        assert!(etmemd(&[alone])
+            .expect(0)
+            .stdout
+            .contains("usage of etmemd:"));
+    }
+    for beside in [
+        &["-l", "0", "-h", "-s", "S"][..],
+        &["-l", "0", "-h"],
+        &["-h", "help"],
+        &["-s", "x", "-h"],
+    ] {
+        let r = etmemd(beside).expect(2);
+        r.err_has(&["-h/--help must be given alone"]);
+        assert!(!r.stdout.contains("usage of etmemd:"), "{beside:?}");
+    }
+    etmemd(&["-xh"])
+        .expect(2)
+        .err_has(&["invalid option -- 'x'"]);
     etmemd(&[])
         .expect(2)
         .err_has(&["socket name of rpc to listen must be provided"]);
@@ -33,6 +53,20 @@ fn command_line() {
     etmemd(&["-s", "a", "-s", "b"])
         .expect(2)
         .err_has(&["more than once"]);
+    // Our choice (upstream's argv limit refuses these too): no option twice.
+    for (twice, name) in [
+        (&["-l", "0", "-l", "0", "-s", "S"][..], "-l/--log-level"),
+        (&["-s", "a", "--socket=a"], "-s/--socket"),
+        (&["-m", "-s", "S", "-m"], "-m/--mode-systemctl"),
+        (
+            &["--pid-file", "/tmp/a", "--pid-file", "/tmp/b", "-s", "S"],
+            "--pid-file",
+        ),
+    ] {
+        etmemd(twice)
+            .expect(2)
+            .err_has(&[&format!("{name} given more than once")]);
+    }
     etmemd(&["-s", "a", "junk"])
         .expect(2)
         .err_has(&["unexpected argument"]);

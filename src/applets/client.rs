@@ -303,3 +303,16 @@ fn engine(command: &str, args: &[String]) -> Result<Request, String> {
         ..Request::new(Cmd::Engine)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_utf8_word_is_sendable_but_no_white_space() {
+        assert_eq!(sendable("проект", "name").as_deref(), Ok("проект"));
+        for bad in ["a b", "a\tb", "a\u{3000}b"] {
+            assert!(sendable(bad, "name").unwrap_err().contains("white space"));
+        }
+    }
+}

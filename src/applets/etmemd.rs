@@ -37,7 +37,8 @@ const OPTS: &[Opt] = &[
     Opt::value("log-level", Some('l')),
     Opt::value("socket", Some('s')),
     Opt::flag("mode-systemctl", Some('m')),
-    Opt::flag("help", Some('h')),
+    // Upstream's loop breaks at the first -h, so nothing after it is parsed (`-help`).
+    Opt::flag("help", Some('h')).stops(),
     Opt::value("pid-file", None),
 ];
 
@@ -56,15 +57,23 @@ fn usage_error(msg: &str) -> i32 {
 
 fn parse(args: &[String]) -> Result<Option<Args>, i32> {
     let items = getopt::parse(args, OPTS).map_err(|e| usage_error(&e))?;
+    if let Some(opt) = repeated(&items) {
+        return Err(usage_error(&format!(
+            "{} given more than once",
+            spelled(opt)
+        )));
+    }
     if getopt::has(&items, "help") {
+        // As upstream: help only when it is the one word (`-h`, `--help`, `-help`, `-mh`);
+        // anything else beside it is refused rather than silently dropped.
+        if args.len() != 1 {
+            return Err(usage_error("-h/--help must be given alone"));
+        }
         println!("{USAGE}");
         return Ok(None);
     }
     if let Some(w) = getopt::words(&items).first() {
         return Err(usage_error(&format!("unexpected argument {w:?}")));
-    }
-    if getopt::all(&items, "socket").len() > 1 {
-        return Err(usage_error("-s/--socket given more than once"));
     }
     let socket = getopt::last(&items, "socket")
         .ok_or_else(|| usage_error("socket name of rpc to listen must be provided (-s NAME)"))?;
@@ -87,6 +96,30 @@ fn parse(args: &[String]) -> Result<Option<Args>, i32> {
             .unwrap_or("/run/etmemd.pid")
             .to_string(),
     }))
+}
+
+/// The first option given a second time, which `parse` refuses for every option: a
+/// repeated `-s` is an error upstream, and upstream's six-word argv limit refuses the
+/// other repeats in practice (`-l 0 -l 0 -s S`), so "last wins" would only hide typos.
+fn repeated(items: &[getopt::Item]) -> Option<&'static Opt> {
+    let mut seen: Vec<&str> = Vec::new();
+    for item in items {
+        if let getopt::Item::Opt(long, _) = item {
+            if seen.contains(long) {
+                return OPTS.iter().find(|o| o.long == *long);
+            }
+            seen.push(long);
+        }
+    }
+    None
+}
+
+/// How usage messages name an option: `-s/--socket`, or `--pid-file` without a letter.
+fn spelled(opt: &Opt) -> String {
+    match opt.short {
+        Some(c) => format!("-{c}/--{}", opt.long),
+        None => format!("--{}", opt.long),
+    }
 }
 
 pub fn main(args: &[String]) -> i32 {
@@ -180,4 +213,71 @@ fn write_pid_file(path: &str, pid: i32) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     write!(f, "{pid}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(a: &[&str]) -> Result<Option<Args>, i32> {
+        parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn help_alone_in_any_spelling_that_reaches_h_first() {
+        for a in [
+            &["-h"][..],
+            &["--help"],
+            &["--he"],
+            &["-help"],
+            &["-mh"],
+            &["-hx"],
+        ] {
+            assert!(matches!(p(a), Ok(None)), "{a:?}");
+        }
+    }
+
+    #[test]
+    fn help_beside_other_words_is_refused() {
+        for a in [
+            &["-l", "0", "-h", "-s", "S"][..],
+            &["-l", "0", "-h"],
+            &["-h", "help"],
+            &["-s", "x", "-h"],
+            &["--help", "-s", "x"],
+            &["junk", "-h"],
+        ] {
+            assert!(matches!(p(a), Err(2)), "{a:?}");
+        }
+        // An unknown option before the h is getopt's error (also exit 2).
+        assert!(matches!(p(&["-xh"]), Err(2)));
+    }
+
+    #[test]
+    fn every_option_at_most_once() {
+        for a in [
+            &["-l", "0", "-l", "0", "-s", "S"][..],
+            &["-s", "a", "-s", "b"],
+            &["-m", "-m", "-s", "S"],
+            &["-mm", "-s", "S"],
+            &["--pid-file", "a", "--pid-file=b", "-s", "S"],
+        ] {
+            assert!(matches!(p(a), Err(2)), "{a:?}");
+        }
+        let items = getopt::parse(&["-l0".into(), "--log-level=1".into()], OPTS).unwrap();
+        assert_eq!(spelled(repeated(&items).unwrap()), "-l/--log-level");
+        let items = getopt::parse(&["--pid-file=a".into(), "--pid=b".into()], OPTS).unwrap();
+        assert_eq!(spelled(repeated(&items).unwrap()), "--pid-file");
+    }
+
+    #[test]
+    fn a_full_command_line_parses() {
+        let a = p(&["-l", "0", "-s", "S", "-m", "--pid-file", "/tmp/p"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.socket, "S");
+        assert!(a.systemctl);
+        assert_eq!(a.pid_file, "/tmp/p");
+        assert!(matches!(a.level, Level::Debug));
+    }
 }

@@ -11,6 +11,10 @@ pub struct Opt {
     pub short: Option<char>,
     /// Whether it takes an argument.
     pub arg: bool,
+    /// Whether parsing ends right after this option, as a C loop that `break`s on it
+    /// (upstream etmemd stops at the first `-h`): later words are neither parsed nor
+    /// reported, so a bad option after it is no error.
+    pub stop: bool,
 }
 
 impl Opt {
@@ -19,6 +23,7 @@ impl Opt {
             long,
             short,
             arg: false,
+            stop: false,
         }
     }
     pub const fn value(long: &'static str, short: Option<char>) -> Opt {
@@ -26,7 +31,12 @@ impl Opt {
             long,
             short,
             arg: true,
+            stop: false,
         }
+    }
+    /// The same option, ending the parse where it appears (see [`Opt::stop`]).
+    pub const fn stops(self) -> Opt {
+        Opt { stop: true, ..self }
     }
 }
 
@@ -71,6 +81,9 @@ pub fn parse(args: &[String], opts: &[Opt]) -> Result<Vec<Item>, String> {
                 None
             };
             out.push(Item::Opt(opt.long, value));
+            if opt.stop {
+                break;
+            }
         } else if a.len() > 1 && a.starts_with('-') {
             let chars: Vec<char> = a[1..].chars().collect();
             let mut k = 0;
@@ -91,9 +104,15 @@ pub fn parse(args: &[String], opts: &[Opt]) -> Result<Vec<Item>, String> {
                         return Err(format!("option requires an argument -- '{c}'"));
                     };
                     out.push(Item::Opt(opt.long, Some(value)));
+                    if opt.stop {
+                        return Ok(out);
+                    }
                     break;
                 }
                 out.push(Item::Opt(opt.long, None));
+                if opt.stop {
+                    return Ok(out);
+                }
             }
         } else {
             out.push(Item::Word(a.clone()));
@@ -215,6 +234,35 @@ mod tests {
         assert_eq!(
             p(&["--help=x"]).unwrap_err(),
             "option '--help' doesn't allow an argument"
+        );
+    }
+
+    #[test]
+    fn a_stopping_option_ends_the_parse() {
+        const STOP: &[Opt] = &[
+            Opt::value("socket", Some('s')),
+            Opt::flag("mode-systemctl", Some('m')),
+            Opt::flag("help", Some('h')).stops(),
+        ];
+        let q = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>(), STOP);
+        let help = Item::Opt("help", None);
+        // Inside a cluster: what follows the letter is never looked at.
+        assert_eq!(q(&["-help"]).unwrap(), vec![help.clone()]);
+        assert_eq!(
+            q(&["-mh", "-x"]).unwrap(),
+            vec![Item::Opt("mode-systemctl", None), help.clone()]
+        );
+        // Long form, and words before it are kept.
+        assert_eq!(
+            q(&["w", "--he", "--nope"]).unwrap(),
+            vec![Item::Word("w".into()), help.clone()]
+        );
+        // An error before the stop is still an error.
+        assert_eq!(q(&["-xh"]).unwrap_err(), "invalid option -- 'x'");
+        // An option's argument is not an option.
+        assert_eq!(
+            q(&["-s", "-h"]).unwrap(),
+            vec![Item::Opt("socket", Some("-h".into()))]
         );
     }
 

@@ -220,7 +220,22 @@ mod tests {
         accepts(PAGE, "name", "a.b_c-9", "a.b_c-9".into(), |c| {
             c.projects[0].name.clone()
         });
-        for bad in ["", "-x", "a b", "é", &"n".repeat(65), r"a\sb"] {
+        // Any UTF-8 works, as upstream; the limit counts bytes.
+        for utf8 in ["é", "проект", &"я".repeat(32)] {
+            accepts(PAGE, "name", utf8, utf8.to_string(), |c| {
+                c.projects[0].name.clone()
+            });
+        }
+        let too_long = "я".repeat(33);
+        for bad in [
+            "",
+            "-x",
+            "a b",
+            "a\u{3000}b",
+            &"n".repeat(65),
+            &too_long,
+            r"a\sb",
+        ] {
             rejects(PAGE, "project", "name", bad, NAME_RULE);
         }
         rejects(PAGE, "project", "name", r"a\q", "a string whose escapes");

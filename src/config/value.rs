@@ -3,10 +3,11 @@
 //! what is allowed, so that every key's error message reads the same way.
 
 /// What an object name (project, engine, task, thirdparty `eng_name`) may be. The limits
-/// come from upstream (64 bytes) and from the wire format, which cannot carry a word that
-/// holds whitespace or starts with `-`.
+/// come from upstream (64 bytes, any UTF-8 text works there) and from the wire format,
+/// which cannot carry a word that holds whitespace or starts with `-`; control characters
+/// are refused so that names cannot garble `project show` or a log line.
 pub const NAME_RULE: &str =
-    "1 to 64 printable ASCII characters without spaces, not starting with '-'";
+    "1 to 64 bytes of UTF-8 text without white space or control characters, not starting with '-'";
 
 /// The longest object name upstream accepts, in bytes.
 pub const NAME_MAX: usize = 64;
@@ -61,7 +62,7 @@ pub fn name(raw: &str) -> Result<String, String> {
     let ok = !raw.is_empty()
         && raw.len() <= NAME_MAX
         && !raw.starts_with('-')
-        && raw.bytes().all(|b| b.is_ascii_graphic());
+        && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(raw.to_string())
     } else {
@@ -153,10 +154,27 @@ mod tests {
     fn names_follow_the_wire_rules() {
         assert!(name("test").is_ok());
         assert!(name(&"x".repeat(64)).is_ok());
-        for bad in ["", "-x", "a b", "a\tb", "é", "a\u{7f}"] {
+        for good in ["é", "проект", "项目", "a.b_c-9~"] {
+            assert_eq!(name(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "",
+            "-x",
+            "-проект",
+            "a b",
+            "a\tb",
+            "a\u{7f}",
+            "a\u{a0}b",
+            "a\u{3000}b",
+            "a\u{85}",
+        ] {
             assert!(name(bad).is_err(), "{bad:?}");
         }
         assert!(name(&"x".repeat(65)).is_err());
+        // The limit is in bytes: 32 two-byte letters fit, 33 (or 32 and one more) do not.
+        assert!(name(&"я".repeat(32)).is_ok());
+        assert!(name(&"я".repeat(33)).is_err());
+        assert!(name(&format!("{}x", "я".repeat(32))).is_err());
     }
 
     #[test]

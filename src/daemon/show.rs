@@ -47,22 +47,22 @@ pub fn show(reg: &Registry, name: Option<&str>, view: View) -> String {
     let mut out = String::new();
     for p in projects {
         let _ = writeln!(out, "project: {}", p.conf.name);
-        let _ = writeln!(
-            out,
-            "{:<8} {:<8} {:<16} {:<16} {:<16} {:<8}",
-            "number", "type", "value", "name", "engine", "started"
+        row(
+            &mut out,
+            ["number", "type", "value", "name", "engine", "started"],
         );
         for e in &p.engines {
             for (i, t) in e.tasks.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "{:<8} {:<8} {:<16} {:<16} {:<16} {:<8}",
-                    i + 1,
-                    t.conf.target.type_word(),
-                    t.conf.target.value(),
-                    t.conf.name,
-                    e.conf.name(),
-                    p.started()
+                row(
+                    &mut out,
+                    [
+                        &(i + 1).to_string(),
+                        t.conf.target.type_word(),
+                        &t.conf.target.value(),
+                        &t.conf.name,
+                        e.conf.name(),
+                        if p.started() { "true" } else { "false" },
+                    ],
                 );
                 if view == View::Verbose {
                     verbose_lines(&mut out, &lock(&t.status), p.started());
@@ -71,6 +71,23 @@ pub fn show(reg: &Registry, name: Option<&str>, view: View) -> String {
         }
     }
     out
+}
+
+/// Column widths of the table, as upstream's `%-8s %-8s %-16s %-16s %-16s %-8s`.
+const WIDTHS: [usize; 6] = [8, 8, 16, 16, 16, 8];
+
+/// One table line. Padding counts BYTES, as C's printf does, not characters as Rust's
+/// `{:<16}` would: a name in a multi-byte script must give the same bytes as upstream.
+/// A field longer than its width is not cut, also as printf.
+fn row(out: &mut String, cols: [&str; 6]) {
+    for (i, (col, width)) in cols.iter().zip(WIDTHS).enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(col);
+        out.extend(std::iter::repeat(' ').take(width.saturating_sub(col.len())));
+    }
+    out.push('\n');
 }
 
 fn lock(s: &std::sync::Mutex<TaskStatus>) -> TaskStatus {
@@ -180,4 +197,55 @@ fn show_json(projects: &[&Project]) -> String {
     }
     out.push_str("]}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(cols: [&str; 6]) -> String {
+        let mut out = String::new();
+        row(&mut out, cols);
+        out
+    }
+
+    #[test]
+    fn rows_match_printf() {
+        assert_eq!(
+            line(["number", "type", "value", "name", "engine", "started"]),
+            "number   type     value            name             engine           started \n"
+        );
+        assert_eq!(
+            line(["1", "name", "mysql", "background_slide", "slide", "false"]),
+            "1        name     mysql            background_slide slide            false   \n"
+        );
+        // Longer than the width: printed whole, then the separator.
+        assert_eq!(
+            line(["1", "pid", "1", &"t".repeat(17), "e", "true"]),
+            format!(
+                "1        pid      1                {} e                true    \n",
+                "t".repeat(17)
+            )
+        );
+    }
+
+    #[test]
+    fn padding_counts_bytes_not_characters() {
+        // "проект" is 6 characters but 12 bytes: printf's %-16s adds 4 spaces, not 10.
+        let l = line(["1", "pid", "1", "проект", "slide", "true"]);
+        assert_eq!(
+            l,
+            "1        pid      1                проект     slide            true    \n"
+        );
+        let name_col = l.find("проект").unwrap();
+        assert_eq!(l.find("slide").unwrap() - name_col, 17);
+        // 9 two-byte characters (18 bytes) overflow the width as printf would.
+        assert_eq!(
+            line(["1", "pid", "1", &"я".repeat(9), "e", "true"]),
+            format!(
+                "1        pid      1                {} e                true    \n",
+                "я".repeat(9)
+            )
+        );
+    }
 }

@@ -227,6 +227,18 @@ mod tests {
     }
 
     #[test]
+    fn utf8_names_travel_whole() {
+        let mut eng = req(Cmd::Engine);
+        eng.proj_name = Some("проект".into());
+        eng.eng_name = Some("引擎".into());
+        eng.eng_cmd = Some("showtaskpages".into());
+        eng.task_name = Some("я".repeat(32));
+        let bytes = eng.encode().into_bytes();
+        assert!(looks_complete(&bytes));
+        assert_eq!(Request::decode(&bytes).unwrap(), eng);
+    }
+
+    #[test]
     fn malformed_requests_say_what_is_wrong() {
         let bad: &[(&[u8], &str)] = &[
             (b"", "expected field 'proj_name'"),

@@ -55,9 +55,19 @@ impl Drop for Scratch {
 pub const SHOW_HEADER: &str =
     "number   type     value            name             engine           started \n";
 
-/// One task row of upstream's `project show` table.
+/// One task row of upstream's `project show` table. Padded by bytes, as C's printf pads
+/// (Rust's `{:<16}` would count characters and differ for a non-ASCII name).
 pub fn show_row(n: u32, ty: &str, value: &str, name: &str, engine: &str, started: bool) -> String {
-    format!("{n:<8} {ty:<8} {value:<16} {name:<16} {engine:<16} {started:<8}\n")
+    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.len())));
+    format!(
+        "{} {} {} {} {} {}\n",
+        pad(&n.to_string(), 8),
+        pad(ty, 8),
+        pad(value, 16),
+        pad(name, 16),
+        pad(engine, 16),
+        pad(&started.to_string(), 8)
+    )
 }
 
 /// A running daemon, killed on drop.

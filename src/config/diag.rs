@@ -1,7 +1,7 @@
 //! The problems found in one file, collected rather than returned at the first one, so an
 //! operator sees every mistake of a file in one go and fixes them all at once.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Object, Result};
 
 /// At most this many problems are listed in one error; the rest are counted.
 pub const MAX_LISTED: usize = 20;
@@ -10,6 +10,36 @@ pub const MAX_LISTED: usize = 20;
 /// cannot make the daemon hold millions of messages; the rest are only counted.
 pub const MAX_KEPT: usize = 1000;
 
+/// Where upstream would have stopped on an error (spec §4.3): it reads a file's
+/// `[project]` group, then `[engine]`, then `[task]`, each group's lookup keys before its
+/// values, and answers "invalid parameters" for the file, the project and lookup keys,
+/// but "internal error" for a bad value inside `[engine]` or `[task]`. The error of the
+/// lowest step decides the reply; the message still lists every problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    /// The file itself, its syntax, or the `[project]` group.
+    File,
+    /// An `[engine]` group's lookup keys (`project`, a missing `name`).
+    EngineLookup,
+    /// A value in an `[engine]` group.
+    EngineValue,
+    /// A `[task]` group's lookup keys (`project`, `engine`, `name`).
+    TaskLookup,
+    /// A value in a `[task]` group.
+    TaskValue,
+}
+
+impl Step {
+    /// The object the reply is about: an engine or task for a bad value there.
+    fn object(self) -> Option<Object> {
+        match self {
+            Step::EngineValue => Some(Object::Engine),
+            Step::TaskValue => Some(Object::Task),
+            _ => None,
+        }
+    }
+}
+
 /// Errors and warnings, each already worded for the operator, with the line that sorts it.
 #[derive(Debug, Default)]
 pub struct Diag {
@@ -17,11 +47,19 @@ pub struct Diag {
     warnings: Vec<(usize, String)>,
     errors_dropped: usize,
     warnings_dropped: usize,
+    /// The lowest step any error was found at.
+    first_step: Option<Step>,
 }
 
 impl Diag {
-    /// A problem that makes the whole file unusable.
+    /// A problem that makes the whole file unusable, at the file or project step.
     pub fn error(&mut self, line: usize, msg: String) {
+        self.error_at(Step::File, line, msg);
+    }
+
+    /// A problem found at `step` of upstream's reading order.
+    pub fn error_at(&mut self, step: Step, line: usize, msg: String) {
+        self.first_step = Some(self.first_step.map_or(step, |s| s.min(step)));
         keep(&mut self.errors, &mut self.errors_dropped, line, msg);
     }
 
@@ -31,7 +69,8 @@ impl Diag {
     }
 
     /// The warnings in file order when there is no error; otherwise one `Invalid` error
-    /// listing the problems in file order, one per line.
+    /// listing the problems in file order, one per line, about the engine or task when
+    /// the first problem in upstream's order is a value there.
     pub fn finish(self) -> Result<Vec<String>> {
         if self.errors.is_empty() {
             let mut warnings = in_file_order(self.warnings);
@@ -46,7 +85,11 @@ impl Diag {
         if more > 0 {
             lines.push(format!("... and {more} more problems"));
         }
-        Err(Error::invalid(lines.join("\n")))
+        let e = Error::invalid(lines.join("\n"));
+        Err(match self.first_step.and_then(Step::object) {
+            Some(o) => e.about(o),
+            None => e,
+        })
     }
 }
 
@@ -103,6 +146,21 @@ mod tests {
             "... and {} more problems",
             MAX_KEPT + 7 - MAX_LISTED
         )));
+    }
+
+    #[test]
+    fn the_first_step_in_upstream_order_decides_the_object() {
+        let mut d = Diag::default();
+        d.error_at(Step::TaskValue, 1, "t".into());
+        d.error_at(Step::EngineValue, 9, "e".into());
+        assert_eq!(d.finish().unwrap_err().object, Some(Object::Engine));
+        let mut d = Diag::default();
+        d.error_at(Step::TaskValue, 1, "t".into());
+        d.error_at(Step::TaskLookup, 2, "n".into());
+        assert_eq!(d.finish().unwrap_err().object, None);
+        let mut d = Diag::default();
+        d.error_at(Step::TaskValue, 1, "t".into());
+        assert_eq!(d.finish().unwrap_err().object, Some(Object::Task));
     }
 
     #[test]

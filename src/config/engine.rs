@@ -4,7 +4,7 @@
 use super::project::{ProjectConf, ScanConf};
 use super::section::Section;
 use super::{value, Origin};
-use crate::error::{Error, Result};
+use crate::error::{Error, Object, Result};
 
 /// The engine types etmem knows; any other engine is a thirdparty plugin's `eng_name`.
 pub const BUILTIN_ENGINES: &[&str] = &["slide", "cslide", "damon", "memdcd"];
@@ -352,7 +352,7 @@ pub fn check_engine(engine: &EngineConf, project: &ProjectConf) -> Result<()> {
     Err(Error::invalid(format!(
         "{}:{}: [engine] name={ty}: the {ty} engine needs a project with scan_type={wants}; project {} ({}:{}) has scan_type={has}",
         engine.origin.file, engine.origin.line, project.name, project.origin.file, project.origin.line
-    )))
+    )).about(Object::Engine))
 }
 
 #[cfg(test)]

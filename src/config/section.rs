@@ -3,7 +3,7 @@
 //! `FILE:LINE: [group] key=value: must be ...`. Remembers which keys were read so that the
 //! rest can be reported as unknown.
 
-use super::diag::Diag;
+use super::diag::{Diag, Step};
 use super::keyfile::{Entry, Group};
 use super::value;
 use super::Origin;
@@ -16,6 +16,15 @@ pub struct Section<'a> {
     used: Vec<bool>,
     /// Every key belongs to a plugin: none is unknown.
     keep_all: bool,
+}
+
+/// The lookup keys of a group: the ones that name it and its parents (spec §4.3).
+fn lookup_keys(group: &str) -> &'static [&'static str] {
+    match group {
+        "engine" => &["project"],
+        "task" => &["project", "engine", "name"],
+        _ => &[],
+    }
 }
 
 impl<'a> Section<'a> {
@@ -114,10 +123,26 @@ impl<'a> Section<'a> {
         )
     }
 
+    /// Where in upstream's reading order a problem with `key` is found (it picks the
+    /// reply code): a group's lookup keys come before its values; an `[engine]` without
+    /// its type (`name`) cannot even be looked up.
+    fn step(&self, key: &str, missing: bool) -> Step {
+        let lookup = lookup_keys(&self.group.name).contains(&key)
+            || (missing && self.group.name == "engine" && key == "name");
+        match (self.group.name.as_str(), lookup) {
+            ("engine", true) => Step::EngineLookup,
+            ("engine", false) => Step::EngineValue,
+            ("task", true) => Step::TaskLookup,
+            ("task", false) => Step::TaskValue,
+            _ => Step::File,
+        }
+    }
+
     /// Reports `entry` as wrong; `what` says what is allowed (`must be ...`) or why not.
     pub fn error(&mut self, e: &Entry, what: &str) {
         let msg = format!("{}: {what}", self.at(e));
-        self.diag.error(e.line, msg);
+        let step = self.step(&e.key, false);
+        self.diag.error_at(step, e.line, msg);
     }
 
     /// Reports a required key as absent; `what` is a noun phrase of what it must be.
@@ -127,7 +152,8 @@ impl<'a> Section<'a> {
             "{}:{line}: [{}] {key} is missing (required: {what})",
             self.file, self.group.name
         );
-        self.diag.error(line, msg);
+        let step = self.step(key, true);
+        self.diag.error_at(step, line, msg);
     }
 
     /// A warning about `entry`.

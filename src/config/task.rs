@@ -9,7 +9,7 @@ use super::keyfile::Entry;
 use super::project::{ProjectConf, ScanConf};
 use super::section::Section;
 use super::{value, Origin};
-use crate::error::{Error, Result};
+use crate::error::{Error, Object, Result};
 use crate::sys::process::COMM_MAX;
 use crate::types::{Family, ScanBackend, SwapBackend};
 
@@ -317,7 +317,8 @@ pub fn check_task(task: &TaskConf, project: &ProjectConf) -> Result<()> {
         project.name,
         project.origin.file,
         project.origin.line
-    )))
+    ))
+    .about(Object::Task))
 }
 
 /// True when `engine` names a built-in engine type rather than a thirdparty `eng_name`.

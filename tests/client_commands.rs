@@ -30,10 +30,11 @@ fn add_show_start_stop_del_round_trip() {
         d.run(&["project", "show", "-n", "p1"]).expect(0).stdout,
         want
     );
-    assert_eq!(
-        d.run(&["project", "show", "--name", "zz"]).expect(0).stdout,
-        "project: project zz is not existed\n\n"
-    );
+    // Our choice (man page): a project that does not exist is a failure reply, so the
+    // client's exit status can be trusted; upstream replied success.
+    d.run(&["project", "show", "--name", "zz"])
+        .expect(1)
+        .err_has(&["error: project is not exist: project zz"]);
 
     d.run(&["project", "start", "-n", "p1"]).expect(0);
     assert!(d
@@ -218,9 +219,12 @@ fn one_bad_group_among_good_ones_adds_nothing() {
         "bad.conf",
         &format!("{PROJECT}{ENGINE}{}", TASK.replace("T=1", "T=4")),
     );
-    d.add(&f)
-        .expect(1)
-        .err_has(&["error: invalid parameters", "bad.conf", "T=4", "at most 3"]);
+    d.add(&f).expect(1).err_has(&[
+        "error: etmemd has internal error",
+        "bad.conf",
+        "T=4",
+        "at most 3",
+    ]);
     assert_eq!(d.show(), "no project exists\n\n");
     // A task that refers to a missing engine, after a good project: nothing added.
     let f = s.conf(
@@ -271,16 +275,41 @@ fn config_value_errors_name_file_key_and_range() {
             "[project]\nname=p\ninterval=1\nsleep=1\n",
             &["loop", "missing"],
         ),
-        (
-            "type.conf",
-            "[project]\nname=p\nloop=1\ninterval=1\nsleep=1\n[engine]\nname=nosuch\nproject=p\n",
-            &["nosuch"],
-        ),
     ];
     for (name, text, want) in cases {
         let r = d.add(&s.conf(name, text));
         r.expect(1)
             .err_has(&["error: invalid parameters"])
+            .err_has(want);
+    }
+    // A bad value inside [engine] or [task] is upstream's "internal error" (spec §4.3);
+    // a missing lookup key (the task's name) stays "invalid parameters".
+    const P: &str = "[project]\nname=p\nloop=1\ninterval=1\nsleep=1\n";
+    const INTERNAL: &str = "error: etmemd has internal error, see reason details in messages: ";
+    let by_level: &[(&str, String, &str, &[&str])] = &[
+        (
+            "type.conf",
+            format!("{P}[engine]\nname=nosuch\nproject=p\n"),
+            INTERNAL,
+            &["nosuch"],
+        ),
+        (
+            "tvalue.conf",
+            format!("{P}[engine]\nname=slide\nproject=p\n[task]\nproject=p\nengine=slide\nname=t\ntype=pid\nvalue=1\nT=999\n"),
+            INTERNAL,
+            &["T=999", "0 to 360"],
+        ),
+        (
+            "tname.conf",
+            format!("{P}[engine]\nname=slide\nproject=p\n[task]\nproject=p\nengine=slide\ntype=pid\nvalue=1\nT=999\n"),
+            "error: invalid parameters: ",
+            &["name is missing", "T=999"],
+        ),
+    ];
+    for (name, text, head, want) in by_level {
+        d.add(&s.conf(name, text))
+            .expect(1)
+            .err_has(&[head])
             .err_has(want);
     }
     assert_eq!(d.show(), "no project exists\n\n");

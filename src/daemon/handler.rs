@@ -1,8 +1,10 @@
-//! Requests to actions: what each command code does to the registry (spec §1.4, §5).
+//! Requests to actions: what each command code does to the registry (spec §1.4, §5),
+//! and the one place where a failure's kind becomes upstream's reply code.
 
 use super::registry::Registry;
 use super::show::{self, View};
 use crate::config;
+use crate::error::{Error, Kind, Object, Result};
 use crate::rpc::reply::{Reply, Status};
 use crate::rpc::request::{Cmd, Request};
 use crate::rpc::server::Handler;
@@ -22,51 +24,56 @@ impl Daemon {
         }
     }
 
-    fn load(&self, req: &Request) -> Result<config::ConfigFile, Reply> {
+    fn load(&self, req: &Request) -> Result<config::ConfigFile> {
         let name = req
             .file_name
             .as_deref()
-            .ok_or_else(|| Reply::fail(Status::Inval, "no config file given"))?;
-        let file =
-            config::load(name, self.uid).map_err(|e| Reply::fail(Status::Inval, e.to_string()))?;
+            .ok_or_else(|| Error::usage("no config file given"))?;
+        let file = config::load(name, self.uid)?;
         for w in &file.warnings {
             crate::log_warn!("{w}");
         }
         Ok(file)
     }
 
-    fn project_name(req: &Request) -> Result<&str, Reply> {
+    fn project_name(req: &Request) -> Result<&str> {
         req.proj_name
             .as_deref()
-            .ok_or_else(|| Reply::fail(Status::Inval, "no project name given"))
+            .ok_or_else(|| Error::usage("no project name given"))
     }
 
-    fn engine_cmd(&self, req: &Request) -> Result<Reply, Reply> {
+    fn show(&self, req: &Request) -> Result<String> {
+        let view = View::from_word(req.eng_cmd.as_deref())
+            .ok_or_else(|| Error::usage("unknown show view (use verbose or json)"))?;
+        let name = req.proj_name.as_deref();
+        // Our choice (man page): showing a project that does not exist is a failure, so
+        // scripts can trust the client's exit status. Upstream replied success.
+        if let Some(n) = name.filter(|n| self.registry.project(n).is_none()) {
+            return Err(not_found(Object::Project, format!("project {n}")));
+        }
+        Ok(show::show(&self.registry, name, view))
+    }
+
+    fn engine_cmd(&self, req: &Request) -> Result<String> {
         let pname = Self::project_name(req)?;
         let p = self
             .registry
             .project(pname)
-            .ok_or_else(|| Reply::fail(Status::ProNoexist, format!("project {pname}")))?;
+            .ok_or_else(|| not_found(Object::Project, format!("project {pname}")))?;
         if !p.started() {
-            return Err(Reply::fail(
-                Status::Inval,
-                format!("project {pname} is not started"),
-            ));
+            return Err(Error::usage(format!("project {pname} is not started")));
         }
         let ename = req
             .eng_name
             .as_deref()
-            .ok_or_else(|| Reply::fail(Status::Inval, "no engine name given"))?;
+            .ok_or_else(|| Error::usage("no engine name given"))?;
         let e = p.engine(ename).ok_or_else(|| {
-            Reply::fail(
-                Status::EngNoexist,
-                format!("engine {ename} in project {pname}"),
-            )
+            not_found(Object::Engine, format!("engine {ename} in project {pname}"))
         })?;
         if let Some(t) = req.task_name.as_deref() {
             if !e.tasks.iter().any(|s| s.conf.name == t) {
-                return Err(Reply::fail(
-                    Status::TaskNoexist,
+                return Err(not_found(
+                    Object::Task,
                     format!("task {t} in engine {ename}"),
                 ));
             }
@@ -74,52 +81,141 @@ impl Daemon {
         let cmd = req
             .eng_cmd
             .as_deref()
-            .ok_or_else(|| Reply::fail(Status::Inval, "no engine command given"))?;
-        Err(Reply::fail(
-            Status::Inval,
-            format!("engine {ename} has no command {cmd:?}"),
-        ))
+            .ok_or_else(|| Error::usage("no engine command given"))?;
+        Err(Error::usage(format!(
+            "engine {ename} has no command {cmd:?}"
+        )))
     }
 }
 
-fn outcome(r: Result<(), (Status, String)>) -> Reply {
+fn not_found(object: Object, msg: String) -> Error {
+    Error::new(Kind::NotFound, msg).about(object)
+}
+
+/// Upstream's reply code for a failure of `cmd`: the one place where the kinds of our
+/// errors become wire codes (spec §1.6, §4.3, §5).
+fn status(cmd: Cmd, e: &Error) -> Status {
+    match (e.kind, e.object) {
+        (Kind::NotFound, Some(Object::Project)) => Status::ProNoexist,
+        (Kind::NotFound, Some(Object::Engine)) => Status::EngNoexist,
+        (Kind::NotFound, Some(Object::Task)) => Status::TaskNoexist,
+        (Kind::Exists, Some(Object::Project)) => Status::ProExisted,
+        (Kind::Exists, Some(Object::Engine)) => Status::EngExisted,
+        (Kind::Exists, Some(Object::Task)) => Status::TaskExisted,
+        (Kind::State, _) if cmd == Cmd::ProjectStart => Status::ProStarted,
+        (Kind::State, _) => Status::ProStopped,
+        // A request that lacks a field or names what does not exist for that command.
+        (Kind::Usage, _) => Status::Inval,
+        // A bad value inside [engine] or [task]: upstream's engine and task readers
+        // answer "internal error" (spec §4.3).
+        (Kind::Invalid, Some(Object::Engine | Object::Task)) => Status::InterErr,
+        // The file itself (admission, syntax) and [project] values.
+        _ if matches!(cmd, Cmd::ObjAdd | Cmd::ObjDel) => Status::Inval,
+        // Anything that fails while starting a project or acting on one.
+        _ => Status::InterErr,
+    }
+}
+
+/// The reply for the outcome of `cmd`; failures are logged.
+fn reply(cmd: Cmd, r: Result<String>) -> Reply {
     match r {
-        Ok(()) => Reply::Ok(String::new()),
-        Err((status, detail)) => {
-            crate::log_warn!("{}: {detail}", status.text());
-            Reply::Fail(status, detail)
+        Ok(text) => Reply::Ok(text),
+        Err(e) => {
+            let status = status(cmd, &e);
+            crate::log_warn!("{}: {e}", status.text());
+            Reply::Fail(status, e.msg)
         }
     }
 }
 
 impl Handler for Daemon {
     fn handle(&mut self, req: &Request) -> Reply {
-        let r = match Cmd::from_code(req.cmd) {
-            None => Err(Reply::fail(
-                Status::Inval,
-                format!("unknown command code {}", req.cmd),
-            )),
-            Some(Cmd::ObjAdd) => self.load(req).map(|f| outcome(self.registry.add(f))),
-            Some(Cmd::ObjDel) => self.load(req).map(|f| outcome(self.registry.del(&f))),
-            Some(Cmd::ProjectStart) => {
-                Self::project_name(req).map(|n| outcome(self.registry.start(n)))
-            }
-            Some(Cmd::ProjectStop) => {
-                Self::project_name(req).map(|n| outcome(self.registry.stop(n)))
-            }
-            Some(Cmd::ProjectShow) => match View::from_word(req.eng_cmd.as_deref()) {
-                Some(view) => Ok(Reply::Ok(show::show(
-                    &self.registry,
-                    req.proj_name.as_deref(),
-                    view,
-                ))),
-                None => Err(Reply::fail(
-                    Status::Inval,
-                    "unknown show view (use verbose or json)",
-                )),
-            },
-            Some(Cmd::Engine) => self.engine_cmd(req),
+        let Some(cmd) = Cmd::from_code(req.cmd) else {
+            return Reply::fail(Status::Inval, format!("unknown command code {}", req.cmd));
         };
-        r.unwrap_or_else(|e| e)
+        let done = |r: Result<()>| r.map(|()| String::new());
+        let r = match cmd {
+            Cmd::ObjAdd => self.load(req).and_then(|f| done(self.registry.add(f))),
+            Cmd::ObjDel => self.load(req).and_then(|f| done(self.registry.del(&f))),
+            Cmd::ProjectStart => Self::project_name(req).and_then(|n| done(self.registry.start(n))),
+            Cmd::ProjectStop => Self::project_name(req).and_then(|n| done(self.registry.stop(n))),
+            Cmd::ProjectShow => self.show(req),
+            Cmd::Engine => self.engine_cmd(req),
+        };
+        reply(cmd, r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_become_upstream_codes_here() {
+        let e = |k, o: Option<Object>| Error {
+            object: o,
+            ..Error::new(k, "x")
+        };
+        let cases = [
+            (
+                Cmd::ObjAdd,
+                e(Kind::NotFound, Some(Object::Project)),
+                Status::ProNoexist,
+            ),
+            (
+                Cmd::ObjAdd,
+                e(Kind::Exists, Some(Object::Task)),
+                Status::TaskExisted,
+            ),
+            (Cmd::ObjAdd, e(Kind::Invalid, None), Status::Inval),
+            (
+                Cmd::ObjAdd,
+                e(Kind::Invalid, Some(Object::Engine)),
+                Status::InterErr,
+            ),
+            (
+                Cmd::ObjAdd,
+                e(Kind::Invalid, Some(Object::Task)),
+                Status::InterErr,
+            ),
+            (Cmd::ObjAdd, e(Kind::Permission, None), Status::Inval),
+            (Cmd::ObjAdd, e(Kind::NotFound, None), Status::Inval),
+            (
+                Cmd::ObjDel,
+                e(Kind::NotFound, Some(Object::Engine)),
+                Status::EngNoexist,
+            ),
+            (
+                Cmd::ProjectStart,
+                e(Kind::State, Some(Object::Project)),
+                Status::ProStarted,
+            ),
+            (
+                Cmd::ProjectStop,
+                e(Kind::State, Some(Object::Project)),
+                Status::ProStopped,
+            ),
+            (Cmd::ProjectStart, e(Kind::Invalid, None), Status::InterErr),
+            (
+                Cmd::ProjectStart,
+                e(Kind::Unsupported, None),
+                Status::InterErr,
+            ),
+            (Cmd::ProjectStart, e(Kind::Usage, None), Status::Inval),
+            (
+                Cmd::ProjectShow,
+                e(Kind::NotFound, Some(Object::Project)),
+                Status::ProNoexist,
+            ),
+            (Cmd::Engine, e(Kind::Usage, None), Status::Inval),
+            (
+                Cmd::Engine,
+                e(Kind::NotFound, Some(Object::Task)),
+                Status::TaskNoexist,
+            ),
+        ];
+        for (cmd, err, want) in cases {
+            assert_eq!(status(cmd, &err), want, "{cmd:?} {err:?}");
+        }
     }
 }

@@ -9,10 +9,13 @@ use crate::config::{self, ConfigFile, EngineConf, ProjectConf, TaskConf};
 use crate::engine::stop::Stop;
 use crate::engine::task_status::TaskStatus;
 use crate::engine::{self, Engine};
-use crate::rpc::reply::Status;
+use crate::error::{Error, Kind, Object, Result};
 
-/// A refusal: upstream's result code and our explanation.
-pub type Refusal = (Status, String);
+/// A refusal of kind `kind` about `object`: the request handler turns the pair into
+/// upstream's reply code (`project is not exist`, `task has been existed`...).
+fn refuse(kind: Kind, object: Object, msg: String) -> Error {
+    Error::new(kind, msg).about(object)
+}
 
 pub struct TaskSlot {
     pub conf: Arc<TaskConf>,
@@ -84,7 +87,7 @@ impl Registry {
     }
 
     /// `obj add`: add every object of the file, or none of them.
-    pub fn add(&mut self, file: ConfigFile) -> Result<(), Refusal> {
+    pub fn add(&mut self, file: ConfigFile) -> Result<()> {
         self.check_add(&file)?;
         let ConfigFile {
             projects,
@@ -151,20 +154,21 @@ impl Registry {
         Ok(())
     }
 
-    fn check_add(&self, file: &ConfigFile) -> Result<(), Refusal> {
+    fn check_add(&self, file: &ConfigFile) -> Result<()> {
         if file.projects.is_empty() && file.engines.is_empty() && file.tasks.is_empty() {
-            return Err((
-                Status::Inval,
-                format!("{}: no [project], [engine] or [task] group", file.path),
-            ));
+            return Err(Error::invalid(format!(
+                "{}: no [project], [engine] or [task] group",
+                file.path
+            )));
         }
         let at = |o: &config::Origin| format!("{}:{}", o.file, o.line);
         for (i, p) in file.projects.iter().enumerate() {
             if self.project(&p.name).is_some()
                 || file.projects[..i].iter().any(|q| q.name == p.name)
             {
-                return Err((
-                    Status::ProExisted,
+                return Err(refuse(
+                    Kind::Exists,
+                    Object::Project,
                     format!("project {} ({})", p.name, at(&p.origin)),
                 ));
             }
@@ -177,8 +181,9 @@ impl Registry {
         };
         for e in &file.engines {
             let p = find_project(&e.project).ok_or_else(|| {
-                (
-                    Status::ProNoexist,
+                refuse(
+                    Kind::NotFound,
+                    Object::Project,
                     format!(
                         "project {} of engine {} ({})",
                         e.project,
@@ -187,14 +192,15 @@ impl Registry {
                     ),
                 )
             })?;
-            config::check_engine(e, p).map_err(|err| (Status::Inval, err.to_string()))?;
+            config::check_engine(e, p)?;
             let dup_in_registry = self
                 .project(&e.project)
                 .and_then(|p| p.engine(e.name()))
                 .is_some();
             if dup_in_registry {
-                return Err((
-                    Status::EngExisted,
+                return Err(refuse(
+                    Kind::Exists,
+                    Object::Engine,
                     format!(
                         "engine {} in project {} ({})",
                         e.name(),
@@ -206,8 +212,9 @@ impl Registry {
         }
         for t in &file.tasks {
             let p = find_project(&t.project).ok_or_else(|| {
-                (
-                    Status::ProNoexist,
+                refuse(
+                    Kind::NotFound,
+                    Object::Project,
                     format!(
                         "project {} of task {} ({})",
                         t.project,
@@ -222,8 +229,9 @@ impl Registry {
                 .iter()
                 .any(|e| e.project == t.project && e.name() == t.engine);
             if registered.is_none() && !in_file {
-                return Err((
-                    Status::EngNoexist,
+                return Err(refuse(
+                    Kind::NotFound,
+                    Object::Engine,
                     format!(
                         "engine {} in project {} for task {} ({})",
                         t.engine,
@@ -233,13 +241,14 @@ impl Registry {
                     ),
                 ));
             }
-            config::check_task(t, p).map_err(|err| (Status::Inval, err.to_string()))?;
+            config::check_task(t, p)?;
             let dup_in_registry = registered
                 .map(|e| e.tasks.iter().any(|s| s.conf.name == t.name))
                 .unwrap_or(false);
             if dup_in_registry {
-                return Err((
-                    Status::TaskExisted,
+                return Err(refuse(
+                    Kind::Exists,
+                    Object::Task,
                     format!(
                         "task {} in engine {} of project {} ({})",
                         t.name,
@@ -255,20 +264,26 @@ impl Registry {
 
     /// `obj del`: remove the file's tasks, then its engines, then its projects (stopping
     /// a started project first). Every object must exist, or nothing is removed.
-    pub fn del(&mut self, file: &ConfigFile) -> Result<(), Refusal> {
+    pub fn del(&mut self, file: &ConfigFile) -> Result<()> {
         for t in &file.tasks {
-            let p = self
-                .project(&t.project)
-                .ok_or_else(|| (Status::ProNoexist, format!("project {}", t.project)))?;
+            let p = self.project(&t.project).ok_or_else(|| {
+                refuse(
+                    Kind::NotFound,
+                    Object::Project,
+                    format!("project {}", t.project),
+                )
+            })?;
             let e = p.engine(&t.engine).ok_or_else(|| {
-                (
-                    Status::EngNoexist,
+                refuse(
+                    Kind::NotFound,
+                    Object::Engine,
                     format!("engine {} in project {}", t.engine, t.project),
                 )
             })?;
             if !e.tasks.iter().any(|s| s.conf.name == t.name) {
-                return Err((
-                    Status::TaskNoexist,
+                return Err(refuse(
+                    Kind::NotFound,
+                    Object::Task,
                     format!(
                         "task {} in engine {} of project {}",
                         t.name, t.engine, t.project
@@ -277,26 +292,35 @@ impl Registry {
             }
         }
         for e in &file.engines {
-            let p = self
-                .project(&e.project)
-                .ok_or_else(|| (Status::ProNoexist, format!("project {}", e.project)))?;
+            let p = self.project(&e.project).ok_or_else(|| {
+                refuse(
+                    Kind::NotFound,
+                    Object::Project,
+                    format!("project {}", e.project),
+                )
+            })?;
             if p.engine(e.name()).is_none() {
-                return Err((
-                    Status::EngNoexist,
+                return Err(refuse(
+                    Kind::NotFound,
+                    Object::Engine,
                     format!("engine {} in project {}", e.name(), e.project),
                 ));
             }
         }
         for p in &file.projects {
             if self.project(&p.name).is_none() {
-                return Err((Status::ProNoexist, format!("project {}", p.name)));
+                return Err(refuse(
+                    Kind::NotFound,
+                    Object::Project,
+                    format!("project {}", p.name),
+                ));
             }
         }
         if file.projects.is_empty() && file.engines.is_empty() && file.tasks.is_empty() {
-            return Err((
-                Status::Inval,
-                format!("{}: no [project], [engine] or [task] group", file.path),
-            ));
+            return Err(Error::invalid(format!(
+                "{}: no [project], [engine] or [task] group",
+                file.path
+            )));
         }
         for t in &file.tasks {
             let p = self.project_mut(&t.project).expect("checked");
@@ -331,20 +355,21 @@ impl Registry {
     }
 
     /// `project start`.
-    pub fn start(&mut self, name: &str) -> Result<(), Refusal> {
+    pub fn start(&mut self, name: &str) -> Result<()> {
         let p = self
             .project_mut(name)
-            .ok_or_else(|| (Status::ProNoexist, format!("project {name}")))?;
+            .ok_or_else(|| refuse(Kind::NotFound, Object::Project, format!("project {name}")))?;
         if p.started() {
-            return Err((Status::ProStarted, format!("project {name}")));
+            return Err(refuse(
+                Kind::State,
+                Object::Project,
+                format!("project {name}"),
+            ));
         }
         for e in &p.engines {
-            e.engine.check_start(&p.conf).map_err(|err| {
-                (
-                    Status::InterErr,
-                    format!("project {name} engine {}: {err}", e.conf.name()),
-                )
-            })?;
+            e.engine
+                .check_start(&p.conf)
+                .map_err(|err| err.context(format!("project {name} engine {}", e.conf.name())))?;
         }
         for e in &p.engines {
             for t in &e.tasks {
@@ -354,23 +379,23 @@ impl Registry {
             }
         }
         p.sync_work();
-        let runner = Runner::start(p.conf.clone(), p.work.clone()).map_err(|err| {
-            (
-                Status::InterErr,
-                format!("project {name}: cannot start its thread: {err}"),
-            )
-        })?;
+        let runner = Runner::start(p.conf.clone(), p.work.clone())
+            .map_err(|err| Error::io(format!("project {name}: cannot start its thread"), err))?;
         p.runner = Some(runner);
         Ok(())
     }
 
     /// `project stop`.
-    pub fn stop(&mut self, name: &str) -> Result<(), Refusal> {
+    pub fn stop(&mut self, name: &str) -> Result<()> {
         let p = self
             .project_mut(name)
-            .ok_or_else(|| (Status::ProNoexist, format!("project {name}")))?;
+            .ok_or_else(|| refuse(Kind::NotFound, Object::Project, format!("project {name}")))?;
         if !p.started() {
-            return Err((Status::ProStopped, format!("project {name}")));
+            return Err(refuse(
+                Kind::State,
+                Object::Project,
+                format!("project {name}"),
+            ));
         }
         p.stop();
         Ok(())

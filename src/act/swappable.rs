@@ -4,6 +4,8 @@
 //! cold pipeline and `etmem-swap` all choose through here.
 
 use crate::error::{Error, Result};
+use crate::sys::maps::read_maps;
+use crate::sys::pidfd::Pidfd;
 use crate::types::{Pid, Range, Vma};
 
 /// The mark a process on a stock kernel puts on memory it allows etmem to swap when the
@@ -86,6 +88,14 @@ pub fn check_ranges(asked: &[Asked], vmas: &[Vma], page: u64, pid: Pid) -> Resul
         }
     }
     Ok(())
+}
+
+/// The asked ranges of the process `target` holds, checked against its maps now (see
+/// [`check_ranges`]): all of them, or an error and none.
+pub fn checked(target: &Pidfd, asked: &[Asked]) -> Result<Vec<Range>> {
+    let vmas = read_maps(target.pid())?;
+    check_ranges(asked, &vmas, crate::types::page_size(), target.pid())?;
+    Ok(asked.iter().map(|a| a.range).collect())
 }
 
 /// The first part of `r` that `vmas` (sorted, disjoint) do not cover.

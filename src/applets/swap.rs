@@ -10,14 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::getopt::{self, Opt};
 use super::oneshot::{self, describe, ScanOptions, Target};
 use super::scan_text;
-use crate::act::coalesce::{coalesce, total_bytes};
+use crate::act::coalesce::total_bytes;
 use crate::act::{self, swappable, swappable::Asked};
-use crate::engine::cold::{self, Swapped, Watch};
+use crate::engine::cold::{self, Plan, Swapped, Watch};
 use crate::error::{Error, Kind, Result};
 use crate::json;
-use crate::sys::maps::read_maps;
-use crate::track::counts::{sized, MAX_COUNT};
-use crate::types::{help_list, Family, PageSize, Pid, Range, ScanBackend, SwapBackend};
+use crate::track::counts::MAX_COUNT;
+use crate::types::{help_list, Family, Pid, Range, ScanBackend, SwapBackend};
 
 const OPTS: &[Opt] = &[
     Opt::value("pid", Some('p')),
@@ -298,11 +297,7 @@ fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done> {
     };
     let stopped = || stop.load(Ordering::Relaxed);
     let (pidfd, comm) = oneshot::open_user_process(pid, "swap").map_err(in_pid)?;
-    let page = crate::types::page_size();
-    // `ranges` merged, for the output; `pages` the same memory as ranges of whole pages
-    // of a size class, for the swapper: given ranges are base pages, while a scan may find
-    // cold huge pages (which swap_pages takes as one head address each).
-    let (ranges, pages, scanned): (Vec<Range>, Vec<(Range, PageSize)>, _) = match &a.source {
+    let (plan, scanned) = match &a.source {
         Source::Given {
             ranges,
             stdin,
@@ -313,12 +308,8 @@ fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done> {
                 let more = scan_text::read_ranges(std::io::stdin().lock(), *threshold, pid);
                 asked.extend(more.map_err(Error::usage)?);
             }
-            let vmas = read_maps(pid).map_err(in_pid)?;
-            swappable::check_ranges(&asked, &vmas, page, pid)?;
-            let plain: Vec<Range> = asked.into_iter().map(|g| g.range).collect();
-            let ranges = coalesce(&plain, page);
-            let pages = ranges.iter().map(|&r| (r, PageSize::Base)).collect();
-            (ranges, pages, None)
+            let checked = swappable::checked(&pidfd, &asked).map_err(in_pid)?;
+            (Plan::of_ranges(&checked), None)
         }
         Source::Cold(o) => {
             let spec = o.spec(Watch::Swappable { only_marked: false });
@@ -329,15 +320,13 @@ fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done> {
                     in_pid(e)
                 }
             })?;
-            let runs = scan.cold(o.threshold);
-            let plain: Vec<Range> = runs.iter().map(|r| r.range).collect();
-            (coalesce(&plain, page), sized(&runs), Some(scan.backend))
+            (Plan::of_runs(&scan.cold(o.threshold)), Some(scan.backend))
         }
     };
     let swap = if a.dry_run {
         None
     } else {
-        Some(cold::swap_out(&pidfd, a.swap_backend, &pages, &stopped).map_err(in_pid)?)
+        Some(cold::swap_out(&pidfd, a.swap_backend, &plan.pages, &stopped).map_err(in_pid)?)
     };
     Ok(Done {
         pid,
@@ -347,7 +336,7 @@ fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done> {
             |s| s.backend,
         ),
         scanned,
-        ranges,
+        ranges: plan.ranges,
         swap,
     })
 }

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::act::coalesce::{coalesce, total_bytes};
 use crate::act::{self, swappable, SwapReport};
 use crate::error::{Error, Kind, Result};
 use crate::sys::idle_pages_io::VMA_SCAN_FLAG;
@@ -168,12 +169,72 @@ pub fn swap_out(
     })
 }
 
-/// [`swap_out`] of cold `runs` as they are (a run of cold huge pages goes as huge pages).
-pub fn swap_runs(
-    target: &Pidfd,
-    choice: Option<SwapBackend>,
-    runs: &[Run],
-    stop: &dyn Fn() -> bool,
-) -> Result<Swapped> {
-    swap_out(target, choice, &sized(runs), stop)
+/// Memory to take out of DRAM, in the two forms it is needed in: merged ranges, for
+/// people and totals, and the same memory as ranges of whole pages of their size class,
+/// for the swapper (swap_pages takes a cold huge page as one head address).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Sorted, merged, page-aligned.
+    pub ranges: Vec<Range>,
+    /// What [`swap_out`] is given.
+    pub pages: Vec<(Range, PageSize)>,
+}
+
+impl Plan {
+    /// The plan for cold `runs` as a scan found them (huge pages stay huge).
+    pub fn of_runs(runs: &[Run]) -> Plan {
+        let plain: Vec<Range> = runs.iter().map(|r| r.range).collect();
+        Plan {
+            ranges: coalesce(&plain, crate::types::page_size()),
+            pages: sized(runs),
+        }
+    }
+
+    /// The plan for ranges asked for from outside, as base pages.
+    pub fn of_ranges(ranges: &[Range]) -> Plan {
+        let ranges = coalesce(ranges, crate::types::page_size());
+        let pages = ranges.iter().map(|&r| (r, PageSize::Base)).collect();
+        Plan { ranges, pages }
+    }
+
+    /// Bytes in the plan.
+    pub fn bytes(&self) -> u64 {
+        total_bytes(&self.ranges)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_merge_ranges_and_keep_page_sizes() {
+        let b = PageSize::Base.bytes();
+        let m = PageSize::Pmd.bytes();
+        let runs = [
+            Run {
+                range: Range::new(m, 2 * m),
+                size: PageSize::Pmd,
+                count: 0,
+            },
+            Run {
+                range: Range::new(2 * m, 2 * m + b),
+                size: PageSize::Base,
+                count: 1,
+            },
+        ];
+        let p = Plan::of_runs(&runs);
+        assert_eq!(p.ranges, vec![Range::new(m, 2 * m + b)]);
+        assert_eq!(
+            p.pages,
+            vec![
+                (runs[0].range, PageSize::Pmd),
+                (runs[1].range, PageSize::Base)
+            ]
+        );
+        assert_eq!(p.bytes(), m + b);
+        let p = Plan::of_ranges(&[Range::new(3 * b, 4 * b), Range::new(b, 3 * b)]);
+        assert_eq!(p.ranges, vec![Range::new(b, 4 * b)]);
+        assert_eq!(p.pages, vec![(Range::new(b, 4 * b), PageSize::Base)]);
+    }
 }

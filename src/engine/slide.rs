@@ -195,7 +195,8 @@ impl Slide {
             cold_runs = keep_in_dram(cold_runs, pid, pct)?;
         }
         let cold_bytes: u64 = cold_runs.iter().map(|r| r.range.len()).sum();
-        let swapped = cold::swap_runs(&target, run.task.swap_backend, &cold_runs, &stop)?;
+        let plan = cold::Plan::of_runs(&cold_runs);
+        let swapped = cold::swap_out(&target, run.task.swap_backend, &plan.pages, &stop)?;
         for (r, why) in swapped.report.skipped.iter().take(3) {
             crate::log_debug!("pid {pid}: kernel kept {r}: {why}");
         }

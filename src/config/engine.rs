@@ -15,8 +15,11 @@ pub const ENGINE_TYPES: &[&str] = &["slide", "cslide", "damon", "memdcd", "third
 /// One engine of a project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConf {
+    /// Key `project`: the name of the project the engine belongs to.
     pub project: String,
+    /// The engine type (key `name`, or its synonym `engine`) and its type's settings.
     pub kind: EngineKind,
+    /// Where the `[engine]` group starts.
     pub origin: Origin,
 }
 
@@ -34,10 +37,16 @@ impl EngineConf {
 /// The engine's type with its settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineKind {
+    /// slide: swaps a process's cold pages out; no engine keys (spec §6).
     Slide,
+    /// memdcd: hands every scanned page with its access count to the memdcd daemon; no
+    /// engine keys (spec §8.3).
     Memdcd,
+    /// cslide: NUMA tiering between DRAM and slower nodes (spec §7).
     Cslide(CslideConf),
+    /// damon: one DAMON scheme run by the kernel (spec §8.1).
     Damon(DamonConf),
+    /// thirdparty: a plugin library (spec §8.2).
     Thirdparty(ThirdpartyConf),
 }
 
@@ -60,6 +69,8 @@ pub struct CslideConf {
     /// (hot DRAM node, cold node) pairs. Checked against this machine's nodes at project
     /// start, not here, so a file can be read on another machine.
     pub node_pairs: Vec<(u32, u32)>,
+    /// Access count per cycle at or above which a page is hot, 0 or more (upstream
+    /// silently clamped it to 3 x `loop` + 1).
     pub hot_threshold: u32,
     /// MiB per pair and direction per cycle.
     pub node_mig_quota: u64,
@@ -70,23 +81,36 @@ pub struct CslideConf {
 /// damon: one DAMON scheme (what to do with regions of a given size, access count, age).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DamonConf {
+    /// Smallest region the scheme applies to, bytes.
     pub min_size: u64,
+    /// Largest region the scheme applies to, bytes; at least `min_size`.
     pub max_size: u64,
+    /// Fewest accesses per aggregation interval (DAMON's `nr_accesses`) of a region.
     pub min_acc: u32,
+    /// Most accesses per aggregation interval of a region; at least `min_acc`.
     pub max_acc: u32,
+    /// Youngest region age, in aggregation intervals.
     pub min_age: u32,
+    /// Oldest region age, in aggregation intervals; at least `min_age`.
     pub max_age: u32,
+    /// What DAMON does with the matching regions.
     pub action: DamonAction,
 }
 
 /// A DAMON scheme action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DamonAction {
+    /// `willneed` (0): advise the kernel the regions will be used soon.
     Willneed,
+    /// `cold` (1): mark the regions' pages as the first to reclaim.
     Cold,
+    /// `pageout` (2): reclaim the regions' pages now.
     Pageout,
+    /// `hugepage` (3): back the regions with transparent hugepages.
     Hugepage,
+    /// `nohugepage` (4): stop backing the regions with transparent hugepages.
     Nohugepage,
+    /// `stat` (5): only count the matching regions.
     Stat,
 }
 
@@ -134,8 +158,12 @@ impl DamonAction {
 /// thirdparty: a plugin library; the daemon loads it at project start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThirdpartyConf {
+    /// The engine's own name, which tasks give in `engine=`: an object name (see
+    /// [`NAME_RULE`](super::NAME_RULE)) that is not an engine type.
     pub eng_name: String,
+    /// Absolute path of the plugin's `.so`, at most 4096 bytes.
     pub libname: String,
+    /// The plugin's `struct engine_ops` symbol, a C identifier of at most 256 bytes.
     pub ops_name: String,
     /// Every key of the group, once each (last value wins), raw as written: the plugin
     /// reads its own keys.

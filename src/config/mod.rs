@@ -32,16 +32,23 @@ use section::Section;
 /// Where an object's group starts, for messages about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
+    /// The config file as named in messages (the resolved path for a loaded file).
     pub file: String,
+    /// The 1-based line of the group's `[...]` header.
     pub line: usize,
 }
 
 /// Everything one config file describes, objects in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigFile {
+    /// The file's canonical path when loaded, or the name given to [`parse`].
     pub path: String,
+    /// The `[project]` groups.
     pub projects: Vec<ProjectConf>,
+    /// The `[engine]` groups; their projects may be in this file or already added.
     pub engines: Vec<EngineConf>,
+    /// The `[task]` groups; their projects and engines may be in this file or already
+    /// added.
     pub tasks: Vec<TaskConf>,
     /// Things worth logging that did not stop the file (unknown keys, repeated keys,
     /// clamped values), each naming file and line.

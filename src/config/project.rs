@@ -8,25 +8,34 @@ use super::Origin;
 /// One project: the unit that is started and stopped; engines and tasks hang off it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectConf {
+    /// The project's name, unique among projects: an object name (see
+    /// [`NAME_RULE`](super::NAME_RULE)).
     pub name: String,
+    /// How its processes are scanned (`scan_type` and that type's keys).
     pub scan: ScanConf,
     /// Swap only while free memory is below this % of the total (slide); `None` = always.
     pub sysmem_threshold: Option<u32>,
+    /// Keys `swapcache_high_wmark` and `swapcache_low_wmark`; `None` when neither is given.
     pub swapcache_wmark: Option<Wmark>,
+    /// Where the `[project]` group starts.
     pub origin: Origin,
 }
 
 /// Swapcache watermarks, % of system memory: reclaim from `high` down to `low`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Wmark {
+    /// Key `swapcache_high_wmark`, 1 to 100: reclaim starts above it.
     pub high: u32,
+    /// Key `swapcache_low_wmark`, 1 to 100 and below `high`: reclaim stops at it.
     pub low: u32,
 }
 
 /// How the project's processes are scanned, chosen by `scan_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScanConf {
+    /// `scan_type=page` (the default): idle-page scans, for every engine but damon.
     Page(PageScan),
+    /// `scan_type=region`: DAMON monitoring, for the damon engine.
     Region(RegionScan),
 }
 
@@ -44,19 +53,26 @@ impl ScanConf {
 /// cycles (the user guide's meaning; see DESIGN "Decisions").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageScan {
-    /// Key `loop`.
+    /// Key `loop`: scans per cycle, 1 to 120.
     pub loops: u32,
+    /// Seconds between two scans of a cycle, 1 to 1200.
     pub interval: u32,
+    /// Seconds between two cycles, 1 to 1200.
     pub sleep: u32,
 }
 
 /// DAMON monitoring attributes, in DAMON's units (µs for the intervals).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegionScan {
+    /// DAMON's sampling interval, µs, 1 or more.
     pub sample_interval: u64,
+    /// DAMON's aggregation interval, µs, 1 or more: access counts are summed over it.
     pub aggr_interval: u64,
+    /// DAMON's regions update interval, µs, 1 or more.
     pub update_interval: u64,
+    /// Fewest regions DAMON splits the address space into, 3 or more.
     pub min_nr_regions: u64,
+    /// Most regions DAMON splits the address space into, above `min_nr_regions`.
     pub max_nr_regions: u64,
 }
 

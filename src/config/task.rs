@@ -16,10 +16,14 @@ use crate::types::{Family, ScanBackend, SwapBackend};
 /// One task: a target process of one engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskConf {
+    /// Key `project`: the name of the project the task's engine belongs to.
     pub project: String,
     /// The engine's name: its type for built-ins, the `eng_name` for thirdparty.
     pub engine: String,
+    /// The task's name, unique within its engine: an object name (see
+    /// [`NAME_RULE`](super::NAME_RULE)).
     pub name: String,
+    /// Keys `type` and `value`: the process the task works on.
     pub target: Target,
     /// Worker threads for the task's processes, already within 1..=2*CPUs+1.
     pub max_threads: u32,
@@ -29,13 +33,16 @@ pub struct TaskConf {
     pub scan_backend: Option<ScanBackend>,
     /// Swap-out backend; `None` = choose automatically.
     pub swap_backend: Option<SwapBackend>,
+    /// The settings that depend on the engine's type.
     pub params: TaskParams,
+    /// Where the `[task]` group starts.
     pub origin: Origin,
 }
 
 /// How the target process is found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
+    /// `type=pid`: the process with this id, above 0.
     Pid(i32),
     /// Exact `comm` of the process.
     Name(String),
@@ -68,15 +75,20 @@ impl fmt::Display for Target {
 /// The engine-specific settings of a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskParams {
+    /// A slide task's settings.
     Slide(SlideTask),
+    /// A cslide task's settings.
     Cslide(CslideTask),
+    /// damon tasks have no settings of their own: they only name processes.
     Damon,
     /// memdcd's socket: `-` for the default `@_memdcd.server`, else the name as given.
     Memdcd {
+        /// Key `Sock`, 1 to 107 bytes.
         sock: String,
     },
     /// Every key of the group, once each (last value wins), raw: the plugin reads them.
     Thirdparty {
+        /// (key, value) pairs in file order.
         keys: Vec<(String, String)>,
     },
 }
@@ -97,7 +109,10 @@ pub struct SlideTask {
 pub struct CslideTask {
     /// VMA flags a mapping must have to be scanned; only `ht` (hugetlb) exists.
     pub vm_flags: Vec<String>,
+    /// Scan only anonymous mappings (`anon_only=yes`); default no.
     pub anon_only: bool,
+    /// Ignore the host's page-table access bits when scanning a VM (`ign_host=yes`);
+    /// default no.
     pub ign_host: bool,
 }
 

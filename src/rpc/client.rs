@@ -25,7 +25,9 @@ pub enum ClientError {
 /// The daemon's answer: its text and whether it reported success.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
+    /// Everything before the terminator, as UTF-8 (invalid bytes replaced); may be empty.
     pub text: String,
+    /// True when the terminator was `0xff` (success), false for `0xfe` (failure).
     pub ok: bool,
 }
 

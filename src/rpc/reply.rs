@@ -10,15 +10,27 @@ pub const FAIL: u8 = 0xfe;
 /// Upstream's result codes (`enum opt_result`), which choose the fixed failure text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// `OPT_INVAL` (1): a malformed or refused request, a bad config file, an unknown
+    /// command.
     Inval,
+    /// `OPT_PRO_EXISTED` (2): a project of that name is already added.
     ProExisted,
+    /// `OPT_PRO_STARTED` (3): the project is already started.
     ProStarted,
+    /// `OPT_PRO_STOPPED` (4): the project is already stopped.
     ProStopped,
+    /// `OPT_PRO_NOEXIST` (5): no project of that name.
     ProNoexist,
+    /// `OPT_ENG_EXISTED` (6): the project already has an engine of that name.
     EngExisted,
+    /// `OPT_ENG_NOEXIST` (7): the project has no engine of that name.
     EngNoexist,
+    /// `OPT_TASK_EXISTED` (8): the engine already has a task of that name.
     TaskExisted,
+    /// `OPT_TASK_NOEXIST` (9): the engine has no task of that name.
     TaskNoexist,
+    /// `OPT_INTER_ERR` (10): the daemon could not carry the request out; the detail says
+    /// why.
     InterErr,
 }
 
@@ -50,6 +62,7 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// A failure with upstream's code and our explanation (empty: upstream's text alone).
     pub fn fail(status: Status, detail: impl Into<String>) -> Reply {
         Reply::Fail(status, detail.into())
     }

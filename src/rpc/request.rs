@@ -9,15 +9,23 @@ pub const MAX_REQUEST: usize = 512;
 /// The command codes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cmd {
+    /// 0, `etmem obj add`: add the objects of the config file `file_name`.
     ObjAdd,
+    /// 1, `etmem obj del`: remove the objects of the config file `file_name`.
     ObjDel,
+    /// 2, `etmem project start`: start the project `proj_name`.
     ProjectStart,
+    /// 3, `etmem project stop`: stop the project `proj_name`.
     ProjectStop,
+    /// 4, `etmem project show`: describe the project `proj_name`, or every project.
     ProjectShow,
+    /// 5, `etmem engine <eng_cmd>`: run an engine's own command, e.g. cslide's
+    /// `showhostpages`.
     Engine,
 }
 
 impl Cmd {
+    /// The number sent in the `cmd` field, 0 to 5.
     pub fn code(self) -> i32 {
         match self {
             Cmd::ObjAdd => 0,
@@ -29,6 +37,7 @@ impl Cmd {
         }
     }
 
+    /// The command sent as `code`; `None` for a number upstream does not define.
     pub fn from_code(code: i32) -> Option<Cmd> {
         Some(match code {
             0 => Cmd::ObjAdd,
@@ -45,11 +54,17 @@ impl Cmd {
 /// A decoded request. `cmd` is kept raw so an unknown code can get its own reply.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Request {
+    /// The project, for start, stop, show (optional: all projects) and engine commands.
     pub proj_name: Option<String>,
+    /// The config file, for add and del, as the user typed it (the daemon resolves it).
     pub file_name: Option<String>,
+    /// The command number (see [`Cmd::code`]), possibly one no [`Cmd`] has.
     pub cmd: i32,
+    /// The engine an engine command goes to: its type or thirdparty `eng_name`.
     pub eng_name: Option<String>,
+    /// The engine's own command word, e.g. `showtaskpages`.
     pub eng_cmd: Option<String>,
+    /// The task an engine command is about (optional).
     pub task_name: Option<String>,
 }
 
@@ -63,6 +78,7 @@ const KEYS: [&str; 6] = [
 ];
 
 impl Request {
+    /// A request for `cmd` with every field not given.
     pub fn new(cmd: Cmd) -> Request {
         Request {
             cmd: cmd.code(),

@@ -28,6 +28,7 @@ const SIGNALS: Token = Token(1);
 
 /// What the server calls for each well-formed, authorised request.
 pub trait Handler {
+    /// The reply to `req`; the server sends it and closes the connection.
     fn handle(&mut self, req: &Request) -> Reply;
 }
 

@@ -33,8 +33,11 @@ pub enum Kind {
 /// upstream's reply code (`project is not exist`, `engine has been existed`...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Object {
+    /// A project (`[project]`, `-n NAME`): `project has been existed`, `project is not exist`.
     Project,
+    /// An engine of a project (`[engine]`): `engine has been existed`, `engine is not exist`.
     Engine,
+    /// A task of an engine (`[task]`): `task has been existed`, `task is not exist`.
     Task,
 }
 

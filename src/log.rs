@@ -11,13 +11,21 @@ use std::sync::OnceLock;
 /// Log levels as `etmemd -l` numbers them: 0 debug, 1 info, 2 warning, 3 error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// Detail for tracing a problem: each request received, each range the kernel would
+    /// not swap out.
     Debug = 0,
+    /// Changes of state: objects added and deleted, projects started and stopped.
     Info = 1,
+    /// A failure the daemon carries on after: a task's cycle failed, a client was dropped,
+    /// a config file warning.
     Warn = 2,
+    /// The daemon cannot do part of its job: the server does not start, a thread cannot
+    /// be created or panicked. The default level.
     Error = 3,
 }
 
 impl Level {
+    /// The level `etmemd -l N` names (0 to 3); `None` for any other number.
     pub fn from_number(n: i64) -> Option<Level> {
         Some(match n {
             0 => Level::Debug,
@@ -64,6 +72,8 @@ pub fn init_daemon(level: Level, stderr: bool, sink: Sink) {
     let _ = SINK.set(sink);
 }
 
+/// Whether a message at `level` is logged: at or above the level given to
+/// [`init_daemon`] (error before it is called).
 pub fn enabled(level: Level) -> bool {
     level as u8 >= LEVEL.load(Ordering::Relaxed)
 }
@@ -82,11 +92,15 @@ pub fn emit(level: Level, msg: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Log at [`Level::Error`](crate::log::Level::Error), with `format!` arguments.
 #[macro_export]
 macro_rules! log_error { ($($t:tt)*) => { $crate::log::emit($crate::log::Level::Error, format_args!($($t)*)) } }
+/// Log at [`Level::Warn`](crate::log::Level::Warn), with `format!` arguments.
 #[macro_export]
 macro_rules! log_warn { ($($t:tt)*) => { $crate::log::emit($crate::log::Level::Warn, format_args!($($t)*)) } }
+/// Log at [`Level::Info`](crate::log::Level::Info), with `format!` arguments.
 #[macro_export]
 macro_rules! log_info { ($($t:tt)*) => { $crate::log::emit($crate::log::Level::Info, format_args!($($t)*)) } }
+/// Log at [`Level::Debug`](crate::log::Level::Debug), with `format!` arguments.
 #[macro_export]
 macro_rules! log_debug { ($($t:tt)*) => { $crate::log::emit($crate::log::Level::Debug, format_args!($($t)*)) } }

@@ -37,6 +37,7 @@ pub struct SwapReport {
 
 /// Swaps pages of one process out of DRAM.
 pub trait Swapper: Send {
+    /// Which swap-out backend this is (for status and scan output).
     fn backend(&self) -> SwapBackend;
 
     /// Swap out `ranges` of `target` (any order; widened to whole base pages and merged),

@@ -41,6 +41,8 @@ pub struct SwapPages {
 }
 
 impl SwapPages {
+    /// Open `/proc/PID/swap_pages` of `target`; `Unsupported` without the etmem_swap
+    /// module, `Gone` if the process has exited.
     pub fn open(target: &Pidfd) -> Result<SwapPages> {
         Ok(SwapPages {
             pid: target.pid(),

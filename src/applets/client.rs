@@ -6,9 +6,13 @@ use super::getopt::{self, Item, Opt};
 use crate::rpc::client::{call, ClientError};
 use crate::rpc::request::{Cmd, Request};
 
+/// Exit status: the request was carried out.
 pub const EXIT_OK: i32 = 0;
+/// Exit status: the daemon refused or failed the request, or sending or receiving failed.
 pub const EXIT_FAILED: i32 = 1;
+/// Exit status: the command line is wrong (nothing was sent).
 pub const EXIT_USAGE: i32 = 2;
+/// Exit status: no daemon listens on the socket named with `-s`.
 pub const EXIT_NO_DAEMON: i32 = 3;
 
 const USAGE: &str = "
@@ -80,6 +84,8 @@ type ObjectParser = fn(&str, &[String]) -> Result<Request, String>;
 const EXIT_NOTE: &str =
     "Exit status: 0 success, 1 etmemd refused or failed, 2 bad usage, 3 no etmemd on that socket.";
 
+/// The `etmem` client: `args` after the program name (`OBJECT COMMAND [options]`);
+/// returns one of the `EXIT_*` statuses.
 pub fn main(args: &[String]) -> i32 {
     let Some(object) = args.first() else {
         eprintln!("{USAGE}");

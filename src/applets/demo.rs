@@ -10,6 +10,7 @@ use crate::types::Pid;
 
 /// The demo workload: hot and cold region sizes in MiB.
 pub const HOT_MIB: u32 = 64;
+/// The demo workload's cold region, in MiB: filled once, never touched again.
 pub const COLD_MIB: u32 = 192;
 
 /// A running demo workload, killed on drop.
@@ -56,6 +57,7 @@ impl Demo {
         ))
     }
 
+    /// The workload process, to scan or swap.
     pub fn pid(&self) -> Pid {
         self.child.id() as Pid
     }

@@ -122,6 +122,8 @@ fn spelled(opt: &Opt) -> String {
     }
 }
 
+/// The daemon: `args` after the program name (spec §3); returns 0 after SIGINT or
+/// SIGTERM, 1 when it cannot start, 2 for bad usage.
 pub fn main(args: &[String]) -> i32 {
     let args = match parse(args) {
         Ok(Some(a)) => a,

@@ -18,6 +18,7 @@ pub struct Opt {
 }
 
 impl Opt {
+    /// An option without an argument (`-m`, `--help`).
     pub const fn flag(long: &'static str, short: Option<char>) -> Opt {
         Opt {
             long,
@@ -26,6 +27,7 @@ impl Opt {
             stop: false,
         }
     }
+    /// An option that takes an argument (`-s NAME`, `--socket=NAME`).
     pub const fn value(long: &'static str, short: Option<char>) -> Opt {
         Opt {
             long,

@@ -68,7 +68,9 @@ pub fn pids(target: &Target, children: bool) -> Result<Vec<Pid>> {
 /// ranges and defaults wherever a command line asks for a scan (`etmem-swap --cold` too).
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
+    /// Passes per scan (`--loop`): 1 to 120, default 1.
     pub loops: u32,
+    /// The pause before each pass (`--interval`, seconds): over 0 up to 1200, default 1.
     pub interval: Duration,
     /// The interval as given, for output that echoes it.
     pub interval_text: String,

@@ -11,12 +11,14 @@ use crate::rpc::server::Handler;
 
 /// The daemon's state behind the socket.
 pub struct Daemon {
+    /// The projects, engines and tasks the requests act on.
     pub registry: Registry,
     /// Besides root, the uid whose config files we accept (our own).
     pub uid: u32,
 }
 
 impl Daemon {
+    /// A daemon with no objects yet, accepting config files owned by root or by `uid`.
     pub fn new(uid: u32) -> Daemon {
         Daemon {
             registry: Registry::default(),

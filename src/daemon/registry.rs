@@ -17,20 +17,30 @@ fn refuse(kind: Kind, object: Object, msg: String) -> Error {
     Error::new(kind, msg).about(object)
 }
 
+/// A task held by the registry: its settings, its status, and its own stop flag.
 pub struct TaskSlot {
+    /// The task's settings, from its `[task]` group.
     pub conf: Arc<TaskConf>,
+    /// What the task has done so far: written by the scheduler, read by `project show`.
     pub status: Arc<Mutex<TaskStatus>>,
+    /// Raised when the task is deleted, so that a cycle under way ends early.
     pub stop: Arc<Stop>,
 }
 
+/// An engine held by a project, with its tasks.
 pub struct EngineSlot {
+    /// The engine's settings, from its `[engine]` group.
     pub conf: Arc<EngineConf>,
+    /// The policy that runs each of the engine's tasks every cycle.
     pub engine: Arc<dyn Engine>,
     /// Newest first, as upstream lists them.
     pub tasks: Vec<TaskSlot>,
 }
 
+/// A project held by the registry: its settings, its engines, and its scheduler while
+/// it is started.
 pub struct Project {
+    /// The project's settings, from its `[project]` group.
     pub conf: Arc<ProjectConf>,
     /// Newest first, as upstream lists them.
     pub engines: Vec<EngineSlot>,
@@ -40,10 +50,12 @@ pub struct Project {
 }
 
 impl Project {
+    /// True from `project start` until `project stop` (its scheduler thread runs).
     pub fn started(&self) -> bool {
         self.runner.is_some()
     }
 
+    /// The engine of this project named `name`, if there is one.
     pub fn engine(&self, name: &str) -> Option<&EngineSlot> {
         self.engines.iter().find(|e| e.conf.name() == name)
     }
@@ -74,10 +86,12 @@ impl Project {
 /// All projects, newest first.
 #[derive(Default)]
 pub struct Registry {
+    /// Every project added and not yet deleted, newest first as upstream lists them.
     pub projects: Vec<Project>,
 }
 
 impl Registry {
+    /// The project named `name`, if there is one.
     pub fn project(&self, name: &str) -> Option<&Project> {
         self.projects.iter().find(|p| p.conf.name == name)
     }

@@ -16,9 +16,13 @@ use crate::engine::Engine;
 /// project runs, so tasks added or deleted meanwhile are picked up next cycle.
 #[derive(Clone)]
 pub struct Work {
+    /// The policy that runs the task's cycles (its engine's).
     pub engine: Arc<dyn Engine>,
+    /// The task's settings.
     pub task: Arc<TaskConf>,
+    /// The task's status, shared with the registry and `project show`.
     pub status: Arc<Mutex<TaskStatus>>,
+    /// The task's own stop flag, raised when the task is deleted.
     pub task_stop: Arc<Stop>,
 }
 
@@ -29,6 +33,8 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// Start the scheduler thread of `project`: it runs the tasks in `work` every cycle
+    /// until stopped. Fails only when the thread cannot be created.
     pub fn start(
         project: Arc<ProjectConf>,
         work: Arc<Mutex<Vec<Work>>>,

@@ -26,7 +26,10 @@ pub enum Watch {
     Anon,
     /// The VMAs etmem swaps ([`swappable::swappable_vmas`]); with `only_marked`
     /// (`swap_flag=yes`) only those the process marked.
-    Swappable { only_marked: bool },
+    Swappable {
+        /// Only the VMAs the process marked for swapping (`swap_flag=yes`).
+        only_marked: bool,
+    },
 }
 
 /// How to scan: the backend, how many passes and how far apart, over which VMAs.

@@ -9,7 +9,9 @@ use crate::error::{Error, Kind, Result};
 
 /// An engine type whose policy arrives later: it only finds its tasks' processes.
 pub struct Pending {
+    /// Whether the direct children of a task's process are worked on too.
     pub children: bool,
+    /// What the policy would do, for the task's note (`NUMA tiering`...).
     pub what: &'static str,
     /// NUMA nodes the engine's config names (cslide's node pairs), checked at start.
     pub nodes: Vec<u32>,

@@ -23,6 +23,8 @@ fn has_swap_pages() -> bool {
     act::detect(std::process::id() as Pid) == SwapBackend::SwapPages
 }
 
+/// The slide engine: swaps out the pages whose access count over a cycle's `loop`
+/// scans is below `T`.
 #[derive(Default)]
 pub struct Slide {
     /// The watermarks are system-wide: push them to the kernel once per engine.

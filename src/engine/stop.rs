@@ -4,6 +4,7 @@
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+/// A flag raised once (never lowered) that waiting threads see at once.
 #[derive(Debug, Default)]
 pub struct Stop {
     set: Mutex<bool>,
@@ -11,6 +12,7 @@ pub struct Stop {
 }
 
 impl Stop {
+    /// A flag not yet raised.
     pub fn new() -> Stop {
         Stop::default()
     }
@@ -21,6 +23,7 @@ impl Stop {
         self.wake.notify_all();
     }
 
+    /// True once the flag has been raised.
     pub fn is_set(&self) -> bool {
         *self.set.lock().unwrap_or_else(|p| p.into_inner())
     }

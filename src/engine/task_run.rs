@@ -11,8 +11,11 @@ use crate::types::Pid;
 
 /// A task as the scheduler runs it.
 pub struct TaskRun {
+    /// The settings of the project the task belongs to (its scan parameters).
     pub project: Arc<ProjectConf>,
+    /// The task's settings: its target process and engine parameters.
     pub task: Arc<TaskConf>,
+    /// The task's status, shared with the registry and `project show`.
     pub status: Arc<Mutex<TaskStatus>>,
     /// Raised when the project stops or the daemon shuts down.
     pub project_stop: Arc<Stop>,
@@ -26,10 +29,12 @@ impl TaskRun {
         self.project_stop.is_set() || self.task_stop.is_set()
     }
 
+    /// The task's status, locked for reading or updating.
     pub fn status(&self) -> MutexGuard<'_, TaskStatus> {
         self.status.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Record the processes this cycle works on (main process first, then its children).
     pub fn set_pids(&self, pids: Vec<Pid>) {
         self.status().pids = pids;
     }

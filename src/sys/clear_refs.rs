@@ -25,6 +25,7 @@ pub struct ClearRefsFile {
 }
 
 impl ClearRefsFile {
+    /// Open `/proc/PID/clear_refs` for writing; `NotFound` if there is no such process.
     pub fn open(pid: Pid) -> Result<ClearRefsFile> {
         let path = format!("/proc/{pid}/clear_refs");
         let file = File::options()
@@ -34,6 +35,8 @@ impl ClearRefsFile {
         Ok(ClearRefsFile { pid, file })
     }
 
+    /// Reset `what` for every page of the process: the next look sees only what
+    /// happened after this call.
     pub fn clear(&mut self, what: ClearRefs) -> Result<()> {
         let word: &[u8] = match what {
             ClearRefs::Referenced => b"1",

@@ -14,17 +14,25 @@ pub const ADMIN: &str = "/sys/kernel/mm/damon/admin";
 /// Monitoring intervals and region limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Attrs {
+    /// Sampling interval (µs): how often DAMON checks one page of each region.
     pub sample_us: u64,
+    /// Aggregation interval (µs): the window over which samples are counted into
+    /// `nr_accesses`.
     pub aggr_us: u64,
+    /// Regions update interval (µs): how often DAMON re-reads the address space layout.
     pub update_us: u64,
+    /// The fewest regions DAMON splits the address space into.
     pub min_regions: u64,
+    /// The most regions DAMON splits the address space into.
     pub max_regions: u64,
 }
 
 /// One monitored region, as the `stat` scheme reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Region {
+    /// First address of the region.
     pub start: u64,
+    /// First address past the region.
     pub end: u64,
     /// Samples (out of aggr_us/sample_us) in which the region was seen accessed during
     /// the last aggregation interval.

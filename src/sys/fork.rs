@@ -4,7 +4,12 @@ use crate::error::{Error, Result};
 
 /// Which side of a fork we are on.
 pub enum Forked {
-    Parent { child: i32 },
+    /// The calling process, which goes on as the parent.
+    Parent {
+        /// The new process's pid.
+        child: i32,
+    },
+    /// The new process.
     Child,
 }
 

@@ -21,6 +21,7 @@ pub struct KpageFlags {
 }
 
 impl KpageFlags {
+    /// Open `/proc/kpageflags` (root only: `Permission` otherwise).
     pub fn open() -> Result<KpageFlags> {
         let path = "/proc/kpageflags";
         let file = File::open(path).map_err(|e| Error::file(path, e))?;

@@ -6,9 +6,14 @@ use crate::sys::process::{field, parse_kb};
 /// The figures etmem decides with, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemInfo {
+    /// `MemTotal`: usable RAM.
     pub total: u64,
+    /// `MemFree`: RAM not used at all.
     pub free: u64,
+    /// `MemAvailable`: RAM that could be had without swapping (`MemFree` on kernels
+    /// before 3.14).
     pub available: u64,
+    /// `SwapCached`: memory that is both in swap and in RAM (0 if not reported).
     pub swap_cached: u64,
 }
 

@@ -189,10 +189,12 @@ impl AnonRegion {
         self.start as u64
     }
 
+    /// Length of the usable range in bytes (whole pages, guard pages not included).
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// True if the usable range holds no bytes (`new` always maps at least one page).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -40,6 +40,7 @@ impl Pidfd {
         Ok(Pidfd { pid, fd })
     }
 
+    /// The pid the pidfd was opened for.
     pub fn pid(&self) -> Pid {
         self.pid
     }

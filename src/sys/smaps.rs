@@ -9,9 +9,13 @@ use crate::types::{Pid, Vma};
 /// One VMA of smaps with the fields etmem uses (sizes in bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmapsVma {
+    /// The VMA, as its maps line describes it.
     pub vma: Vma,
+    /// `Rss`: bytes of the VMA resident in RAM.
     pub rss: u64,
+    /// `Referenced`: bytes now marked referenced or accessed; `clear_refs` 1 resets it.
     pub referenced: u64,
+    /// `AnonHugePages`: bytes mapped by transparent huge pages.
     pub anon_huge: u64,
     /// The two-letter flags after `VmFlags:`, space separated as the kernel prints them.
     pub vmflags: String,

@@ -20,16 +20,22 @@ pub struct VmaCounts {
 /// One resident page (a huge page is one item) and its count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageCount {
+    /// The page's first address.
     pub addr: u64,
+    /// Its size class: a huge page counts as one page.
     pub size: PageSize,
+    /// Its access count: +1 per pass it was accessed in, +3 if written (spec §6.2).
     pub count: u16,
 }
 
 /// Adjacent resident pages of one size class with equal counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Run {
+    /// The addresses the run spans (whole pages of its size class).
     pub range: Range,
+    /// The size class of every page in the run.
     pub size: PageSize,
+    /// The access count every page in the run has.
     pub count: u16,
 }
 
@@ -61,6 +67,7 @@ impl VmaCounts {
         }
     }
 
+    /// The VMA these counts are for.
     pub fn vma(&self) -> &Vma {
         &self.vma
     }
@@ -70,6 +77,7 @@ impl VmaCounts {
         self.counts.len()
     }
 
+    /// True when the VMA spans no base page.
     pub fn is_empty(&self) -> bool {
         self.counts.is_empty()
     }

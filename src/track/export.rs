@@ -48,8 +48,11 @@ pub fn get_vmas(pid: Pid, vmflags: &[&str], anon_only: bool) -> Result<Vec<Vma>>
 /// One page and its accumulated count (upstream's `struct page_refs` node).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRef {
+    /// The page's first address.
     pub addr: u64,
+    /// Accesses summed over the passes so far (+1 accessed, +3 written).
     pub count: u32,
+    /// The page's size class (upstream's `page_type`).
     pub size: PageSize,
 }
 

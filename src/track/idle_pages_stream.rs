@@ -34,9 +34,13 @@ impl PageState {
 /// `nr` consecutive pages of one size class and state starting at `addr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
+    /// Address of the first page.
     pub addr: u64,
+    /// Size class of every page in the record.
     pub size: PageSize,
+    /// How many pages of `size` (an idle-PTEs record is expanded to its base pages).
     pub nr: u64,
+    /// What the kernel saw of these pages since the last scan.
     pub state: PageState,
 }
 

@@ -28,6 +28,8 @@ pub struct PageIdleTracker {
 }
 
 impl PageIdleTracker {
+    /// Start tracking `target` with the idle page bitmap: `Permission` unless root,
+    /// `Unsupported` without CONFIG_IDLE_PAGE_TRACKING.
     pub fn open(target: &Pidfd) -> Result<PageIdleTracker> {
         let bitmap = PageIdle::open()?;
         if crate::sys::euid() != 0 {

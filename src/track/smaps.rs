@@ -25,6 +25,7 @@ pub struct SmapsTracker {
 }
 
 impl SmapsTracker {
+    /// Start tracking `target` through its `clear_refs` and smaps (any kernel).
     pub fn open(target: &Pidfd) -> Result<SmapsTracker> {
         let pid = target.pid();
         Ok(SmapsTracker {

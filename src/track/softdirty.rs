@@ -45,6 +45,8 @@ pub fn supported() -> bool {
 }
 
 impl SoftDirtyTracker {
+    /// Start tracking `target` by soft-dirty bits: `Unsupported` without
+    /// CONFIG_MEM_SOFT_DIRTY.
     pub fn open(target: &Pidfd) -> Result<SoftDirtyTracker> {
         let pid = target.pid();
         if !supported() {

@@ -6,9 +6,13 @@ use crate::track::counts::VmaCounts;
 /// Byte totals of one VMA's resident pages by access class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
+    /// Bytes resident in RAM.
     pub resident: u64,
+    /// Bytes with a count at or above the threshold.
     pub hot: u64,
+    /// Bytes accessed, but less often than the threshold.
     pub warm: u64,
+    /// Bytes not accessed in any pass.
     pub cold: u64,
 }
 

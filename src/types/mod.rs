@@ -15,11 +15,14 @@ pub type Pid = i32;
 /// A half-open virtual address range `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Range {
+    /// The first address in the range.
     pub start: u64,
+    /// The first address past the range.
     pub end: u64,
 }
 
 impl Range {
+    /// The range `[start, end)`; with `end <= start` it is empty.
     pub fn new(start: u64, end: u64) -> Range {
         Range { start, end }
     }
@@ -29,10 +32,12 @@ impl Range {
         self.end.saturating_sub(self.start)
     }
 
+    /// True when the range holds no address (`end <= start`).
     pub fn is_empty(&self) -> bool {
         self.end <= self.start
     }
 
+    /// True when `addr` lies in `[start, end)`.
     pub fn contains(&self, addr: u64) -> bool {
         self.start <= addr && addr < self.end
     }
@@ -93,15 +98,23 @@ pub fn page_size() -> u64 {
 /// One mapping of a process, as `/proc/PID/maps` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vma {
+    /// The addresses the mapping spans.
     pub range: Range,
+    /// Readable (`r` in the permission column).
     pub read: bool,
+    /// Writable (`w`).
     pub write: bool,
+    /// Executable (`x`); etmem never counts such a VMA as anonymous.
     pub exec: bool,
     /// Not private (`s` in the fourth permission column).
     pub shared: bool,
+    /// Offset in the mapped file, in bytes (0 when not file backed).
     pub offset: u64,
+    /// Major number of the mapped file's device (0 when not file backed).
     pub major: u32,
+    /// Minor number of the mapped file's device (0 when not file backed).
     pub minor: u32,
+    /// Inode of the mapped file; 0 when the mapping is not file backed.
     pub inode: u64,
     /// The mapping's name: a path, `[heap]`, `[stack]`, `[anon:NAME]`, or empty.
     pub path: String,

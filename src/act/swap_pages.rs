@@ -178,7 +178,7 @@ pub struct Written {
 /// line is sent again whole in the next call: the piece the kernel took may have parsed
 /// as a wrong (and most likely unmapped) address, which costs nothing but that page,
 /// while writing the rest of the line alone would certainly do so. These resends are
-/// counted; a writer that takes only part of one line [`MAX_STALLS`] times in a row is
+/// counted; a writer that takes only part of one line `MAX_STALLS` times in a row is
 /// an error rather than a loop.
 pub fn write_batches<W: Write + ?Sized>(
     out: &mut W,

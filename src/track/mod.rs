@@ -5,7 +5,7 @@
 //! watch, then [`Tracker::pass`] once per scan with pauses in between (the caller sleeps,
 //! so it can be interrupted), and reads per-page counts from [`Tracker::counts`]: each pass
 //! adds +1 to a page that was accessed and +3 to one that was written where the backend
-//! can tell (spec §6.2). [`scan`] does the whole loop.
+//! can tell (spec §6.2). [`scan()`] does the whole loop.
 
 pub mod backend;
 pub mod counts;

@@ -1,6 +1,6 @@
 //! The shared vocabulary: process ids, address ranges, VMAs and page size classes.
 //! Every layer speaks in these types, so they live in one small module; the names of the
-//! kernel backends are vocabulary too ([`backends`]).
+//! kernel backends are vocabulary too ([`ScanBackend`], [`SwapBackend`], [`Family`]).
 
 mod backends;
 

@@ -467,6 +467,63 @@ mod tests {
         assert_eq!(a.scan.interval, Duration::from_millis(500));
     }
 
+    /// The exact `--json` text: keys, order, numbers and escaping are what scripts read.
+    #[test]
+    fn json_text_is_pinned() {
+        let vma = |line| crate::sys::maps::parse_line(line).unwrap();
+        let mut heap = VmaCounts::new(vma("1000-4000 rw-p 00000000 00:00 0 [heap]"));
+        heap.record(0x1000, PageSize::Base, 2);
+        heap.record(0x2000, PageSize::Base, 0);
+        let anon = VmaCounts::new(vma("10000-11000 r--s 00000000 00:00 0"));
+        let done = [
+            Scanned {
+                pid: 7,
+                comm: "a\"b\\c\u{1}".into(),
+                backend: Backend::Smaps,
+                counts: vec![heap, anon],
+            },
+            Scanned {
+                pid: 8,
+                comm: String::new(),
+                backend: Backend::PageIdle,
+                counts: Vec::new(),
+            },
+        ];
+        let a = args(&["-p", "1", "-l", "2", "-i", "0.5", "-t", "1", "--pages"])
+            .unwrap()
+            .unwrap();
+        let (smaps, idle) = (Backend::Smaps.sees(), Backend::PageIdle.sees());
+        let second = format!(
+            concat!(
+                r#"{{"pid":8,"comm":"","backend":"page_idle","sees":"{}","vmas":[],"#,
+                r#""total":{{"resident":0,"hot":0,"warm":0,"cold":0}}}}"#
+            ),
+            idle
+        );
+        let want = format!(
+            concat!(
+                r#"{{"loop":2,"interval":0.5,"threshold":1,"processes":["#,
+                r#"{{"pid":7,"comm":"a\"b\\c\u0001","backend":"smaps","sees":"{}","vmas":["#,
+                r#"{{"start":4096,"end":16384,"perms":"rw-p","mapping":"[heap]","#,
+                r#""resident":8192,"hot":4096,"warm":0,"cold":4096,"pages":["#,
+                r#"{{"start":4096,"end":8192,"page_size":4096,"count":2}},"#,
+                r#"{{"start":8192,"end":12288,"page_size":4096,"count":0}}]}},"#,
+                r#"{{"start":65536,"end":69632,"perms":"r--s","mapping":"[anon]","#,
+                r#""resident":0,"hot":0,"warm":0,"cold":0,"pages":[]}}],"#,
+                r#""total":{{"resident":8192,"hot":4096,"warm":0,"cold":4096}}}},{}]}}"#,
+                "\n"
+            ),
+            smaps, second
+        );
+        assert_eq!(json(&a, &done), want);
+        let b = args(&["-p", "1"]).unwrap().unwrap();
+        let want = format!(
+            "{}{second}]}}\n",
+            r#"{"loop":1,"interval":1,"threshold":1,"processes":["#
+        );
+        assert_eq!(json(&b, &done[1..]), want);
+    }
+
     #[test]
     fn size_names() {
         assert_eq!(size_name(4096), "4K");

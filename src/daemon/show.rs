@@ -181,3 +181,87 @@ fn show_json(projects: &[&Project]) -> String {
     out.push_str("]}\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The exact `--json` text: keys, order, nulls and escaping are what scripts read.
+    #[test]
+    fn json_text_is_pinned() {
+        let mut reg = Registry::default();
+        assert_eq!(show(&reg, None, View::Json), "{\"projects\":[]}\n");
+        let text = concat!(
+            "[project]\nname=p\"1\nloop=1\ninterval=1\nsleep=1\n",
+            "[project]\nname=q\nloop=1\ninterval=1\nsleep=1\n",
+            "[project]\nname=r\nloop=1\ninterval=1\nsleep=1\n",
+            "[engine]\nname=slide\nproject=p\"1\n",
+            "[engine]\nname=slide\nproject=q\n",
+            "[task]\nproject=p\"1\nengine=slide\nname=a\ntype=pid\nvalue=12\nT=1\n",
+            "[task]\nproject=p\"1\nengine=slide\nname=b\ntype=name\nvalue=my.sql\nT=1\n",
+        );
+        reg.add(crate::config::parse(text, "/etc/etmem/t.conf").unwrap())
+            .unwrap();
+        {
+            let t = &reg.project("p\"1").unwrap().engines[0].tasks;
+            let mut s = t[1].status.lock().unwrap();
+            s.pids = vec![12, 13];
+            s.cycles = 3;
+            s.last_cycle = Some(SystemTime::now() + std::time::Duration::from_secs(3600));
+            s.note = Some("n\n".into());
+            s.backend = Some("page_idle+process_madvise".into());
+            s.last = crate::daemon::task_status::CycleStats {
+                pages_scanned: 1,
+                cold_pages: 2,
+                requested_bytes: 3,
+                swapped_bytes: 4,
+                vmswap_growth: 5,
+                workers: 6,
+                skipped: vec!["x".into(), "y\\".into()],
+            };
+            s.swapped_total = 7;
+            drop(s);
+            t[0].status.lock().unwrap().last_error = Some("e".into());
+        }
+        let task = |name: &str, ty: &str, value: &str, rest: &str| {
+            format!(r#"{{"name":"{name}","type":"{ty}","value":"{value}",{rest}}}"#)
+        };
+        let b = task(
+            "b",
+            "name",
+            "my.sql",
+            concat!(
+                r#""pids":[],"cycles":0,"last_cycle_secs_ago":null,"note":null,"#,
+                r#""last_error":"e","backend":null,"pages_scanned":0,"cold_pages":0,"#,
+                r#""requested_bytes":0,"swapped_bytes":0,"vmswap_growth":0,"#,
+                r#""swapped_total":0,"workers":0,"skipped":[]"#
+            ),
+        );
+        let a = task(
+            "a",
+            "pid",
+            "12",
+            concat!(
+                r#""pids":[12,13],"cycles":3,"last_cycle_secs_ago":0,"note":"n\n","#,
+                r#""last_error":null,"backend":"page_idle+process_madvise","#,
+                r#""pages_scanned":1,"cold_pages":2,"requested_bytes":3,"#,
+                r#""swapped_bytes":4,"vmswap_growth":5,"swapped_total":7,"workers":6,"#,
+                r#""skipped":["x","y\\"]"#
+            ),
+        );
+        let q = r#"{"name":"q","started":false,"engines":[{"name":"slide","tasks":[]}]}"#;
+        let want = format!(
+            concat!(
+                r#"{{"projects":[{{"name":"r","started":false,"engines":[]}},{},"#,
+                r#"{{"name":"p\"1","started":false,"engines":[{{"name":"slide","tasks":["#,
+                r#"{},{}]}}]}}]}}"#,
+                "\n"
+            ),
+            q, b, a
+        );
+        assert_eq!(show(&reg, None, View::Json), want);
+        let want = format!("{{\"projects\":[{q}]}}\n");
+        assert_eq!(show(&reg, Some("q"), View::Json), want);
+        assert_eq!(show(&reg, Some("x"), View::Json), "{\"projects\":[]}\n");
+    }
+}

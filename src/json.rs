@@ -167,11 +167,6 @@ pub fn string(s: &str) -> String {
     out
 }
 
-/// An optional string: the literal or `null`.
-pub fn opt_string(s: Option<&str>) -> String {
-    s.map(string).unwrap_or_else(|| "null".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::getopt::{self, Opt};
 use super::oneshot::{self, describe, Target};
 use crate::error::{Error, Kind};
+use crate::json;
 use crate::sys::maps::read_maps;
 use crate::track::{self, Backend, Summary, VmaCounts};
 use crate::types::{PageSize, Pid};
@@ -362,75 +363,62 @@ fn mapping(path: &str) -> &str {
     }
 }
 
-/// The separator before the `i`th element of a JSON list.
-fn comma(o: &mut String, i: usize) {
-    if i > 0 {
-        o.push(',');
-    }
-}
-
-fn json_summary(s: &Summary) -> String {
-    format!(
-        "\"resident\":{},\"hot\":{},\"warm\":{},\"cold\":{}",
-        s.resident, s.hot, s.warm, s.cold
-    )
+/// The four figures of a summary, as members of the enclosing object.
+fn summary_fields(o: &mut json::Object, s: &Summary) {
+    o.field("resident", s.resident)
+        .field("hot", s.hot)
+        .field("warm", s.warm)
+        .field("cold", s.cold);
 }
 
 fn json(a: &Args, done: &[Scanned]) -> String {
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        "{{\"loop\":{},\"interval\":{},\"threshold\":{},\"processes\":[",
-        a.scan.loops,
-        a.scan.interval.as_secs_f64(),
-        a.scan.threshold
-    );
-    for (k, s) in done.iter().enumerate() {
-        comma(&mut o, k);
-        let _ = write!(
-            o,
-            "{{\"pid\":{},\"comm\":{},\"backend\":{},\"sees\":{},\"vmas\":[",
-            s.pid,
-            crate::json::string(&s.comm),
-            crate::json::string(s.backend.name()),
-            crate::json::string(s.backend.sees())
-        );
-        let mut total = Summary::default();
-        for (i, c) in s.counts.iter().enumerate() {
+    let mut o = json::object(|o| {
+        o.field("loop", a.scan.loops)
+            .field("interval", a.scan.interval.as_secs_f64())
+            .field("threshold", a.scan.threshold);
+        o.array("processes", |ps| {
+            for s in done {
+                ps.object(|p| process_json(p, a, s));
+            }
+        });
+    });
+    o.push('\n');
+    o
+}
+
+fn process_json(o: &mut json::Object, a: &Args, s: &Scanned) {
+    o.field("pid", s.pid)
+        .field("comm", &s.comm)
+        .field("backend", s.backend.name())
+        .field("sees", s.backend.sees());
+    let mut total = Summary::default();
+    o.array("vmas", |vmas| {
+        for c in &s.counts {
             let v = c.vma();
             let sum = Summary::of(c, a.scan.threshold);
             total.add(&sum);
-            comma(&mut o, i);
-            let _ = write!(
-                o,
-                "{{\"start\":{},\"end\":{},\"perms\":{},\"mapping\":{},{}",
-                v.range.start,
-                v.range.end,
-                crate::json::string(&v.perms()),
-                crate::json::string(mapping(&v.path)),
-                json_summary(&sum)
-            );
-            if a.pages {
-                o.push_str(",\"pages\":[");
-                for (j, r) in c.runs().enumerate() {
-                    comma(&mut o, j);
-                    let _ = write!(
-                        o,
-                        "{{\"start\":{},\"end\":{},\"page_size\":{},\"count\":{}}}",
-                        r.range.start,
-                        r.range.end,
-                        size_of(r.size),
-                        r.count
-                    );
+            vmas.object(|o| {
+                o.field("start", v.range.start)
+                    .field("end", v.range.end)
+                    .field("perms", v.perms())
+                    .field("mapping", mapping(&v.path));
+                summary_fields(o, &sum);
+                if a.pages {
+                    o.array("pages", |pages| {
+                        for r in c.runs() {
+                            pages.object(|o| {
+                                o.field("start", r.range.start)
+                                    .field("end", r.range.end)
+                                    .field("page_size", size_of(r.size))
+                                    .field("count", r.count);
+                            });
+                        }
+                    });
                 }
-                o.push(']');
-            }
-            o.push('}');
+            });
         }
-        let _ = write!(o, "],\"total\":{{{}}}}}", json_summary(&total));
-    }
-    o.push_str("]}\n");
-    o
+    });
+    o.object("total", |o| summary_fields(o, &total));
 }
 
 #[cfg(test)]

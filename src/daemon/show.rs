@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::time::SystemTime;
 
-use super::registry::{Project, Registry};
+use super::registry::{Project, Registry, TaskSlot};
 use super::task_status::TaskStatus;
 use crate::json;
 
@@ -127,59 +127,52 @@ fn join<T: ToString>(v: &[T]) -> String {
 }
 
 fn show_json(projects: &[&Project]) -> String {
-    let mut out = String::from("{\"projects\":[");
-    for (pi, p) in projects.iter().enumerate() {
-        if pi > 0 {
-            out.push(',');
-        }
-        let _ = write!(
-            out,
-            "{{\"name\":{},\"started\":{},\"engines\":[",
-            json::string(&p.conf.name),
-            p.started()
-        );
-        for (ei, e) in p.engines.iter().enumerate() {
-            if ei > 0 {
-                out.push(',');
+    let mut out = json::object(|o| {
+        o.array("projects", |a| {
+            for p in projects {
+                a.object(|o| project_json(o, p));
             }
-            let _ = write!(
-                out,
-                "{{\"name\":{},\"tasks\":[",
-                json::string(e.conf.name())
-            );
-            for (ti, t) in e.tasks.iter().enumerate() {
-                if ti > 0 {
-                    out.push(',');
-                }
-                let s = lock(&t.status);
-                let _ = write!(
-                    out,
-                    "{{\"name\":{},\"type\":{},\"value\":{},\"pids\":[{}],\"cycles\":{},\"last_cycle_secs_ago\":{},\"note\":{},\"last_error\":{},\"backend\":{},\"pages_scanned\":{},\"cold_pages\":{},\"requested_bytes\":{},\"swapped_bytes\":{},\"vmswap_growth\":{},\"swapped_total\":{},\"workers\":{},\"skipped\":[{}]}}",
-                    json::string(&t.conf.name),
-                    json::string(t.conf.target.type_word()),
-                    json::string(&t.conf.target.value()),
-                    s.pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(","),
-                    s.cycles,
-                    s.last_cycle.map(|t| ago(t).to_string()).unwrap_or_else(|| "null".into()),
-                    json::opt_string(s.note.as_deref()),
-                    json::opt_string(s.last_error.as_deref()),
-                    json::opt_string(s.backend.as_deref()),
-                    s.last.pages_scanned,
-                    s.last.cold_pages,
-                    s.last.requested_bytes,
-                    s.last.swapped_bytes,
-                    s.last.vmswap_growth,
-                    s.swapped_total,
-                    s.last.workers,
-                    s.last.skipped.iter().map(|w| json::string(w)).collect::<Vec<_>>().join(","),
-                );
-            }
-            out.push_str("]}");
-        }
-        out.push_str("]}");
-    }
-    out.push_str("]}\n");
+        });
+    });
+    out.push('\n');
     out
+}
+
+fn project_json(o: &mut json::Object, p: &Project) {
+    o.field("name", &p.conf.name).field("started", p.started());
+    o.array("engines", |a| {
+        for e in &p.engines {
+            a.object(|o| {
+                o.field("name", e.conf.name());
+                o.array("tasks", |a| {
+                    for t in &e.tasks {
+                        a.object(|o| task_json(o, t));
+                    }
+                });
+            });
+        }
+    });
+}
+
+fn task_json(o: &mut json::Object, t: &TaskSlot) {
+    let s = lock(&t.status);
+    o.field("name", &t.conf.name)
+        .field("type", t.conf.target.type_word())
+        .field("value", t.conf.target.value())
+        .field("pids", &s.pids)
+        .field("cycles", s.cycles)
+        .field("last_cycle_secs_ago", s.last_cycle.map(ago))
+        .field("note", &s.note)
+        .field("last_error", &s.last_error)
+        .field("backend", &s.backend)
+        .field("pages_scanned", s.last.pages_scanned)
+        .field("cold_pages", s.last.cold_pages)
+        .field("requested_bytes", s.last.requested_bytes)
+        .field("swapped_bytes", s.last.swapped_bytes)
+        .field("vmswap_growth", s.last.vmswap_growth)
+        .field("swapped_total", s.swapped_total)
+        .field("workers", s.last.workers)
+        .field("skipped", &s.last.skipped);
 }
 
 #[cfg(test)]

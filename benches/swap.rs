@@ -44,8 +44,8 @@ use etmem::types::{Pid, Range};
 #[path = "../tests/common/mod.rs"]
 mod common;
 use common::daemon::{Daemon, Scratch};
+use common::parse_json;
 use common::workload::Workload;
-use common::{parse_json, Json};
 const MIB: u64 = 1 << 20;
 /// How often the effectiveness run asks the daemon whether a cycle ended.
 const POLL: Duration = Duration::from_millis(100);
@@ -343,17 +343,12 @@ fn throughput(sizes: &[u64], pairs: usize, swap_free: u64) {
 // 2. Effectiveness.
 
 /// The JSON status of the bench project's one task.
-fn task_status(d: &Daemon) -> Json {
+fn task_status(d: &Daemon) -> serde_json::Value {
     let out = d
         .run(&["project", "show", "--json", "-n", "bench"])
         .expect(0)
         .stdout;
-    parse_json(&out).get("projects").arr()[0]
-        .get("engines")
-        .arr()[0]
-        .get("tasks")
-        .arr()[0]
-        .clone()
+    parse_json(&out)["projects"][0]["engines"][0]["tasks"][0].clone()
 }
 
 fn daemon_pid(d: &Daemon) -> Pid {
@@ -437,10 +432,10 @@ fn effectiveness(cold_mib: u64, hot_mib: u64, cycles: u64) {
         let deadline = Instant::now() + Duration::from_secs(120);
         let json = loop {
             let j = task_status(&d);
-            if j.get("cycles").u64() >= k {
+            if j["cycles"].as_u64().unwrap() >= k {
                 break j;
             }
-            assert!(Instant::now() < deadline, "cycle {k} never ended: {j:?}");
+            assert!(Instant::now() < deadline, "cycle {k} never ended: {j}");
             std::thread::sleep(POLL);
         };
         let s = sample(&w, &d, cold, hot);
@@ -452,10 +447,10 @@ fn effectiveness(cold_mib: u64, hot_mib: u64, cycles: u64) {
         let evicted = (s.hot_out as i64 - prev.hot_out as i64 + (faults * page) as i64).max(0);
         let cold_share = s.cold_out as f64 / cold.len() as f64;
         let hot_share = evicted as f64 / hot.len() as f64;
-        if let Json::Str(b) = json.get("backend") {
-            backend = b.clone();
+        if let Some(b) = json["backend"].as_str() {
+            backend = b.to_string();
         }
-        if let Json::Str(e) = json.get("last_error") {
+        if let Some(e) = json["last_error"].as_str() {
             eprintln!("cycle {k}: last_error {e}");
         }
         println!(
@@ -468,8 +463,8 @@ fn effectiveness(cold_mib: u64, hot_mib: u64, cycles: u64) {
             s.cpu - prev.cpu,
             status_bytes(dpid, "VmRSS") / 1024,
             status_bytes(dpid, "VmHWM") / 1024,
-            json.get("cold_pages").u64(),
-            json.get("swapped_bytes").u64() / MIB,
+            json["cold_pages"].as_u64().unwrap(),
+            json["swapped_bytes"].as_u64().unwrap() / MIB,
         );
         rows.push((cold_share, hot_share));
         prev = s;

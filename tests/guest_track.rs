@@ -174,22 +174,24 @@ fn damon_in_guest() {
     );
     assert!(out.status.success(), "{err}");
     let j = common::parse_json(&stdout);
-    let vmas = j.get("processes").arr()[0].get("vmas").arr();
+    let vmas = j["processes"][0]["vmas"].as_array().unwrap();
     let find = |r: Range| {
         vmas.iter()
-            .find(|v| v.get("start").u64() == r.start && v.get("end").u64() == r.end)
+            .find(|v| {
+                v["start"].as_u64().unwrap() == r.start && v["end"].as_u64().unwrap() == r.end
+            })
             .expect("VMA in JSON")
     };
     let (hot, cold) = (find(w.hot.unwrap()), find(w.cold.unwrap()));
     println!(
         "damon after a restart: hot region {} of {} bytes hot, cold region {} of {} cold",
-        hot.get("hot").u64(),
-        hot.get("resident").u64(),
-        cold.get("cold").u64(),
-        cold.get("resident").u64()
+        hot["hot"].as_u64().unwrap(),
+        hot["resident"].as_u64().unwrap(),
+        cold["cold"].as_u64().unwrap(),
+        cold["resident"].as_u64().unwrap()
     );
-    assert!(hot.get("hot").u64() * 10 >= hot.get("resident").u64() * 8);
-    assert!(cold.get("cold").u64() * 10 >= cold.get("resident").u64() * 8);
+    assert!(hot["hot"].as_u64().unwrap() * 10 >= hot["resident"].as_u64().unwrap() * 8);
+    assert!(cold["cold"].as_u64().unwrap() * 10 >= cold["resident"].as_u64().unwrap() * 8);
     assert_eq!(nr_kdamonds(), "0");
 }
 

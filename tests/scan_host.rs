@@ -119,35 +119,43 @@ fn json_output_parses_back() {
     let (out, err) = texts(&o);
     assert!(o.status.success(), "{err}");
     let j = parse_json(&out);
-    assert_eq!(j.get("loop").u64(), 1);
-    assert_eq!(j.get("threshold").u64(), 1);
-    let p = &j.get("processes").arr()[0];
-    assert_eq!(p.get("pid").u64(), w.pid as u64);
-    assert_eq!(p.get("backend").str(), "smaps");
-    let vmas = p.get("vmas").arr();
+    assert_eq!(j["loop"].as_u64().unwrap(), 1);
+    assert_eq!(j["threshold"].as_u64().unwrap(), 1);
+    let p = &j["processes"][0];
+    assert_eq!(p["pid"].as_u64().unwrap(), w.pid as u64);
+    assert_eq!(p["backend"].as_str().unwrap(), "smaps");
+    let vmas = p["vmas"].as_array().unwrap();
     let find = |r: Range| {
         vmas.iter()
-            .find(|v| v.get("start").u64() == r.start && v.get("end").u64() == r.end)
+            .find(|v| {
+                v["start"].as_u64().unwrap() == r.start && v["end"].as_u64().unwrap() == r.end
+            })
             .expect("VMA in JSON")
     };
     let h = find(hot);
-    assert_eq!((h.get("hot").u64(), h.get("cold").u64()), (mib(4), 0));
-    let pages = h.get("pages").arr();
+    assert_eq!(
+        (h["hot"].as_u64().unwrap(), h["cold"].as_u64().unwrap()),
+        (mib(4), 0)
+    );
+    let pages = h["pages"].as_array().unwrap();
     assert_eq!(pages.len(), 1);
-    assert_eq!(pages[0].get("page_size").u64(), 4096);
-    assert_eq!(pages[0].get("count").u64(), 1);
+    assert_eq!(pages[0]["page_size"].as_u64().unwrap(), 4096);
+    assert_eq!(pages[0]["count"].as_u64().unwrap(), 1);
     let k = find(cold);
-    assert_eq!((k.get("hot").u64(), k.get("cold").u64()), (0, mib(4)));
+    assert_eq!(
+        (k["hot"].as_u64().unwrap(), k["cold"].as_u64().unwrap()),
+        (0, mib(4))
+    );
     // Named [anon:NAME] where the kernel has CONFIG_ANON_VMA_NAME, else memfd-backed.
-    let mapping = k.get("mapping").str();
+    let mapping = k["mapping"].as_str().unwrap();
     assert!(
         ["[anon:etmem-cold]", "/memfd:etmem-cold (deleted)"].contains(&mapping),
         "{mapping}"
     );
-    let t = p.get("total");
+    let t = &p["total"];
     assert_eq!(
-        t.get("resident").u64(),
-        t.get("hot").u64() + t.get("warm").u64() + t.get("cold").u64()
+        t["resident"].as_u64().unwrap(),
+        t["hot"].as_u64().unwrap() + t["warm"].as_u64().unwrap() + t["cold"].as_u64().unwrap()
     );
 }
 
@@ -332,11 +340,11 @@ fn children_are_scanned_too() {
     let (out, err) = texts(&o);
     assert!(o.status.success(), "{err}");
     let j = parse_json(&out);
-    let pids: Vec<u64> = j
-        .get("processes")
-        .arr()
+    let pids: Vec<u64> = j["processes"]
+        .as_array()
+        .unwrap()
         .iter()
-        .map(|p| p.get("pid").u64())
+        .map(|p| p["pid"].as_u64().unwrap())
         .collect();
     assert_eq!(pids.len(), 3, "{pids:?}");
     for c in &w.children {
@@ -361,16 +369,18 @@ fn demo_scans_a_built_in_workload_and_ends_it() {
         .and_then(|w| w.trim_end_matches(':').parse().ok())
         .unwrap_or_else(|| panic!("no demo pid in {stderr:?}"));
     let j = common::parse_json(&stdout);
-    let vmas = j.get("processes").arr()[0].get("vmas").arr().to_vec();
+    let vmas = j["processes"][0]["vmas"].as_array().unwrap();
     let hot = 64u64 << 20;
     let cold = 192u64 << 20;
     // Within 5%: a per-page backend may see a few pages differently than smaps does.
     assert!(
-        vmas.iter().any(|v| v.get("hot").u64() >= hot / 20 * 19),
+        vmas.iter()
+            .any(|v| v["hot"].as_u64().unwrap() >= hot / 20 * 19),
         "{stdout}"
     );
     assert!(
-        vmas.iter().any(|v| v.get("cold").u64() >= cold / 20 * 19),
+        vmas.iter()
+            .any(|v| v["cold"].as_u64().unwrap() >= cold / 20 * 19),
         "{stdout}"
     );
     // The demo process is gone once the scan has printed.

@@ -5,7 +5,7 @@
 mod common;
 use common::daemon::{wait_exit, Daemon, Scratch};
 use common::workload::Workload;
-use common::{parse_json, root_or_skip, skip, wait_for, Json};
+use common::{parse_json, root_or_skip, skip, wait_for};
 
 use etmem::act::resident_bytes;
 use etmem::types::Range;
@@ -37,20 +37,16 @@ fn resident_share(pid: i32, r: Range) -> f64 {
 }
 
 /// The JSON status of task `t` of project `p`.
-fn status(d: &Daemon, p: &str) -> Json {
+fn status(d: &Daemon, p: &str) -> serde_json::Value {
     let out = d
         .run(&["project", "show", "--json", "-n", p])
         .expect(0)
         .stdout;
-    let j = parse_json(&out);
-    j.get("projects").arr()[0].get("engines").arr()[0]
-        .get("tasks")
-        .arr()[0]
-        .clone()
+    parse_json(&out)["projects"][0]["engines"][0]["tasks"][0].clone()
 }
 
 fn cycles(d: &Daemon, p: &str) -> u64 {
-    status(d, p).get("cycles").u64()
+    status(d, p)["cycles"].as_u64().unwrap()
 }
 
 #[test]
@@ -95,12 +91,15 @@ fn cold_memory_leaves_hot_stays_nothing_is_lost() {
     );
     let st = status(&d, "e2e");
     assert!(
-        st.get("swapped_total").u64() >= cold.len() * 9 / 10,
-        "{st:?}"
+        st["swapped_total"].as_u64().unwrap() >= cold.len() * 9 / 10,
+        "{st}"
     );
     assert!(
-        st.get("backend").str().ends_with("+process_madvise"),
-        "{st:?}"
+        st["backend"]
+            .as_str()
+            .unwrap()
+            .ends_with("+process_madvise"),
+        "{st}"
     );
     let verbose = d
         .run(&["project", "show", "-v", "-n", "e2e"])
@@ -115,7 +114,12 @@ fn cold_memory_leaves_hot_stays_nothing_is_lost() {
 
 /// Run a project on a fresh workload for a few cycles and return the cold region's
 /// resident share and the task's status.
-fn run_gated(tag: &str, project_extra: &str, task_extra: &str, cycles_wanted: u64) -> (f64, Json) {
+fn run_gated(
+    tag: &str,
+    project_extra: &str,
+    task_extra: &str,
+    cycles_wanted: u64,
+) -> (f64, serde_json::Value) {
     let w = Workload::spawn(&["--hot-mib", "8", "--cold-mib", "32"]);
     let d = Daemon::start(tag);
     let s = Scratch::new(tag);
@@ -142,8 +146,8 @@ fn sysmem_threshold_gates_on_available_memory() {
     // Available memory is never below 1% of total on a test machine: nothing moves.
     let (left, st) = run_gated("sysmem-closed", "sysmem_threshold=1\n", "", 3);
     assert!(left >= 0.99, "swapped while the gate was closed: {left}");
-    assert_eq!(st.get("swapped_total").u64(), 0);
-    let why = st.get("skipped").arr()[0].str().to_string();
+    assert_eq!(st["swapped_total"].as_u64().unwrap(), 0);
+    let why = st["skipped"][0].as_str().unwrap().to_string();
     assert!(why.contains("not below sysmem_threshold=1%"), "{why}");
     // 100: available memory is always below all of it: the gate is open.
     let (left, _) = run_gated("sysmem-open", "sysmem_threshold=100\n", "", 3);
@@ -158,10 +162,11 @@ fn swap_threshold_gates_on_resident_memory() {
     let (left, st) = run_gated("swapthr", "", "swap_threshold=1g\n", 3);
     assert!(left >= 0.99, "swapped below swap_threshold: {left}");
     assert!(
-        st.get("skipped").arr()[0]
-            .str()
+        st["skipped"][0]
+            .as_str()
+            .unwrap()
             .contains("not above swap_threshold 1024 MiB"),
-        "{st:?}"
+        "{st}"
     );
 }
 
@@ -239,12 +244,17 @@ fn type_name_works_on_the_process_and_its_children_with_max_threads() {
         "not every process was swapped"
     );
     let st = status(&d, "n");
-    let pids: Vec<u64> = st.get("pids").arr().iter().map(Json::u64).collect();
-    assert_eq!(pids.len(), 3, "{st:?}");
+    let pids: Vec<u64> = st["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 3, "{st}");
     for p in &all {
-        assert!(pids.contains(&(*p as u64)), "pid {p} not worked on: {st:?}");
+        assert!(pids.contains(&(*p as u64)), "pid {p} not worked on: {st}");
     }
-    assert_eq!(st.get("workers").u64(), 3, "{st:?}");
+    assert_eq!(st["workers"].as_u64().unwrap(), 3, "{st}");
 }
 
 #[test]
@@ -263,11 +273,8 @@ fn a_target_that_exits_mid_cycle_is_an_error_not_the_end() {
     );
     d.add(&s.conf("x.conf", &conf)).expect(0);
     d.run(&["project", "start", "-n", "x"]).expect(0);
-    assert!(wait_for(Duration::from_secs(10), || status(&d, "x")
-        .get("pids")
-        .arr()
-        .len()
-        == 1));
+    let one_pid = || status(&d, "x")["pids"].as_array().unwrap().len() == 1;
+    assert!(wait_for(Duration::from_secs(10), one_pid));
     std::thread::sleep(Duration::from_millis(500));
     w.child.kill().unwrap();
     w.child.wait().unwrap();
@@ -302,11 +309,8 @@ fn project_stop_mid_scan_is_prompt() {
     );
     d.add(&s.conf("m.conf", &conf)).expect(0);
     d.run(&["project", "start", "-n", "m"]).expect(0);
-    assert!(wait_for(Duration::from_secs(10), || status(&d, "m")
-        .get("pids")
-        .arr()
-        .len()
-        == 1));
+    let one_pid = || status(&d, "m")["pids"].as_array().unwrap().len() == 1;
+    assert!(wait_for(Duration::from_secs(10), one_pid));
     std::thread::sleep(Duration::from_millis(300));
     let t0 = Instant::now();
     d.run(&["project", "stop", "-n", "m"]).expect(0);

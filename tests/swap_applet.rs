@@ -187,7 +187,11 @@ fn cold_with_children_swaps_each_process() {
     let cold = w.cold.unwrap().len();
     for ((line, &pid), b) in lines.iter().zip(&all).zip(&before) {
         let j = parse_json(line);
-        assert_eq!(j.get("pid").u64(), pid as u64, "processes in order: {out}");
+        assert_eq!(
+            j["pid"].as_u64().unwrap(),
+            pid as u64,
+            "processes in order: {out}"
+        );
         let grown = swapped_bytes(pid).unwrap() - b;
         println!("pid {pid}: VmSwap +{grown}");
         assert!(
@@ -246,13 +250,11 @@ fn dry_run_prints_the_ranges_and_moves_nothing() {
     let (out, err) = texts(&o);
     assert!(o.status.success(), "{err}");
     let j = parse_json(&out);
-    assert_eq!(j.get("dry_run"), &common::Json::Bool(true));
-    assert_eq!(j.get("swapped_bytes"), &common::Json::Null);
-    let covered = j
-        .get("ranges")
-        .arr()
-        .iter()
-        .any(|r| r.get("start").u64() <= cold.start && cold.end <= r.get("end").u64());
+    assert_eq!(j["dry_run"], true);
+    assert_eq!(j.get("swapped_bytes"), Some(&serde_json::Value::Null));
+    let covered = j["ranges"].as_array().unwrap().iter().any(|r| {
+        r["start"].as_u64().unwrap() <= cold.start && cold.end <= r["end"].as_u64().unwrap()
+    });
     assert!(covered, "the cold region is among the cold ranges: {out}");
     assert_eq!(vmswap(&w), before, "VmSwap changed in a dry run");
     assert_eq!(resident(&w, cold), cold.len(), "cold pages left DRAM");
@@ -269,18 +271,18 @@ fn json_output_parses_back() {
     let (out, err) = texts(&o);
     assert!(o.status.success(), "{err}");
     let j = parse_json(&out);
-    assert_eq!(j.get("pid").u64(), w.pid as u64);
-    assert_eq!(j.get("backend").str(), "process_madvise");
-    assert_eq!(j.get("requested_bytes").u64(), cold.len());
-    assert_eq!(j.get("swapped_bytes").u64(), cold.len());
-    match j.get("vmswap_delta") {
-        common::Json::Num(n) => assert!(*n >= (cold.len() / 10 * 9) as f64, "{out}"),
-        other => panic!("vmswap_delta {other:?}"),
+    assert_eq!(j["pid"].as_u64().unwrap(), w.pid as u64);
+    assert_eq!(j["backend"].as_str().unwrap(), "process_madvise");
+    assert_eq!(j["requested_bytes"].as_u64().unwrap(), cold.len());
+    assert_eq!(j["swapped_bytes"].as_u64().unwrap(), cold.len());
+    match j["vmswap_delta"].as_f64() {
+        Some(n) => assert!(n >= (cold.len() / 10 * 9) as f64, "{out}"),
+        None => panic!("vmswap_delta {}", j["vmswap_delta"]),
     }
-    assert!(j.get("skipped").arr().is_empty());
-    let r = &j.get("ranges").arr()[0];
+    assert!(j["skipped"].as_array().unwrap().is_empty());
+    let r = &j["ranges"][0];
     assert_eq!(
-        (r.get("start").u64(), r.get("end").u64()),
+        (r["start"].as_u64().unwrap(), r["end"].as_u64().unwrap()),
         (cold.start, cold.end)
     );
 }

@@ -1,7 +1,6 @@
 //! `etmem-scan` (also `etmem scan`): scan a live process now and print which of its
 //! memory is hot, warm and cold, per VMA or per page range, as text or JSON, for scripts.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::getopt::{self, Opt};
@@ -9,6 +8,7 @@ use super::oneshot::{self, describe, ScanOptions, Target};
 use super::scan_text::{self, mapping};
 use crate::engine::cold::{self, Watch};
 use crate::error::{Error, Result};
+use crate::json;
 use crate::track::{Summary, VmaCounts};
 use crate::types::{help_list, Family, Pid, ScanBackend};
 
@@ -229,80 +229,68 @@ fn text(a: &Args, done: &[Scanned]) -> String {
     o
 }
 
-/// The separator before the `i`th element of a JSON list.
-fn comma(o: &mut String, i: usize) {
-    if i > 0 {
-        o.push(',');
-    }
-}
-
-fn json_summary(s: &Summary) -> String {
-    format!(
-        "\"resident\":{},\"hot\":{},\"warm\":{},\"cold\":{}",
-        s.resident, s.hot, s.warm, s.cold
-    )
+/// The four figures of a summary, as members of the enclosing object.
+fn summary_fields(o: &mut json::Object, s: &Summary) {
+    o.field("resident", s.resident)
+        .field("hot", s.hot)
+        .field("warm", s.warm)
+        .field("cold", s.cold);
 }
 
 fn json(a: &Args, done: &[Scanned]) -> String {
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        "{{\"loop\":{},\"interval\":{},\"threshold\":{},\"processes\":[",
-        a.scan.loops,
-        a.scan.interval.as_secs_f64(),
-        a.scan.threshold
-    );
-    for (k, s) in done.iter().enumerate() {
-        comma(&mut o, k);
-        let _ = write!(
-            o,
-            "{{\"pid\":{},\"comm\":{},\"backend\":{},\"sees\":{},\"vmas\":[",
-            s.pid,
-            crate::json::string(&s.comm),
-            crate::json::string(s.backend.name()),
-            crate::json::string(s.backend.sees())
-        );
-        let mut total = Summary::default();
-        for (i, c) in s.counts.iter().enumerate() {
+    let mut o = json::object(|o| {
+        o.field("loop", a.scan.loops)
+            .field("interval", a.scan.interval.as_secs_f64())
+            .field("threshold", a.scan.threshold);
+        o.array("processes", |ps| {
+            for s in done {
+                ps.object(|p| process_json(p, a, s));
+            }
+        });
+    });
+    o.push('\n');
+    o
+}
+
+fn process_json(o: &mut json::Object, a: &Args, s: &Scanned) {
+    o.field("pid", s.pid)
+        .field("comm", &s.comm)
+        .field("backend", s.backend.name())
+        .field("sees", s.backend.sees());
+    let mut total = Summary::default();
+    o.array("vmas", |vmas| {
+        for c in &s.counts {
             let v = c.vma();
             let sum = Summary::of(c, a.scan.threshold);
             total.add(&sum);
-            comma(&mut o, i);
-            let _ = write!(
-                o,
-                "{{\"start\":{},\"end\":{},\"perms\":{},\"mapping\":{},{}",
-                v.range.start,
-                v.range.end,
-                crate::json::string(&v.perms()),
-                crate::json::string(mapping(&v.path)),
-                json_summary(&sum)
-            );
-            if a.pages {
-                o.push_str(",\"pages\":[");
-                for (j, r) in c.runs().enumerate() {
-                    comma(&mut o, j);
-                    let _ = write!(
-                        o,
-                        "{{\"start\":{},\"end\":{},\"page_size\":{},\"count\":{}}}",
-                        r.range.start,
-                        r.range.end,
-                        r.size.bytes(),
-                        r.count
-                    );
+            vmas.object(|o| {
+                o.field("start", v.range.start)
+                    .field("end", v.range.end)
+                    .field("perms", v.perms())
+                    .field("mapping", mapping(&v.path));
+                summary_fields(o, &sum);
+                if a.pages {
+                    o.array("pages", |pages| {
+                        for r in c.runs() {
+                            pages.object(|o| {
+                                o.field("start", r.range.start)
+                                    .field("end", r.range.end)
+                                    .field("page_size", r.size.bytes())
+                                    .field("count", r.count);
+                            });
+                        }
+                    });
                 }
-                o.push(']');
-            }
-            o.push('}');
+            });
         }
-        let _ = write!(o, "],\"total\":{{{}}}}}", json_summary(&total));
-    }
-    o.push_str("]}\n");
-    o
+    });
+    o.object("total", |o| summary_fields(o, &total));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::PageSize;
     use std::time::Duration;
 
     fn args(a: &[&str]) -> Result<Option<Args>, String> {
@@ -333,5 +321,62 @@ mod tests {
         let a = args(&["-p", "1", "-l", "3", "-i", "0.5"]).unwrap().unwrap();
         assert_eq!((a.scan.loops, a.scan.threshold), (3, 3));
         assert_eq!(a.scan.interval, Duration::from_millis(500));
+    }
+
+    /// The exact `--json` text: keys, order, numbers and escaping are what scripts read.
+    #[test]
+    fn json_text_is_pinned() {
+        let vma = |line| crate::sys::maps::parse_line(line).unwrap();
+        let mut heap = VmaCounts::new(vma("1000-4000 rw-p 00000000 00:00 0 [heap]"));
+        heap.record(0x1000, PageSize::Base, 2);
+        heap.record(0x2000, PageSize::Base, 0);
+        let anon = VmaCounts::new(vma("10000-11000 r--s 00000000 00:00 0"));
+        let done = [
+            Scanned {
+                pid: 7,
+                comm: "a\"b\\c\u{1}".into(),
+                backend: ScanBackend::Smaps,
+                counts: vec![heap, anon],
+            },
+            Scanned {
+                pid: 8,
+                comm: String::new(),
+                backend: ScanBackend::PageIdle,
+                counts: Vec::new(),
+            },
+        ];
+        let a = args(&["-p", "1", "-l", "2", "-i", "0.5", "-t", "1", "--pages"])
+            .unwrap()
+            .unwrap();
+        let (smaps, idle) = (ScanBackend::Smaps.sees(), ScanBackend::PageIdle.sees());
+        let second = format!(
+            concat!(
+                r#"{{"pid":8,"comm":"","backend":"page_idle","sees":"{}","vmas":[],"#,
+                r#""total":{{"resident":0,"hot":0,"warm":0,"cold":0}}}}"#
+            ),
+            idle
+        );
+        let want = format!(
+            concat!(
+                r#"{{"loop":2,"interval":0.5,"threshold":1,"processes":["#,
+                r#"{{"pid":7,"comm":"a\"b\\c\u0001","backend":"smaps","sees":"{}","vmas":["#,
+                r#"{{"start":4096,"end":16384,"perms":"rw-p","mapping":"[heap]","#,
+                r#""resident":8192,"hot":4096,"warm":0,"cold":4096,"pages":["#,
+                r#"{{"start":4096,"end":8192,"page_size":4096,"count":2}},"#,
+                r#"{{"start":8192,"end":12288,"page_size":4096,"count":0}}]}},"#,
+                r#"{{"start":65536,"end":69632,"perms":"r--s","mapping":"[anon]","#,
+                r#""resident":0,"hot":0,"warm":0,"cold":0,"pages":[]}}],"#,
+                r#""total":{{"resident":8192,"hot":4096,"warm":0,"cold":4096}}}},{}]}}"#,
+                "\n"
+            ),
+            smaps, second
+        );
+        assert_eq!(json(&a, &done), want);
+        let b = args(&["-p", "1"]).unwrap().unwrap();
+        let want = format!(
+            "{}{second}]}}\n",
+            r#"{"loop":1,"interval":1,"threshold":1,"processes":["#
+        );
+        assert_eq!(json(&b, &done[1..]), want);
     }
 }

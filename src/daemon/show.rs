@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::time::SystemTime;
 
-use super::registry::{Project, Registry};
+use super::registry::{Project, Registry, TaskSlot};
 use crate::engine::task_status::TaskStatus;
 use crate::json;
 
@@ -144,59 +144,52 @@ fn join<T: ToString>(v: &[T]) -> String {
 }
 
 fn show_json(projects: &[&Project]) -> String {
-    let mut out = String::from("{\"projects\":[");
-    for (pi, p) in projects.iter().enumerate() {
-        if pi > 0 {
-            out.push(',');
-        }
-        let _ = write!(
-            out,
-            "{{\"name\":{},\"started\":{},\"engines\":[",
-            json::string(&p.conf.name),
-            p.started()
-        );
-        for (ei, e) in p.engines.iter().enumerate() {
-            if ei > 0 {
-                out.push(',');
+    let mut out = json::object(|o| {
+        o.array("projects", |a| {
+            for p in projects {
+                a.object(|o| project_json(o, p));
             }
-            let _ = write!(
-                out,
-                "{{\"name\":{},\"tasks\":[",
-                json::string(e.conf.name())
-            );
-            for (ti, t) in e.tasks.iter().enumerate() {
-                if ti > 0 {
-                    out.push(',');
-                }
-                let s = lock(&t.status);
-                let _ = write!(
-                    out,
-                    "{{\"name\":{},\"type\":{},\"value\":{},\"pids\":[{}],\"cycles\":{},\"last_cycle_secs_ago\":{},\"note\":{},\"last_error\":{},\"backend\":{},\"pages_scanned\":{},\"cold_pages\":{},\"requested_bytes\":{},\"swapped_bytes\":{},\"vmswap_growth\":{},\"swapped_total\":{},\"workers\":{},\"skipped\":[{}]}}",
-                    json::string(&t.conf.name),
-                    json::string(t.conf.target.type_word()),
-                    json::string(&t.conf.target.value()),
-                    s.pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(","),
-                    s.cycles,
-                    s.last_cycle.map(|t| ago(t).to_string()).unwrap_or_else(|| "null".into()),
-                    json::opt_string(s.note.as_deref()),
-                    json::opt_string(s.last_error.as_deref()),
-                    json::opt_string(s.backend.as_deref()),
-                    s.last.pages_scanned,
-                    s.last.cold_pages,
-                    s.last.requested_bytes,
-                    s.last.swapped_bytes,
-                    s.last.vmswap_growth,
-                    s.swapped_total,
-                    s.last.workers,
-                    s.last.skipped.iter().map(|w| json::string(w)).collect::<Vec<_>>().join(","),
-                );
-            }
-            out.push_str("]}");
-        }
-        out.push_str("]}");
-    }
-    out.push_str("]}\n");
+        });
+    });
+    out.push('\n');
     out
+}
+
+fn project_json(o: &mut json::Object, p: &Project) {
+    o.field("name", &p.conf.name).field("started", p.started());
+    o.array("engines", |a| {
+        for e in &p.engines {
+            a.object(|o| {
+                o.field("name", e.conf.name());
+                o.array("tasks", |a| {
+                    for t in &e.tasks {
+                        a.object(|o| task_json(o, t));
+                    }
+                });
+            });
+        }
+    });
+}
+
+fn task_json(o: &mut json::Object, t: &TaskSlot) {
+    let s = lock(&t.status);
+    o.field("name", &t.conf.name)
+        .field("type", t.conf.target.type_word())
+        .field("value", t.conf.target.value())
+        .field("pids", &s.pids)
+        .field("cycles", s.cycles)
+        .field("last_cycle_secs_ago", s.last_cycle.map(ago))
+        .field("note", &s.note)
+        .field("last_error", &s.last_error)
+        .field("backend", &s.backend)
+        .field("pages_scanned", s.last.pages_scanned)
+        .field("cold_pages", s.last.cold_pages)
+        .field("requested_bytes", s.last.requested_bytes)
+        .field("swapped_bytes", s.last.swapped_bytes)
+        .field("vmswap_growth", s.last.vmswap_growth)
+        .field("swapped_total", s.swapped_total)
+        .field("workers", s.last.workers)
+        .field("skipped", &s.last.skipped);
 }
 
 #[cfg(test)]
@@ -247,5 +240,84 @@ mod tests {
                 "я".repeat(9)
             )
         );
+    }
+
+    /// The exact `--json` text: keys, order, nulls and escaping are what scripts read.
+    #[test]
+    fn json_text_is_pinned() {
+        let mut reg = Registry::default();
+        assert_eq!(show(&reg, None, View::Json), "{\"projects\":[]}\n");
+        let text = concat!(
+            "[project]\nname=p\"1\nloop=1\ninterval=1\nsleep=1\n",
+            "[project]\nname=q\nloop=1\ninterval=1\nsleep=1\n",
+            "[project]\nname=r\nloop=1\ninterval=1\nsleep=1\n",
+            "[engine]\nname=slide\nproject=p\"1\n",
+            "[engine]\nname=slide\nproject=q\n",
+            "[task]\nproject=p\"1\nengine=slide\nname=a\ntype=pid\nvalue=12\nT=1\n",
+            "[task]\nproject=p\"1\nengine=slide\nname=b\ntype=name\nvalue=my.sql\nT=1\n",
+        );
+        reg.add(crate::config::parse(text, "/etc/etmem/t.conf").unwrap())
+            .unwrap();
+        {
+            let t = &reg.project("p\"1").unwrap().engines[0].tasks;
+            let mut s = t[1].status.lock().unwrap();
+            s.pids = vec![12, 13];
+            s.cycles = 3;
+            s.last_cycle = Some(SystemTime::now() + std::time::Duration::from_secs(3600));
+            s.note = Some("n\n".into());
+            s.backend = Some("page_idle+process_madvise".into());
+            s.last = crate::engine::task_status::CycleStats {
+                pages_scanned: 1,
+                cold_pages: 2,
+                requested_bytes: 3,
+                swapped_bytes: 4,
+                vmswap_growth: 5,
+                workers: 6,
+                skipped: vec!["x".into(), "y\\".into()],
+            };
+            s.swapped_total = 7;
+            drop(s);
+            t[0].status.lock().unwrap().last_error = Some("e".into());
+        }
+        let task = |name: &str, ty: &str, value: &str, rest: &str| {
+            format!(r#"{{"name":"{name}","type":"{ty}","value":"{value}",{rest}}}"#)
+        };
+        let b = task(
+            "b",
+            "name",
+            "my.sql",
+            concat!(
+                r#""pids":[],"cycles":0,"last_cycle_secs_ago":null,"note":null,"#,
+                r#""last_error":"e","backend":null,"pages_scanned":0,"cold_pages":0,"#,
+                r#""requested_bytes":0,"swapped_bytes":0,"vmswap_growth":0,"#,
+                r#""swapped_total":0,"workers":0,"skipped":[]"#
+            ),
+        );
+        let a = task(
+            "a",
+            "pid",
+            "12",
+            concat!(
+                r#""pids":[12,13],"cycles":3,"last_cycle_secs_ago":0,"note":"n\n","#,
+                r#""last_error":null,"backend":"page_idle+process_madvise","#,
+                r#""pages_scanned":1,"cold_pages":2,"requested_bytes":3,"#,
+                r#""swapped_bytes":4,"vmswap_growth":5,"swapped_total":7,"workers":6,"#,
+                r#""skipped":["x","y\\"]"#
+            ),
+        );
+        let q = r#"{"name":"q","started":false,"engines":[{"name":"slide","tasks":[]}]}"#;
+        let want = format!(
+            concat!(
+                r#"{{"projects":[{{"name":"r","started":false,"engines":[]}},{},"#,
+                r#"{{"name":"p\"1","started":false,"engines":[{{"name":"slide","tasks":["#,
+                r#"{},{}]}}]}}]}}"#,
+                "\n"
+            ),
+            q, b, a
+        );
+        assert_eq!(show(&reg, None, View::Json), want);
+        let want = format!("{{\"projects\":[{q}]}}\n");
+        assert_eq!(show(&reg, Some("q"), View::Json), want);
+        assert_eq!(show(&reg, Some("x"), View::Json), "{\"projects\":[]}\n");
     }
 }

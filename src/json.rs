@@ -160,13 +160,6 @@ fn escape_into(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// `s` as a JSON string literal, quotes included (for text built without the writer).
-pub fn string(s: &str) -> String {
-    let mut out = String::new();
-    escape_into(&mut out, s);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +185,12 @@ mod tests {
 
     #[test]
     fn writes_exact_text() {
-        assert_eq!(string("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\u0001é\"");
+        assert_eq!(
+            object(|o| {
+                o.field("k", "a\"b\\c\n\u{1}é");
+            }),
+            "{\"k\":\"a\\\"b\\\\c\\n\\u0001é\"}"
+        );
         assert_eq!(object(|_| {}), "{}");
         let want = concat!(
             r#"{"s\"":"q\"\\\n\r\t\u0001"#,

@@ -396,62 +396,45 @@ fn text(a: &Args, d: &Done) -> String {
 }
 
 fn json(a: &Args, d: &Done) -> String {
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        "{{\"pid\":{},\"comm\":{},\"backend\":{},\"dry_run\":{},",
-        d.pid,
-        json::string(&d.comm),
-        json::string(d.backend.name()),
-        d.swap.is_none()
-    );
-    match (d.scanned, &a.source) {
-        (Some(b), Source::Cold(s)) => {
-            let _ = write!(
-                o,
-                "\"scan\":{{\"backend\":{},\"loop\":{},\"interval\":{},\"threshold\":{}}},",
-                json::string(b.name()),
-                s.loops,
-                s.interval.as_secs_f64(),
-                s.threshold
-            );
-        }
-        _ => o.push_str("\"scan\":null,"),
-    }
-    let _ = write!(o, "\"requested_bytes\":{},", total_bytes(&d.ranges));
-    match &d.swap {
-        None => o.push_str("\"swapped_bytes\":null,\"vmswap_delta\":null,\"skipped\":[],"),
-        Some(s) => {
-            let delta = s.vmswap_delta.map_or("null".into(), |n| n.to_string());
-            let _ = write!(
-                o,
-                "\"swapped_bytes\":{},\"vmswap_delta\":{delta},\"skipped\":[",
-                s.report.advised_bytes
-            );
-            for (i, (r, why)) in s.report.skipped.iter().enumerate() {
-                if i > 0 {
-                    o.push(',');
-                }
-                let _ = write!(
-                    o,
-                    "{{\"start\":{},\"end\":{},\"reason\":{}}}",
-                    r.start,
-                    r.end,
-                    json::string(why)
-                );
+    let mut text = json::object(|o| {
+        o.field("pid", d.pid)
+            .field("comm", &d.comm)
+            .field("backend", d.backend.name())
+            .field("dry_run", d.swap.is_none());
+        match (d.scanned, &a.source) {
+            (Some(b), Source::Cold(s)) => o.object("scan", |o| {
+                o.field("backend", b.name())
+                    .field("loop", s.loops)
+                    .field("interval", s.interval.as_secs_f64())
+                    .field("threshold", s.threshold);
+            }),
+            _ => o.field("scan", json::Null),
+        };
+        o.field("requested_bytes", total_bytes(&d.ranges))
+            .field(
+                "swapped_bytes",
+                d.swap.as_ref().map(|s| s.report.advised_bytes),
+            )
+            .field("vmswap_delta", d.swap.as_ref().and_then(|s| s.vmswap_delta));
+        o.array("skipped", |a| {
+            for (r, why) in d.swap.iter().flat_map(|s| &s.report.skipped) {
+                a.object(|o| {
+                    o.field("start", r.start)
+                        .field("end", r.end)
+                        .field("reason", why);
+                });
             }
-            o.push_str("],");
-        }
-    }
-    o.push_str("\"ranges\":[");
-    for (i, r) in d.ranges.iter().enumerate() {
-        if i > 0 {
-            o.push(',');
-        }
-        let _ = write!(o, "{{\"start\":{},\"end\":{}}}", r.start, r.end);
-    }
-    o.push_str("]}\n");
-    o
+        });
+        o.array("ranges", |a| {
+            for r in &d.ranges {
+                a.object(|o| {
+                    o.field("start", r.start).field("end", r.end);
+                });
+            }
+        });
+    });
+    text.push('\n');
+    text
 }
 
 #[cfg(test)]
@@ -519,5 +502,61 @@ mod tests {
         assert_eq!(signed(0), "+0");
         assert_eq!(signed(4096), "+4096");
         assert_eq!(signed(-4096), "-4096");
+    }
+
+    /// The exact `--json` text: keys, order, nulls and escaping are what scripts read.
+    #[test]
+    fn json_text_is_pinned() {
+        let report = act::SwapReport {
+            requested_bytes: 8192,
+            advised_bytes: 4096,
+            skipped: vec![(Range::new(0x3000, 0x4000), "locked \"x\"".into())],
+            calls: 2,
+            stopped: false,
+        };
+        let done = Done {
+            pid: 7,
+            comm: "a\tb".into(),
+            backend: SwapBackend::ProcessMadvise,
+            scanned: Some(ScanBackend::Smaps),
+            ranges: vec![Range::new(0x1000, 0x2000), Range::new(0x3000, 0x4000)],
+            swap: Some(Swapped {
+                backend: SwapBackend::ProcessMadvise,
+                report,
+                vmswap_delta: Some(-4096),
+            }),
+        };
+        let cold = args(&["-p", "7", "--cold", "-l", "2", "-i", "0.5"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            json(&cold, &done),
+            concat!(
+                r#"{"pid":7,"comm":"a\tb","backend":"process_madvise","dry_run":false,"#,
+                r#""scan":{"backend":"smaps","loop":2,"interval":0.5,"threshold":2},"#,
+                r#""requested_bytes":8192,"swapped_bytes":4096,"vmswap_delta":-4096,"#,
+                r#""skipped":[{"start":12288,"end":16384,"reason":"locked \"x\""}],"#,
+                r#""ranges":[{"start":4096,"end":8192},{"start":12288,"end":16384}]}"#,
+                "\n"
+            )
+        );
+        let dry = Done {
+            scanned: None,
+            swap: None,
+            ranges: Vec::new(),
+            ..done
+        };
+        let given = args(&["-p", "7", "-r", "1000-2000", "--dry-run"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            json(&given, &dry),
+            concat!(
+                r#"{"pid":7,"comm":"a\tb","backend":"process_madvise","dry_run":true,"#,
+                r#""scan":null,"requested_bytes":0,"swapped_bytes":null,"#,
+                r#""vmswap_delta":null,"skipped":[],"ranges":[]}"#,
+                "\n"
+            )
+        );
     }
 }

@@ -21,6 +21,7 @@
 //! `// SAFETY:` comment.
 
 #![deny(unsafe_code)]
+#![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod act;

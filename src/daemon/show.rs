@@ -13,12 +13,17 @@ use crate::json;
 /// upstream ignores for this command, so the upstream daemon just prints its table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
+    /// Upstream's table, byte for byte (no `eng_cmd`).
     Table,
+    /// The table with each task's processes, cycles, figures and errors under its row
+    /// (`etmem project show -v`, `eng_cmd verbose`).
     Verbose,
+    /// Everything as one JSON object (`--json`, `eng_cmd json`).
     Json,
 }
 
 impl View {
+    /// The view the request's `eng_cmd` word asks for; `None` for a word we do not know.
     pub fn from_word(w: Option<&str>) -> Option<View> {
         match w {
             None => Some(View::Table),

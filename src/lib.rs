@@ -18,7 +18,7 @@
 //! Modules of one layer do not import each other (`tests/layers.rs` checks the map).
 //!
 //! Rules the compiler keeps: no `unsafe` outside `sys`, every `unsafe` block with a
-//! `// SAFETY:` comment.
+//! `// SAFETY:` comment, every public item documented.
 
 #![deny(unsafe_code)]
 #![deny(missing_docs)]

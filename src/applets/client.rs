@@ -3,7 +3,8 @@
 //! status is 0 success, 1 the daemon refused or failed, 2 bad usage, 3 no daemon.
 
 use super::getopt::{self, Item, Opt};
-use crate::rpc::client::{call, ClientError};
+use crate::error::Kind;
+use crate::rpc::client::call;
 use crate::rpc::request::{Cmd, Request};
 
 /// Exit status: the request was carried out.
@@ -135,13 +136,13 @@ fn send(socket: &str, req: &Request) -> i32 {
             eprintln!("{}", a.text.trim_end_matches('\n'));
             EXIT_FAILED
         }
-        Err(ClientError::NoDaemon(msg)) => {
-            eprintln!("etmem: {msg}");
-            EXIT_NO_DAEMON
-        }
-        Err(ClientError::Failed(msg)) => {
-            eprintln!("etmem: {msg}");
-            EXIT_FAILED
+        Err(e) => {
+            eprintln!("etmem: {e}");
+            if e.kind == Kind::NotFound {
+                EXIT_NO_DAEMON
+            } else {
+                EXIT_FAILED
+            }
         }
     }
 }

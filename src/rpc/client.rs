@@ -9,18 +9,10 @@ use nix::sys::time::TimeVal;
 
 use super::reply::split_terminated;
 use super::request::{Request, MAX_REQUEST};
+use crate::error::{Error, Kind, Result};
 
 /// Upstream's client timeout for connect, send and every receive.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why a request did not get an answer.
-#[derive(Debug)]
-pub enum ClientError {
-    /// Nothing listens on that socket name.
-    NoDaemon(String),
-    /// The request is too long, or sending or receiving failed.
-    Failed(String),
-}
 
 /// The daemon's answer: its text and whether it reported success.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,22 +24,22 @@ pub struct Answer {
 }
 
 /// Send one request to the daemon on `socket` and wait for its answer.
-pub fn call(socket: &str, req: &Request) -> Result<Answer, ClientError> {
+pub fn call(socket: &str, req: &Request) -> Result<Answer> {
     call_raw(socket, req.encode().as_bytes(), TIMEOUT)
 }
 
 /// Send raw request bytes (tests use this to speak exactly as other clients do).
-pub fn call_raw(socket: &str, msg: &[u8], timeout: Duration) -> Result<Answer, ClientError> {
+pub fn call_raw(socket: &str, msg: &[u8], timeout: Duration) -> Result<Answer> {
     if msg.len() > MAX_REQUEST {
-        return Err(ClientError::Failed(format!(
+        return Err(failed(format!(
             "request is {} bytes, longer than {MAX_REQUEST}",
             msg.len()
         )));
     }
     let mut stream = connect(socket, timeout)?;
-    stream.write_all(msg).map_err(|e| {
-        ClientError::Failed(format!("send to etmemd on socket {socket:?} failed: {e}"))
-    })?;
+    stream
+        .write_all(msg)
+        .map_err(|e| failed(format!("send to etmemd on socket {socket:?} failed: {e}")))?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -58,11 +50,7 @@ pub fn call_raw(socket: &str, msg: &[u8], timeout: Duration) -> Result<Answer, C
             });
         }
         match stream.read(&mut chunk) {
-            Ok(0) => {
-                return Err(ClientError::Failed(
-                    "etmemd closed the connection without an answer".into(),
-                ))
-            }
+            Ok(0) => return Err(failed("etmemd closed the connection without an answer")),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e)
@@ -71,24 +59,20 @@ pub fn call_raw(socket: &str, msg: &[u8], timeout: Duration) -> Result<Answer, C
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                return Err(ClientError::Failed(format!(
+                return Err(failed(format!(
                     "etmemd did not answer within {} s (it may still be working on the request)",
                     timeout.as_secs()
                 )))
             }
-            Err(e) => {
-                return Err(ClientError::Failed(format!(
-                    "receiving from etmemd failed: {e}"
-                )))
-            }
+            Err(e) => return Err(failed(format!("receiving from etmemd failed: {e}"))),
         }
     }
 }
 
 /// Connect to the abstract socket `name` with send/receive (and so connect) timeouts set.
-pub fn connect(name: &str, timeout: Duration) -> Result<UnixStream, ClientError> {
-    super::check_socket_name(name).map_err(ClientError::Failed)?;
-    let fail = |what: &str, e: nix::Error| ClientError::Failed(format!("{what}: {e}"));
+pub fn connect(name: &str, timeout: Duration) -> Result<UnixStream> {
+    super::check_socket_name(name).map_err(failed)?;
+    let fail = |what: &str, e: nix::Error| failed(format!("{what}: {e}"));
     let fd = socket::socket(
         AddressFamily::Unix,
         SockType::Stream,
@@ -102,7 +86,8 @@ pub fn connect(name: &str, timeout: Duration) -> Result<UnixStream, ClientError>
     let addr = UnixAddr::new_abstract(name.as_bytes()).map_err(|e| fail("bad socket name", e))?;
     match socket::connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr) {
         Ok(()) => Ok(UnixStream::from(fd)),
-        Err(nix::Error::ECONNREFUSED) | Err(nix::Error::ENOENT) => Err(ClientError::NoDaemon(
+        Err(nix::Error::ECONNREFUSED) | Err(nix::Error::ENOENT) => Err(Error::new(
+            Kind::NotFound,
             format!("no etmemd is listening on socket {name:?}"),
         )),
         Err(e) => Err(fail(
@@ -110,4 +95,10 @@ pub fn connect(name: &str, timeout: Duration) -> Result<UnixStream, ClientError>
             e,
         )),
     }
+}
+
+/// A request that could not be sent or answered (kind `Io`); "no daemon on that socket"
+/// is kind `NotFound` instead, so the client can tell the two apart by kind.
+fn failed(msg: impl Into<String>) -> Error {
+    Error::new(Kind::Io, msg)
 }

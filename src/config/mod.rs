@@ -219,6 +219,22 @@ mod tests {
     }
 
     #[test]
+    fn unknown_keys_are_logged_short_and_escaped() {
+        let key = format!("k\u{1b}[31m{}", "x".repeat(1 << 20));
+        let c = ok(&format!(
+            "[project]\nname=t\nloop=1\ninterval=1\nsleep=1\n{key}=v\n"
+        ));
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings.len());
+        let w = &c.warnings[0];
+        assert!(w.len() < 200, "a {} byte warning", w.len());
+        assert!(
+            w.contains("k\\u{1b}[31mxxx") && w.contains("...=v: unknown key"),
+            "{w}"
+        );
+        assert!(!w.contains('\u{1b}'), "{w}");
+    }
+
+    #[test]
     fn files_without_objects_are_rejected() {
         for text in ["", "# only a comment\n", "[other]\nk=v\n"] {
             assert_eq!(

@@ -111,14 +111,16 @@ impl<'a> Section<'a> {
         pairs
     }
 
-    /// `FILE:LINE: [group] key=value`, the head of every message about an entry.
+    /// `FILE:LINE: [group] key=value`, the head of every message about an entry. The key
+    /// and value are shown as [`value::shown`] does (control characters escaped, cut after
+    /// a few dozen characters), so no file can put a huge or raw line into the log.
     pub fn at(&self, e: &Entry) -> String {
         format!(
             "{}:{}: [{}] {}={}",
             self.file,
             e.line,
             self.group.name,
-            e.key,
+            value::shown(&e.key),
             value::shown(&e.value)
         )
     }

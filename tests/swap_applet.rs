@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::workload::Workload;
-use common::{parse_json, run, skip, texts};
+use common::{etmem, parse_json, run, skip, texts, wait_for};
 use etmem::act::{resident_bytes, swapped_bytes};
 use etmem::types::Range;
 
@@ -490,4 +490,34 @@ fn a_signal_ends_the_cold_scan_promptly() {
     assert!(waited < Duration::from_secs(3), "took {waited:?} to stop");
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("interrupted by a signal"), "{err}");
+}
+
+/// `--stdin` streams its input and bounds a line: `< /dev/zero` (one endless line) is
+/// refused after one line's worth of bytes instead of growing to gigabytes (it reached
+/// 2 GiB in 4.5 s), and nothing is swapped.
+#[test]
+fn endless_stdin_is_refused_not_held() {
+    let me = std::process::id().to_string();
+    let mut child = Command::new(etmem())
+        .args(["swap", "--pid", &me, "--stdin", "--dry-run"])
+        .stdin(std::fs::File::open("/dev/zero").unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = wait_for(Duration::from_secs(30), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !done {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("etmem-swap --stdin < /dev/zero still ran after 30 s");
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = texts(&o).1;
+    assert!(
+        err.contains("stdin line 1 is longer than 8192 bytes"),
+        "{err}"
+    );
 }

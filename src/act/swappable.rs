@@ -3,6 +3,7 @@
 //! range asked for from outside must pass before anything moves. The slide engine, the
 //! cold pipeline and `etmem-swap` all choose through here.
 
+use crate::act::coalesce::coalesce;
 use crate::error::{Error, Result};
 use crate::sys::maps::read_maps;
 use crate::sys::pidfd::Pidfd;
@@ -44,16 +45,32 @@ pub struct Asked {
     pub origin: String,
 }
 
-/// Check every asked range against `vmas` (all of process `pid`'s, sorted): START < END,
-/// both aligned to `page`, wholly mapped, and only in VMAs etmem swaps. The error (kind
-/// `Usage`) names the range, where it came from, and what is wrong with it; nothing is
-/// half-checked, so a caller that gets `Ok` may act on all of them.
-pub fn check_ranges(asked: &[Asked], vmas: &[Vma], page: u64, pid: Pid) -> Result<()> {
-    let swappable = swappable_vmas(vmas, false);
-    for a in asked {
-        let r = a.range;
-        let what = &a.origin;
-        let fail = |why: String| Err(Error::usage(format!("{what}: {why}")));
+/// Checks asked ranges against the maps of one process: START < END, both aligned to the
+/// page size, wholly mapped, and only in VMAs etmem swaps. The error (kind `Usage`)
+/// names the range, where it came from, and what is wrong with it.
+pub struct RangeCheck<'a> {
+    vmas: &'a [Vma],
+    swappable: Vec<Vma>,
+    page: u64,
+    pid: Pid,
+}
+
+impl<'a> RangeCheck<'a> {
+    /// A check against `vmas` (all of process `pid`'s, sorted) with base pages of `page`
+    /// bytes.
+    pub fn new(vmas: &'a [Vma], page: u64, pid: Pid) -> RangeCheck<'a> {
+        RangeCheck {
+            vmas,
+            swappable: swappable_vmas(vmas, false),
+            page,
+            pid,
+        }
+    }
+
+    /// Check one asked range.
+    pub fn check(&self, a: &Asked) -> Result<()> {
+        let (r, page) = (a.range, self.page);
+        let fail = |why: String| Err(Error::usage(format!("{}: {why}", a.origin)));
         if r.start > r.end {
             return fail("the start is above the end".into());
         }
@@ -67,14 +84,14 @@ pub fn check_ranges(asked: &[Asked], vmas: &[Vma], page: u64, pid: Pid) -> Resul
                 ));
             }
         }
-        if let Some(gap) = first_gap(r, vmas) {
+        if let Some(gap) = first_gap(r, self.vmas) {
             return fail(format!(
-                "{:#x}-{:#x} is not mapped in process {pid}",
-                gap.start, gap.end
+                "{:#x}-{:#x} is not mapped in process {}",
+                gap.start, gap.end, self.pid
             ));
         }
-        if let Some(gap) = first_gap(r, &swappable) {
-            let v = vmas.iter().find(|v| v.range.contains(gap.start));
+        if let Some(gap) = first_gap(r, &self.swappable) {
+            let v = self.vmas.iter().find(|v| v.range.contains(gap.start));
             let (end, kind) = v.map_or((gap.end, String::new()), |v| {
                 let kind = format!("{} {}", v.perms(), v.path);
                 (gap.end.min(v.range.end), format!(" ({})", kind.trim_end()))
@@ -86,16 +103,45 @@ pub fn check_ranges(asked: &[Asked], vmas: &[Vma], page: u64, pid: Pid) -> Resul
                 gap.start
             ));
         }
+        Ok(())
     }
-    Ok(())
 }
 
-/// The asked ranges of the process `target` holds, checked against its maps now (see
-/// [`check_ranges`]): all of them, or an error and none.
-pub fn checked(target: &Pidfd, asked: &[Asked]) -> Result<Vec<Range>> {
+/// Check every asked range against `vmas` (see [`RangeCheck`]); nothing is half-checked,
+/// so a caller that gets `Ok` may act on all of them.
+pub fn check_ranges(asked: &[Asked], vmas: &[Vma], page: u64, pid: Pid) -> Result<()> {
+    let check = RangeCheck::new(vmas, page, pid);
+    asked.iter().try_for_each(|a| check.check(a))
+}
+
+/// The asked ranges of the process `target` holds, checked against its maps as they
+/// come (an input is never held whole) and merged: all of them, or the first error and
+/// none. Ranges are merged as they pile up, so memory follows the merged result. The
+/// maps are read once the first range has arrived, so a scan piped in is checked
+/// against maps at least as new as its own output.
+pub fn checked(
+    target: &Pidfd,
+    asked: impl IntoIterator<Item = Result<Asked>>,
+) -> Result<Vec<Range>> {
+    let mut asked = asked.into_iter().peekable();
+    if asked.peek().is_none() {
+        return Ok(Vec::new());
+    }
     let vmas = read_maps(target.pid())?;
-    check_ranges(asked, &vmas, crate::types::page_size(), target.pid())?;
-    Ok(asked.iter().map(|a| a.range).collect())
+    let page = crate::types::page_size();
+    let check = RangeCheck::new(&vmas, page, target.pid());
+    let mut ranges: Vec<Range> = Vec::new();
+    let mut merged_len = 0;
+    for a in asked {
+        let a = a?;
+        check.check(&a)?;
+        ranges.push(a.range);
+        if ranges.len() >= 2 * merged_len + 4096 {
+            ranges = coalesce(&ranges, page);
+            merged_len = ranges.len();
+        }
+    }
+    Ok(coalesce(&ranges, page))
 }
 
 /// The first part of `r` that `vmas` (sorted, disjoint) do not cover.

@@ -122,22 +122,82 @@ fn is_perms(s: &str) -> bool {
         && matches!(b[3], b'p' | b's')
 }
 
+/// The longest line [`read_ranges`] takes, in bytes: a scan's VMA line with the longest
+/// path the kernel prints is well below it; anything longer is not our text.
+pub const MAX_LINE: usize = 8192;
+
 /// The ranges in the text of `input`: `START-END` lines, this module's scan output
 /// (its page lines are the ranges; header, `#`, VMA and `total` lines are skipped), or
 /// `etmem-swap --dry-run` output; blank and `#` lines are skipped. Scan page lines need
 /// a count below `threshold` when one is given; `pid P` header lines must name `pid`,
 /// so ranges of another process are never applied to this one. Each range says which
-/// line it came from; the error names the line.
-pub fn read_ranges(
-    input: impl BufRead,
+/// line it came from; an error names the line and ends the input.
+///
+/// The input is read a line at a time as the ranges are taken, and a line may be at most
+/// [`MAX_LINE`] bytes, so an endless or huge input costs neither memory nor more than
+/// one line of buffer.
+pub fn read_ranges<R: BufRead>(input: R, threshold: Option<u16>, pid: Pid) -> Ranges<R> {
+    Ranges {
+        input,
+        threshold,
+        pid,
+        line_no: 0,
+        buf: Vec::new(),
+        done: false,
+    }
+}
+
+/// The ranges of a text as [`read_ranges`] reads them, one at a time.
+pub struct Ranges<R> {
+    input: R,
     threshold: Option<u16>,
     pid: Pid,
-) -> Result<Vec<Asked>, String> {
-    let mut out = Vec::new();
-    for (i, line) in input.split(b'\n').enumerate() {
-        let n = i + 1;
-        let line = line.map_err(|e| format!("cannot read stdin: {e}"))?;
-        let line = std::str::from_utf8(&line).map_err(|_| format!("stdin line {n} is not text"))?;
+    line_no: usize,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl<R: BufRead> Iterator for Ranges<R> {
+    type Item = Result<Asked, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            match self.next_line() {
+                Ok(Some(asked)) => return Some(Ok(asked)),
+                Ok(None) => {}
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
+}
+
+impl<R: BufRead> Ranges<R> {
+    /// Read one line: its range when it is one to take, `None` when it is skipped (or
+    /// the input ended, which sets `done`).
+    fn next_line(&mut self) -> Result<Option<Asked>, String> {
+        self.buf.clear();
+        let limit = MAX_LINE as u64 + 1;
+        let got = std::io::Read::take(&mut self.input, limit)
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
+        if got == 0 {
+            self.done = true;
+            return Ok(None);
+        }
+        self.line_no += 1;
+        let n = self.line_no;
+        if self.buf.last() == Some(&b'\n') {
+            self.buf.pop();
+        } else if self.buf.len() > MAX_LINE {
+            return Err(format!("stdin line {n} is longer than {MAX_LINE} bytes"));
+        }
+        let line =
+            std::str::from_utf8(&self.buf).map_err(|_| format!("stdin line {n} is not text"))?;
+        let pid = self.pid;
         let f: Vec<&str> = line.split_whitespace().collect();
         let range = f.first().and_then(|w| parse_range(w));
         let take = match (f.as_slice(), range) {
@@ -158,19 +218,16 @@ pub fn read_ranges(
                 let count = count
                     .parse::<u16>()
                     .map_err(|_| not_a_range_line(n, line))?;
-                threshold.map_or(true, |t| count < t)
+                self.threshold.map_or(true, |t| count < t)
             }
             ([_, perms, _, _, _, _, ..], Some(_)) if is_perms(perms) => false,
             _ => return Err(not_a_range_line(n, line)),
         };
-        if let (true, Some(range)) = (take, range) {
-            out.push(Asked {
-                range,
-                origin: format!("stdin line {n}: range {range}"),
-            });
-        }
+        Ok(range.filter(|_| take).map(|range| Asked {
+            range,
+            origin: format!("stdin line {n}: range {range}"),
+        }))
     }
-    Ok(out)
 }
 
 fn not_a_range_line(n: usize, line: &str) -> String {
@@ -186,7 +243,8 @@ mod tests {
     use crate::types::PageSize;
 
     fn read(text: &str, t: Option<u16>) -> Result<Vec<(Range, usize)>, String> {
-        Ok(read_ranges(text.as_bytes(), t, 42)?
+        Ok(read_ranges(text.as_bytes(), t, 42)
+            .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .map(|a| {
                 let n = a.origin["stdin line ".len()..].split(':').next().unwrap();
@@ -264,8 +322,45 @@ total resident 4210688 hot 4194304 warm 0 cold 16384
             let e = read(text, None).unwrap_err();
             assert!(e.contains(needle), "{text:?}: {e}");
         }
-        let e = read_ranges(&b"1000-2000\n\xff\xfe\n"[..], None, 42).unwrap_err();
-        assert_eq!(e, "stdin line 2 is not text");
+        let e = read(std::str::from_utf8(b"1000-2000\n").unwrap(), None);
+        assert!(e.is_ok());
+        let mut r = read_ranges(&b"1000-2000\n\xff\xfe\n3000-4000\n"[..], None, 42);
+        assert!(r.next().unwrap().is_ok());
+        assert_eq!(r.next().unwrap().unwrap_err(), "stdin line 2 is not text");
+        assert!(r.next().is_none(), "an error ends the input");
+    }
+
+    #[test]
+    fn long_lines_end_the_input_and_endless_input_is_not_held() {
+        let long = format!("1000-2000\n{}\n", "1".repeat(MAX_LINE + 1));
+        assert_eq!(
+            read(&long, None).unwrap_err(),
+            format!("stdin line 2 is longer than {MAX_LINE} bytes")
+        );
+        let just = format!("{:<width$}\n", "1000-2000", width = MAX_LINE);
+        assert_eq!(
+            read(&just, None).unwrap(),
+            vec![(Range::new(0x1000, 0x2000), 1)]
+        );
+        // An endless line without a newline: refused after one line's worth of bytes.
+        let mut zeros = read_ranges(std::io::BufReader::new(std::io::repeat(b'0')), None, 42);
+        assert!(zeros.next().unwrap().unwrap_err().contains("longer than"));
+        // Endless valid lines are taken one at a time, as they come: a reader that never
+        // ends still yields its first million ranges.
+        struct Cycle(usize);
+        impl std::io::Read for Cycle {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                const LINE: &[u8] = b"1000-2000\n";
+                for b in out.iter_mut() {
+                    *b = LINE[self.0 % LINE.len()];
+                    self.0 += 1;
+                }
+                Ok(out.len())
+            }
+        }
+        let endless = read_ranges(std::io::BufReader::new(Cycle(0)), None, 42);
+        let taken = endless.take(1_000_000).filter(|r| r.is_ok()).count();
+        assert_eq!(taken, 1_000_000);
     }
 
     #[test]
@@ -301,6 +396,7 @@ total resident 4210688 hot 4194304 warm 0 cold 16384
         assert_eq!(got, vec![(runs[0].range, 5), (runs[1].range, 6)]);
         assert_eq!(read(&o, Some(1)).unwrap(), vec![(runs[0].range, 5)]);
         assert!(read_ranges(o.as_bytes(), None, 43)
+            .collect::<Result<Vec<_>, _>>()
             .unwrap_err()
             .contains("about pid 42, but this swaps pid 43"));
     }

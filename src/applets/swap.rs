@@ -303,12 +303,13 @@ fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done> {
             stdin,
             threshold,
         } => {
-            let mut asked = ranges.clone();
-            if *stdin {
-                let more = scan_text::read_ranges(std::io::stdin().lock(), *threshold, pid);
-                asked.extend(more.map_err(Error::usage)?);
-            }
-            let checked = swappable::checked(&pidfd, &asked).map_err(in_pid)?;
+            let given = ranges.iter().cloned().map(Ok);
+            let from_stdin = stdin.then(|| {
+                scan_text::read_ranges(std::io::stdin().lock(), *threshold, pid)
+                    .map(|r| r.map_err(Error::usage))
+            });
+            let asked = given.chain(from_stdin.into_iter().flatten());
+            let checked = swappable::checked(&pidfd, asked).map_err(in_pid)?;
             (Plan::of_ranges(&checked), None)
         }
         Source::Cold(o) => {

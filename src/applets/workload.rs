@@ -17,6 +17,7 @@ const OPTS: &[Opt] = &[
     Opt::value("hot-mib", None),
     Opt::value("cold-mib", None),
     Opt::value("write-mib", None),
+    Opt::value("sparse-gib", None),
     Opt::flag("thp", None),
     Opt::value("name-vma", None),
     Opt::value("comm", None),
@@ -25,7 +26,8 @@ const OPTS: &[Opt] = &[
     Opt::flag("help", Some('h')),
 ];
 
-const USAGE: &str = "usage: etmem workload [--hot-mib N] [--cold-mib N] [--write-mib N] [--thp]
+const USAGE: &str = "usage: etmem workload [--hot-mib N] [--cold-mib N] [--write-mib N]
+                      [--sparse-gib N] [--thp]
                       [--name-vma NAME] [--comm NAME] [--children N] [--exit-after SECONDS]
 A test process: maps and fills a hot region (read continuously), a cold region (never
 touched again) and a write region (written continuously), prints `hot|cold|write
@@ -34,7 +36,9 @@ touched again) and a write region (written continuously), prints `hot|cold|write
 the cold region [anon:NAME], or where the kernel cannot name anonymous memory maps it
 privately from a memfd called NAME (/memfd:NAME (deleted)); --comm sets the process name (as /proc/PID/comm shows it,
 15 bytes at most), so tasks can find it with type=name; --children starts N copies of itself as child processes
-(their pids are printed as `child PID`). SIGUSR1 verifies every page's contents.
+(their pids are printed as `child PID`); --sparse-gib reserves N GiB (MAP_NORESERVE) and
+touches one page per GiB of it, a `sparse` region of terabytes that costs nothing.
+SIGUSR1 verifies every page's contents.
 After each round over the hot and write regions their TLB entries are flushed, so that
 accessed-bit trackers see every round even where the TLB holds the whole region.";
 
@@ -152,6 +156,19 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
         region.fill(seed);
         roles.push(Role { name, seed, region });
     }
+    let sparse = match getopt::last(items, "sparse-gib") {
+        None => None,
+        Some(v) => {
+            let gib = v
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| n.checked_mul(1 << 30))
+                .ok_or_else(|| format!("--sparse-gib: {v:?} is not a number of GiB"))?;
+            let region = AnonRegion::new(gib, align, Thp::NoHuge).map_err(|e| e.to_string())?;
+            region.touch_every(1 << 30);
+            Some(region)
+        }
+    };
     // Put every page just faulted in on the LRU lists now (see lock_unlock), so trackers
     // see a settled process from `ready` on. Best effort: RLIMIT_MEMLOCK may forbid it.
     if let Ok(probe) = AnonRegion::new(crate::types::page_size() as usize, 0, Thp::NoHuge) {
@@ -175,6 +192,10 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
     for r in &roles {
         let a = r.region.addr();
         let _ = writeln!(out, "{} {:#x}-{:#x}", r.name, a, a + r.region.len() as u64);
+    }
+    if let Some(r) = &sparse {
+        let a = r.addr();
+        let _ = writeln!(out, "sparse {:#x}-{:#x}", a, a + r.len() as u64);
     }
     for k in &kids {
         let _ = writeln!(out, "child {}", k.id());

@@ -227,6 +227,15 @@ impl AnonRegion {
         (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed
     }
 
+    /// Write the first word of one page every `stride` bytes (faults in just those
+    /// pages: a sparse region, as a big reservation that is barely used).
+    pub fn touch_every(&self, stride: usize) {
+        let step = (stride / 8).max(1);
+        for i in (0..self.words()).step_by(step) {
+            self.put(i, 1);
+        }
+    }
+
     /// Fill every word with the pattern.
     pub fn fill(&self, seed: u64) {
         for i in 0..self.words() {

@@ -13,6 +13,7 @@ pub struct Workload {
     pub hot: Option<Range>,
     pub cold: Option<Range>,
     pub write: Option<Range>,
+    pub sparse: Option<Range>,
     pub children: Vec<i32>,
     out: BufReader<ChildStdout>,
 }
@@ -34,6 +35,7 @@ impl Workload {
             .expect("workload starts");
         let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
         let (mut hot, mut cold, mut write, mut children) = (None, None, None, Vec::new());
+        let mut sparse = None;
         loop {
             let mut line = String::new();
             let n = out.read_line(&mut line).expect("workload output");
@@ -43,6 +45,7 @@ impl Workload {
                 (Some("hot"), Some(r)) => hot = Some(range(r)),
                 (Some("cold"), Some(r)) => cold = Some(range(r)),
                 (Some("write"), Some(r)) => write = Some(range(r)),
+                (Some("sparse"), Some(r)) => sparse = Some(range(r)),
                 (Some("child"), Some(p)) => children.push(p.parse().expect("child pid")),
                 (Some("ready"), _) => break,
                 _ => panic!("unexpected workload line {line:?}"),
@@ -54,6 +57,7 @@ impl Workload {
             hot,
             cold,
             write,
+            sparse,
             children,
             out,
         }

@@ -188,8 +188,8 @@ fn measure(backend: ScanBackend, mib: u64, pid: Pid) {
             return;
         }
     };
-    tr.begin(&target, &vmas).unwrap();
-    tr.pass(&target).unwrap();
+    tr.begin(&target, &vmas, &|| false).unwrap();
+    tr.pass(&target, &|| false).unwrap();
     let peak = status_kb("VmHWM").saturating_sub(rss0);
     let mut floor = Floor::new(backend, pid, &vmas);
     let (mut passes, mut floors) = (Vec::new(), Vec::new());
@@ -200,7 +200,7 @@ fn measure(backend: ScanBackend, mib: u64, pid: Pid) {
             floors.push(floor.run());
         }
         let t = Instant::now();
-        tr.pass(&target).unwrap();
+        tr.pass(&target, &|| false).unwrap();
         passes.push(t.elapsed());
     }
     let counters: usize = tr.counts().iter().map(|c| c.footprint()).sum();

@@ -386,3 +386,71 @@ fn demo_scans_a_built_in_workload_and_ends_it() {
     // The demo process is gone once the scan has printed.
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
 }
+
+/// Tracking memory follows what is resident, not a mapping's size: a 1 TiB reservation
+/// with one page touched per GiB took 512 MiB of counters (a `u16` per page; 4 TiB got
+/// the daemon killed at a 2 GiB cap). Under a 256 MiB data limit the scan must work.
+#[test]
+fn a_terabyte_reservation_is_scanned_within_a_small_memory_limit() {
+    let w = Workload::spawn(&["--sparse-gib", "1024"]);
+    let sparse = w.sparse.expect("sparse region");
+    let o = std::process::Command::new("prlimit")
+        .args(["--data=268435456", "--"])
+        .arg(common::etmem())
+        .args([
+            "scan",
+            "--pid",
+            &w.pid.to_string(),
+            "--backend",
+            "smaps",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let (out, err) = texts(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let j = parse_json(&out);
+    let vma = j["processes"][0]["vmas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| {
+            v["start"].as_u64() == Some(sparse.start) || v["end"].as_u64() == Some(sparse.end)
+        })
+        .unwrap_or_else(|| panic!("no VMA of the sparse region {sparse} in {out}"))
+        .clone();
+    let page = etmem::types::page_size();
+    assert!(vma["resident"].as_u64().unwrap() >= 1024 * page, "{vma}");
+}
+
+/// A signal ends a scan inside a long walk: walking a 4 TiB reservation takes seconds
+/// per pass, and the walk did not look at the stop flag, so `project stop` waited 2 to
+/// 4.5 s for it.
+#[test]
+fn a_signal_ends_a_long_walk_promptly() {
+    let w = Workload::spawn(&["--sparse-gib", "4096"]);
+    let mut c = std::process::Command::new(common::etmem())
+        .args(["scan", "--pid", &w.pid.to_string(), "--backend", "smaps"])
+        .args(["--loop", "3", "--interval", "0.1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(c.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = c.wait().unwrap();
+    let waited = t.elapsed();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut c.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        waited < Duration::from_millis(1500),
+        "took {waited:?} to stop: {err}"
+    );
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("interrupted by a signal"), "{err}");
+}

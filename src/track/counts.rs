@@ -1,5 +1,10 @@
-//! Per-page access counters of one VMA: a `u16` per base page (512 KiB per GiB) plus one
-//! size-class byte per 2 MiB unit, so huge pages are counted and reported as one page.
+//! Per-page access counters of one VMA, kept only where pages are resident: a `u16` per
+//! base page in chunks of [`CHUNK`] pages, allocated when a page of the chunk is first
+//! seen resident and freed when none is (about 540 KiB per GiB resident), plus a size
+//! class per 2 MiB unit, kept only in the 1 GiB blocks that hold a huge page, so huge
+//! pages are counted and reported as one page. A mapping's virtual size costs one word
+//! per 128 MiB: a 4 TiB reservation with a few pages touched takes 256 KiB and a few
+//! chunks, where one `u16` per page took 2 GiB.
 
 use crate::types::{PageSize, Range, Vma};
 
@@ -7,14 +12,30 @@ use crate::types::{PageSize, Range, Vma};
 pub const ABSENT: u16 = u16::MAX;
 /// The largest count a page can hold (counts saturate there).
 pub const MAX_COUNT: u16 = u16::MAX - 1;
+/// Base pages per chunk of counters (256 KiB of memory with 4 KiB pages).
+pub const CHUNK: usize = 64;
+/// Chunks per group: a group (one word in the top table) covers 128 MiB.
+const GROUP: usize = 512;
+/// 2 MiB units per block of size classes (1 GiB).
+const UNITS: usize = 512;
+
+/// One chunk: the counters of [`CHUNK`] consecutive base pages.
+type Chunk = Box<[u16; CHUNK]>;
+/// The chunks of one group, each made when first needed.
+type Group = Box<[Option<Chunk>; GROUP]>;
 
 /// The access counts of one VMA's pages.
 #[derive(Debug, Clone)]
 pub struct VmaCounts {
     vma: Vma,
-    counts: Vec<u16>,
-    /// Size class per PMD-sized unit, units numbered from `vma.start` rounded down.
-    units: Vec<PageSize>,
+    /// Base pages the VMA spans.
+    len: usize,
+    /// Groups by index (base page index / (CHUNK * GROUP)); a chunk exists only while
+    /// one of its pages is resident, a group only while one of its chunks exists.
+    groups: Vec<Option<Group>>,
+    /// Size class per PMD-sized unit (units numbered from `vma.start` rounded down), in
+    /// blocks of [`UNITS`] made only where a huge page was seen; absent means base pages.
+    units: Vec<Option<Box<[PageSize; UNITS]>>>,
 }
 
 /// One resident page (a huge page is one item) and its count.
@@ -57,14 +78,20 @@ impl VmaCounts {
     /// Counters for `vma`, every page absent.
     pub fn new(vma: Vma) -> VmaCounts {
         let pmd = PageSize::Pmd.bytes();
-        let n = (vma.range.len() / base()) as usize;
-        let first = vma.range.start / pmd;
-        let units = (vma.range.end.div_ceil(pmd)).saturating_sub(first) as usize;
+        let len = (vma.range.len() / base()) as usize;
+        let units = (vma.range.end.div_ceil(pmd)).saturating_sub(vma.range.start / pmd) as usize;
         VmaCounts {
             vma,
-            counts: vec![ABSENT; n],
-            units: vec![PageSize::Base; units],
+            len,
+            groups: (0..len.div_ceil(CHUNK * GROUP)).map(|_| None).collect(),
+            units: (0..units.div_ceil(UNITS)).map(|_| None).collect(),
         }
+    }
+
+    /// The chunk holding base page `i`, if it exists.
+    fn chunk(&self, i: usize) -> Option<&Chunk> {
+        let g = self.groups.get(i / (CHUNK * GROUP))?.as_ref()?;
+        g[i / CHUNK % GROUP].as_ref()
     }
 
     /// The VMA these counts are for.
@@ -74,12 +101,12 @@ impl VmaCounts {
 
     /// Number of base pages the VMA spans.
     pub fn len(&self) -> usize {
-        self.counts.len()
+        self.len
     }
 
     /// True when the VMA spans no base page.
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
+        self.len == 0
     }
 
     /// Address of base page `i`.
@@ -97,7 +124,7 @@ impl VmaCounts {
 
     /// The raw counter of base page `i` (`ABSENT` if not resident or out of range).
     pub fn raw(&self, i: usize) -> u16 {
-        self.counts.get(i).copied().unwrap_or(ABSENT)
+        self.chunk(i).map_or(ABSENT, |c| c[i % CHUNK])
     }
 
     /// The count of the page holding `addr`, if resident.
@@ -113,42 +140,84 @@ impl VmaCounts {
 
     /// The size class of the page holding base page `i`.
     pub fn size_at(&self, i: usize) -> PageSize {
-        self.units
-            .get(self.unit_of(i))
-            .copied()
-            .unwrap_or(PageSize::Base)
+        let u = self.unit_of(i);
+        match self.units.get(u / UNITS) {
+            Some(Some(block)) => block[u % UNITS],
+            _ => PageSize::Base,
+        }
     }
 
     /// Forget every count and size class (all pages absent).
     pub fn reset(&mut self) {
-        self.counts.fill(ABSENT);
-        self.units.fill(PageSize::Base);
+        self.groups.iter_mut().for_each(|g| *g = None);
+        self.units.iter_mut().for_each(|b| *b = None);
+    }
+
+    /// Apply `f` to the counters of base pages `[i, i+n)` (clipped to the VMA), chunk by
+    /// chunk. With `create`, missing chunks are made (all absent) first, else only the
+    /// existing ones are visited; with `free`, chunks (and groups) left all absent are
+    /// dropped, so memory follows what is resident.
+    fn each_counter(
+        &mut self,
+        i: usize,
+        n: usize,
+        create: bool,
+        free: bool,
+        mut f: impl FnMut(&mut u16),
+    ) {
+        let end = i.saturating_add(n).min(self.len);
+        let mut at = i.min(end);
+        while at < end {
+            let (gi, ci) = (at / (CHUNK * GROUP), at / CHUNK % GROUP);
+            let chunk_end = ((at / CHUNK + 1) * CHUNK).min(end);
+            let slot = &mut self.groups[gi];
+            if slot.is_none() {
+                if !create {
+                    at = ((gi + 1) * CHUNK * GROUP).min(end);
+                    continue;
+                }
+                *slot = Some(Box::new(std::array::from_fn(|_| None)));
+            }
+            let group = slot.as_mut().expect("made above");
+            if group[ci].is_none() && create {
+                group[ci] = Some(Box::new([ABSENT; CHUNK]));
+            }
+            if let Some(chunk) = group[ci].as_mut() {
+                for c in &mut chunk[at % CHUNK..at % CHUNK + (chunk_end - at)] {
+                    f(c);
+                }
+                if free && chunk.iter().all(|&c| c == ABSENT) {
+                    group[ci] = None;
+                    if group.iter().all(Option::is_none) {
+                        *slot = None;
+                    }
+                }
+            }
+            at = chunk_end;
+        }
     }
 
     /// Mark base pages `[i, i+n)` resident (count 0 if they were absent).
     pub fn set_present(&mut self, i: usize, n: usize) {
-        let end = (i + n).min(self.counts.len());
-        for c in &mut self.counts[i.min(end)..end] {
+        self.each_counter(i, n, true, false, |c| {
             if *c == ABSENT {
                 *c = 0;
             }
-        }
+        });
     }
 
     /// Mark base pages `[i, i+n)` not resident.
     pub fn set_absent(&mut self, i: usize, n: usize) {
-        let end = (i + n).min(self.counts.len());
-        self.counts[i.min(end)..end].fill(ABSENT);
+        self.each_counter(i, n, false, true, |c| *c = ABSENT);
     }
 
     /// Add `weight` to resident base pages `[i, i+n)` (saturating at `MAX_COUNT`).
     pub fn add(&mut self, i: usize, n: usize, weight: u16) {
-        let end = (i + n).min(self.counts.len());
-        for c in &mut self.counts[i.min(end)..end] {
+        self.each_counter(i, n, false, false, |c| {
             if *c != ABSENT {
                 *c = c.saturating_add(weight).min(MAX_COUNT);
             }
-        }
+        });
     }
 
     /// Record the size class of the page at `addr`: a PMD or PUD page marks the units it
@@ -159,10 +228,25 @@ impl VmaCounts {
         if size != PageSize::Base && (addr % size.bytes() != 0 || !self.vma.range.covers(&span)) {
             return;
         }
+        if !self.vma.range.contains(addr) {
+            return;
+        }
         let first = (addr / pmd).saturating_sub(self.vma.range.start / pmd) as usize;
         let n = (size.bytes() / pmd).max(1) as usize;
-        let end = (first + n).min(self.units.len());
-        self.units[first.min(end)..end].fill(size);
+        for u in first..first + n {
+            let Some(slot) = self.units.get_mut(u / UNITS) else {
+                break;
+            };
+            match slot {
+                Some(block) => block[u % UNITS] = size,
+                None if size == PageSize::Base => {}
+                None => {
+                    let mut block = Box::new([PageSize::Base; UNITS]);
+                    block[u % UNITS] = size;
+                    *slot = Some(block);
+                }
+            }
+        }
     }
 
     /// Record one page (any size class) seen resident at `addr` with `weight` added to
@@ -181,29 +265,56 @@ impl VmaCounts {
         self.set_size(addr, size);
     }
 
-    /// Every resident page with its count, ascending; a huge page is one item.
+    /// Every resident base page index with its raw counter, ascending.
+    fn resident(&self) -> impl Iterator<Item = (usize, u16)> + '_ {
+        let groups = self.groups.iter().enumerate();
+        groups
+            .filter_map(|(gi, g)| g.as_ref().map(|g| (gi, g)))
+            .flat_map(|(gi, g)| {
+                g.iter()
+                    .enumerate()
+                    .filter_map(move |(ci, c)| c.as_ref().map(|c| (gi * GROUP + ci, c)))
+            })
+            .flat_map(|(ci, chunk)| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, &c)| (ci * CHUNK + j, c))
+                    .filter(|&(_, c)| c != ABSENT)
+            })
+    }
+
+    /// Every resident page with its count, ascending; a huge page is one item, counted
+    /// by its head page (a huge page whose head is not resident is not reported).
     pub fn pages(&self) -> impl Iterator<Item = PageCount> + '_ {
-        let mut i = 0usize;
-        std::iter::from_fn(move || {
-            while i < self.counts.len() {
-                let addr = self.addr_of(i);
-                let class = self.size_at(i);
+        let mut next = 0usize;
+        self.resident().filter_map(move |(i, count)| {
+            if i < next {
+                return None;
+            }
+            let addr = self.addr_of(i);
+            let class = self.size_at(i);
+            if class != PageSize::Base {
+                let head = addr & !(class.bytes() - 1);
                 let step = pages_per(class);
-                let size = if class != PageSize::Base
-                    && addr % class.bytes() == 0
-                    && i + step <= self.counts.len()
-                {
-                    class
-                } else {
-                    PageSize::Base
-                };
-                let count = self.counts[i];
-                i += pages_per(size);
-                if count != ABSENT {
-                    return Some(PageCount { addr, size, count });
+                if head >= self.vma.range.start {
+                    let h = ((head - self.vma.range.start) / base()) as usize;
+                    if h + step <= self.len {
+                        next = h + step;
+                        return (h == i).then_some(PageCount {
+                            addr,
+                            size: class,
+                            count,
+                        });
+                    }
                 }
             }
-            None
+            next = i + 1;
+            Some(PageCount {
+                addr,
+                size: PageSize::Base,
+                count,
+            })
         })
     }
 
@@ -241,9 +352,17 @@ impl VmaCounts {
         self.bytes_where(|_| true)
     }
 
-    /// Memory taken by these counters, in bytes (for the benchmark's RSS accounting).
+    /// Memory taken by these counters, in bytes (for the benchmark's RSS accounting):
+    /// the chunks and size marks, with a few words of map overhead each.
     pub fn footprint(&self) -> usize {
-        self.counts.capacity() * 2 + self.units.capacity()
+        let word = std::mem::size_of::<usize>();
+        let groups = self.groups.iter().flatten();
+        let chunks: usize = groups.clone().map(|g| g.iter().flatten().count()).sum();
+        let blocks = self.units.iter().flatten().count();
+        (self.groups.len() + self.units.len()) * word
+            + groups.count() * GROUP * word
+            + chunks * CHUNK * 2
+            + blocks * UNITS
     }
 }
 
@@ -355,5 +474,119 @@ mod tests {
         assert!(find_mut(&mut list, 4 * m).is_some());
         assert!(find_mut(&mut list, 3 * m).is_none());
         assert!(find_mut(&mut list, m).is_some());
+    }
+}
+
+#[cfg(test)]
+mod sparse_tests {
+    use super::*;
+
+    fn vma(start: u64, end: u64) -> Vma {
+        crate::sys::maps::parse_line(&format!("{start:x}-{end:x} rw-p 0 00:00 0")).unwrap()
+    }
+
+    /// Memory follows what is resident, not the mapping's size: a 4 TiB reservation with
+    /// a few pages touched took 2 GiB of counters (a `u16` per page) and got the daemon
+    /// killed; now it takes the top tables and a few chunks.
+    #[test]
+    fn a_huge_sparse_mapping_costs_little() {
+        let start = 0x7f00_0000_0000u64;
+        let mut c = VmaCounts::new(vma(start, start + (4u64 << 40)));
+        assert_eq!(c.len() as u64, (4u64 << 40) / base());
+        let empty = c.footprint();
+        assert!(
+            empty < 512 << 10,
+            "{empty} bytes for an untouched 4 TiB mapping"
+        );
+        for k in [0u64, 1 << 30, 3 << 40] {
+            c.record(start + k, PageSize::Base, 1);
+        }
+        let used = c.footprint();
+        assert!(used < empty + (64 << 10), "{used} bytes after 3 pages");
+        assert_eq!(c.pages().count(), 3);
+        assert_eq!(c.count_at(start + (1 << 30)), Some(1));
+        // Pages that leave free their chunks again.
+        c.set_absent(0, c.len());
+        assert_eq!(c.footprint(), empty);
+        assert_eq!(c.pages().count(), 0);
+    }
+
+    /// The sparse counters behave exactly like one counter per page: random operations
+    /// on both agree on every page, count and size class.
+    #[test]
+    fn sparse_counters_match_dense_ones() {
+        let m = PageSize::Pmd.bytes();
+        let start = 7 * m - 5 * base(); // not PMD-aligned: units straddle the edges
+        let v = vma(start, start + 9 * m);
+        let mut c = VmaCounts::new(v.clone());
+        let n = c.len();
+        let mut dense = vec![ABSENT; n];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = |k: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % k as u64) as usize
+        };
+        for _ in 0..4000 {
+            let i = rnd(n);
+            let len = 1 + rnd(700);
+            let end = (i + len).min(n);
+            match rnd(4) {
+                0 => {
+                    c.set_present(i, len);
+                    dense[i..end]
+                        .iter_mut()
+                        .filter(|d| **d == ABSENT)
+                        .for_each(|d| *d = 0);
+                }
+                1 => {
+                    c.set_absent(i, len);
+                    dense[i..end].fill(ABSENT);
+                }
+                2 => {
+                    let w = rnd(4) as u16;
+                    c.add(i, len, w);
+                    dense[i..end]
+                        .iter_mut()
+                        .filter(|d| **d != ABSENT)
+                        .for_each(|d| *d = d.saturating_add(w).min(MAX_COUNT));
+                }
+                _ => {
+                    let addr = c.addr_of(i) & !(m - 1);
+                    let size = if rnd(2) == 0 {
+                        PageSize::Pmd
+                    } else {
+                        PageSize::Base
+                    };
+                    c.set_size(addr, size);
+                }
+            }
+        }
+        for (i, &d) in dense.iter().enumerate() {
+            assert_eq!(c.raw(i), d, "page {i}");
+        }
+        // pages() reports a huge page by its head and skips the rest of it.
+        let mut want = Vec::new();
+        let mut i = 0;
+        while i < n {
+            let addr = c.addr_of(i);
+            let class = c.size_at(i);
+            let step = pages_per(class);
+            let size = if class != PageSize::Base && addr % class.bytes() == 0 && i + step <= n {
+                class
+            } else {
+                PageSize::Base
+            };
+            if dense[i] != ABSENT {
+                want.push(PageCount {
+                    addr,
+                    size,
+                    count: dense[i],
+                });
+            }
+            i += pages_per(size);
+        }
+        assert_eq!(c.pages().collect::<Vec<_>>(), want);
     }
 }

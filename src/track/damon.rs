@@ -168,15 +168,15 @@ impl Tracker for DamonTracker {
         ScanBackend::Damon
     }
 
-    fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {
+    fn begin(&mut self, _target: &Pidfd, vmas: &[Vma], stop: &dyn Fn() -> bool) -> Result<()> {
         self.initial = initial_regions(vmas, INITIAL_REGIONS);
         self.restarts = 0;
         self.start_monitor()?;
-        self.counts = self.res.fresh_counts(vmas)?;
+        self.counts = self.res.fresh_counts(vmas, stop)?;
         Ok(())
     }
 
-    fn pass(&mut self, target: &Pidfd) -> Result<()> {
+    fn pass(&mut self, target: &Pidfd, stop: &dyn Fn() -> bool) -> Result<()> {
         let Some(m) = self.monitor.as_mut() else {
             return Ok(());
         };
@@ -195,21 +195,24 @@ impl Tracker for DamonTracker {
         };
         self.passes += 1;
         let regions = &self.regions;
-        self.res.walk_all(&mut self.counts, |c, first, entries| {
-            let mut k = 0usize;
-            for j in 0..entries.len() {
-                let addr = c.addr_of(first + j);
-                while k < regions.len() && regions[k].end <= addr {
-                    k += 1;
+        self.res
+            .walk_all(&mut self.counts, stop, |c, first, entries| {
+                let mut k = 0usize;
+                for j in 0..entries.len() {
+                    let addr = c.addr_of(first + j);
+                    while k < regions.len() && regions[k].end <= addr {
+                        k += 1;
+                    }
+                    match regions.get(k) {
+                        Some(r) if r.start <= addr && accessed(r, windows) => {
+                            c.add(first + j, 1, 1)
+                        }
+                        Some(_) => {}
+                        None => break,
+                    }
                 }
-                match regions.get(k) {
-                    Some(r) if r.start <= addr && accessed(r, windows) => c.add(first + j, 1, 1),
-                    Some(_) => {}
-                    None => break,
-                }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
         Ok(())
     }
 

@@ -106,7 +106,7 @@ pub fn get_page_refs(vmas: &[Vma], pid: Pid, refs: &mut PageRefs, flags: u32) ->
     if let Some((fd, t)) = refs.state.as_mut() {
         if fd.pid() == pid {
             check_target(fd)?;
-            return t.pass(fd).map_err(|e| gone_or(fd, e));
+            return t.pass(fd, &|| false).map_err(|e| gone_or(fd, e));
         }
     }
     let fd = Pidfd::open(pid)?;
@@ -116,7 +116,7 @@ pub fn get_page_refs(vmas: &[Vma], pid: Pid, refs: &mut PageRefs, flags: u32) ->
         }
         other => open(other, &fd)?,
     };
-    t.begin(&fd, vmas).map_err(|e| gone_or(&fd, e))?;
+    t.begin(&fd, vmas, &|| false).map_err(|e| gone_or(&fd, e))?;
     if let Some((_, mut old)) = refs.state.replace((fd, t)) {
         old.finish();
     }

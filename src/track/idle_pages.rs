@@ -8,7 +8,7 @@
 //! first counted pass sees only accesses made after `begin` (etmemd's first pass
 //! over-reports); a malformed stream is an error, not trusted.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::sys::idle_pages_io::{
     IdlePagesFile, IDLE_SCAN_ADD_FLAGS, MIN_READ, VMA_SCAN_ADD_FLAGS, VMA_SCAN_FLAG,
 };
@@ -66,10 +66,14 @@ impl IdlePagesTracker {
         })
     }
 
-    /// Walk every VMA once, applying the records to the counts.
-    fn sweep(&mut self) -> Result<()> {
+    /// Walk every VMA once, applying the records to the counts; `stop` is polled
+    /// before each read.
+    fn sweep(&mut self, stop: &dyn Fn() -> bool) -> Result<()> {
         let file = &mut self.file;
         sweep(&mut self.counts, &mut self.buf, |at, buf| {
+            if stop() {
+                return Err(Error::new(Kind::Gone, "scan interrupted"));
+            }
             file.read_at(at, buf)
         })
     }
@@ -145,15 +149,15 @@ impl Tracker for IdlePagesTracker {
         ScanBackend::IdlePages
     }
 
-    fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {
+    fn begin(&mut self, _target: &Pidfd, vmas: &[Vma], stop: &dyn Fn() -> bool) -> Result<()> {
         self.counts = counts_for(vmas);
-        self.sweep()?;
+        self.sweep(stop)?;
         self.counts.iter_mut().for_each(VmaCounts::reset);
         Ok(())
     }
 
-    fn pass(&mut self, _target: &Pidfd) -> Result<()> {
-        self.sweep()
+    fn pass(&mut self, _target: &Pidfd, stop: &dyn Fn() -> bool) -> Result<()> {
+        self.sweep(stop)
     }
 
     fn counts(&self) -> &[VmaCounts] {

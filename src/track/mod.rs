@@ -37,10 +37,13 @@ pub trait Tracker: Send {
     /// Start watching `vmas` (sorted by address, as maps lists them) of `target`: reset
     /// the counts and clear the kernel's access state, so the first pass sees only
     /// accesses made after `begin`.
-    fn begin(&mut self, target: &Pidfd, vmas: &[Vma]) -> Result<()>;
+    /// `stop` is polled inside long walks (a sparse mapping of terabytes is walked for
+    /// seconds); when it says so the call ends with an error of kind `Gone`.
+    fn begin(&mut self, target: &Pidfd, vmas: &[Vma], stop: &dyn Fn() -> bool) -> Result<()>;
 
     /// Add the accesses made since the previous pass (or `begin`) to the counts.
-    fn pass(&mut self, target: &Pidfd) -> Result<()>;
+    /// `stop` as for [`Tracker::begin`].
+    fn pass(&mut self, target: &Pidfd, stop: &dyn Fn() -> bool) -> Result<()>;
 
     /// The counts, one entry per VMA given to `begin`, in the same order.
     fn counts(&self) -> &[VmaCounts];

@@ -51,7 +51,7 @@ impl PageIdleTracker {
 
     /// One walk over every VMA: with `count`, add +1 to pages whose frame is no longer
     /// idle; always (re)mark every resident frame idle for the next pass.
-    fn sweep(&mut self, count: bool) -> Result<()> {
+    fn sweep(&mut self, count: bool, stop: &dyn Fn() -> bool) -> Result<()> {
         let Self {
             bitmap,
             res,
@@ -60,7 +60,7 @@ impl PageIdleTracker {
             words,
             marks,
         } = self;
-        res.walk_all(counts, |c, first, entries| {
+        res.walk_all(counts, stop, |c, first, entries| {
             frames.clear();
             frames.extend((0..entries.len()).map(|j| frame_of(c, first, entries, j)));
             words_of(frames.iter().copied(), marks);
@@ -91,13 +91,13 @@ impl Tracker for PageIdleTracker {
         ScanBackend::PageIdle
     }
 
-    fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {
+    fn begin(&mut self, _target: &Pidfd, vmas: &[Vma], stop: &dyn Fn() -> bool) -> Result<()> {
         self.counts = counts_for(vmas);
-        self.sweep(false)
+        self.sweep(false, stop)
     }
 
-    fn pass(&mut self, _target: &Pidfd) -> Result<()> {
-        self.sweep(true)
+    fn pass(&mut self, _target: &Pidfd, stop: &dyn Fn() -> bool) -> Result<()> {
+        self.sweep(true, stop)
     }
 
     fn counts(&self) -> &[VmaCounts] {

@@ -3,7 +3,7 @@
 //! hugetlb; root only). Shared by every backend that is not `idle_pages`, which learns
 //! residency from its own stream.
 
-use crate::error::Result;
+use crate::error::{Error, Kind, Result};
 use crate::sys::kpageflags::KpageFlags;
 use crate::sys::pagemap::{self, Pagemap, CHUNK_ENTRIES};
 use crate::sys::pidfd::Pidfd;
@@ -30,39 +30,49 @@ impl Residency {
     }
 
     /// Fresh counters for `vmas` with their resident pages known (count 0).
-    pub fn fresh_counts(&mut self, vmas: &[crate::types::Vma]) -> Result<Vec<VmaCounts>> {
+    pub fn fresh_counts(
+        &mut self,
+        vmas: &[crate::types::Vma],
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Vec<VmaCounts>> {
         let mut counts = crate::track::counts::counts_for(vmas);
-        self.walk_all(&mut counts, |_, _, _| Ok(()))?;
+        self.walk_all(&mut counts, stop, |_, _, _| Ok(()))?;
         Ok(counts)
     }
 
-    /// `walk` every scannable VMA of `counts` with the same `f`.
+    /// `walk` every scannable VMA of `counts` with the same `f`, polling `stop`.
     pub fn walk_all(
         &mut self,
         counts: &mut [VmaCounts],
+        stop: &dyn Fn() -> bool,
         mut f: impl FnMut(&mut VmaCounts, usize, &[u64]) -> Result<()>,
     ) -> Result<()> {
         for c in counts
             .iter_mut()
             .filter(|c| crate::track::counts::scannable(c))
         {
-            self.walk(c, &mut f)?;
+            self.walk(c, stop, &mut f)?;
         }
         Ok(())
     }
 
     /// Walk `c`'s pages in chunks of at most `CHUNK_ENTRIES`, aligned so that no 2 MiB unit
     /// straddles two chunks: update residency and huge-page marks, then call
-    /// `f(counts, first_index, entries)` for the chunk.
+    /// `f(counts, first_index, entries)` for the chunk. `stop` is polled between chunks,
+    /// so a walk over terabytes of sparse mapping ends promptly (kind `Gone`).
     pub fn walk(
         &mut self,
         c: &mut VmaCounts,
+        stop: &dyn Fn() -> bool,
         mut f: impl FnMut(&mut VmaCounts, usize, &[u64]) -> Result<()>,
     ) -> Result<()> {
         let base = PageSize::Base.bytes();
         let chunk_bytes = CHUNK_ENTRIES as u64 * base;
         let mut i = 0usize;
         while i < c.len() {
+            if stop() {
+                return Err(Error::new(Kind::Gone, "scan interrupted"));
+            }
             let addr = c.addr_of(i);
             let chunk_end = (addr / chunk_bytes + 1) * chunk_bytes;
             let n = (((chunk_end - addr) / base) as usize).min(c.len() - i);

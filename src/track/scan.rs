@@ -25,13 +25,14 @@ pub fn scan(
     stop: &dyn Fn() -> bool,
 ) -> Result<()> {
     check_target(target)?;
-    tr.begin(target, vmas).map_err(|e| gone_or(target, e))?;
+    tr.begin(target, vmas, stop)
+        .map_err(|e| gone_or(target, e))?;
     for _ in 0..loops {
         if !pause(interval, stop) {
             return Err(Error::new(Kind::Gone, "scan interrupted"));
         }
         check_target(target)?;
-        tr.pass(target).map_err(|e| gone_or(target, e))?;
+        tr.pass(target, stop).map_err(|e| gone_or(target, e))?;
     }
     check_target(target)
 }

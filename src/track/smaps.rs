@@ -42,26 +42,27 @@ impl Tracker for SmapsTracker {
         ScanBackend::Smaps
     }
 
-    fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {
-        self.counts = self.res.fresh_counts(vmas)?;
+    fn begin(&mut self, _target: &Pidfd, vmas: &[Vma], stop: &dyn Fn() -> bool) -> Result<()> {
+        self.counts = self.res.fresh_counts(vmas, stop)?;
         self.clear.clear(ClearRefs::Referenced)
     }
 
-    fn pass(&mut self, _target: &Pidfd) -> Result<()> {
+    fn pass(&mut self, _target: &Pidfd, stop: &dyn Fn() -> bool) -> Result<()> {
         let smaps = read_smaps(self.pid)?;
         self.clear.clear(ClearRefs::Referenced)?;
-        self.res.walk_all(&mut self.counts, |c, first, entries| {
-            let start = c.vma().range.start;
-            let i = smaps.partition_point(|s| s.vma.range.start < start);
-            let referenced = smaps
-                .get(i)
-                .filter(|s| s.vma.range.start == start)
-                .map_or(0, |s| s.referenced);
-            if referenced > 0 {
-                c.add(first, entries.len(), 1);
-            }
-            Ok(())
-        })?;
+        self.res
+            .walk_all(&mut self.counts, stop, |c, first, entries| {
+                let start = c.vma().range.start;
+                let i = smaps.partition_point(|s| s.vma.range.start < start);
+                let referenced = smaps
+                    .get(i)
+                    .filter(|s| s.vma.range.start == start)
+                    .map_or(0, |s| s.referenced);
+                if referenced > 0 {
+                    c.add(first, entries.len(), 1);
+                }
+                Ok(())
+            })?;
         Ok(())
     }
 

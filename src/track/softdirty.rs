@@ -69,20 +69,21 @@ impl Tracker for SoftDirtyTracker {
         ScanBackend::SoftDirty
     }
 
-    fn begin(&mut self, _target: &Pidfd, vmas: &[Vma]) -> Result<()> {
-        self.counts = self.res.fresh_counts(vmas)?;
+    fn begin(&mut self, _target: &Pidfd, vmas: &[Vma], stop: &dyn Fn() -> bool) -> Result<()> {
+        self.counts = self.res.fresh_counts(vmas, stop)?;
         self.clear.clear(ClearRefs::SoftDirty)
     }
 
-    fn pass(&mut self, _target: &Pidfd) -> Result<()> {
-        self.res.walk_all(&mut self.counts, |c, first, entries| {
-            for (j, &e) in entries.iter().enumerate() {
-                if pagemap::is_present(e) && e & pagemap::SOFT_DIRTY != 0 {
-                    c.add(first + j, 1, DIRTY);
+    fn pass(&mut self, _target: &Pidfd, stop: &dyn Fn() -> bool) -> Result<()> {
+        self.res
+            .walk_all(&mut self.counts, stop, |c, first, entries| {
+                for (j, &e) in entries.iter().enumerate() {
+                    if pagemap::is_present(e) && e & pagemap::SOFT_DIRTY != 0 {
+                        c.add(first + j, 1, DIRTY);
+                    }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
         self.clear.clear(ClearRefs::SoftDirty)
     }
 

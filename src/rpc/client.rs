@@ -37,9 +37,19 @@ pub fn call_raw(socket: &str, msg: &[u8], timeout: Duration) -> Result<Answer> {
         )));
     }
     let mut stream = connect(socket, timeout)?;
-    stream
-        .write_all(msg)
-        .map_err(|e| failed(format!("send to etmemd on socket {socket:?} failed: {e}")))?;
+    // A daemon that refuses us answers and closes at once, maybe before our request
+    // arrived: then the send fails with EPIPE, but the refusal is there to be read.
+    let send_failed =
+        |e: &std::io::Error| failed(format!("send to etmemd on socket {socket:?} failed: {e}"));
+    let mut sent = Ok(());
+    if let Err(e) = stream.write_all(msg) {
+        match e.kind() {
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
+                sent = Err(send_failed(&e))
+            }
+            _ => return Err(send_failed(&e)),
+        }
+    }
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -49,7 +59,13 @@ pub fn call_raw(socket: &str, msg: &[u8], timeout: Duration) -> Result<Answer> {
                 ok,
             });
         }
-        match stream.read(&mut chunk) {
+        let read = stream.read(&mut chunk);
+        if let Err(e) = &sent {
+            if !matches!(read, Ok(n) if n > 0) {
+                return Err(e.clone());
+            }
+        }
+        match read {
             Ok(0) => return Err(failed("etmemd closed the connection without an answer")),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -88,6 +88,21 @@ fn a_second_daemon_on_the_same_socket_fails_at_once() {
     assert_eq!(d.show(), "no project exists\n\n");
 }
 
+#[test]
+fn etmemd_names_the_process_squatting_its_socket() {
+    let name = unique("squatted");
+    let Some(squatter) = common::Nobody::python(common::SQUATTER, &[&name]) else {
+        return;
+    };
+    let r = etmemd(&["-s", &name]);
+    eprintln!("etmemd: exit {}: {}", r.code, r.stderr.trim());
+    r.expect(1).err_has(&[
+        "already in use",
+        &format!("pid {}", squatter.pid()),
+        "uid 65534",
+    ]);
+}
+
 /// A project that sleeps 20 minutes between cycles, so a shutdown that waited for the
 /// sleep would never finish within the test's bound.
 fn long_sleep_project(d: &Daemon, s: &Scratch) {

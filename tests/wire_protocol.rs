@@ -201,3 +201,24 @@ fn peers_other_than_root_or_the_daemon_user_are_refused() {
     // Root is obeyed.
     d.add(&f).expect(0);
 }
+
+#[test]
+fn the_client_refuses_a_socket_held_by_another_user() {
+    // While no etmemd listens, anyone may bind its name and answer "success".
+    let name = common::daemon::unique("squat");
+    let Some(mut squatter) = common::Nobody::python(common::SQUATTER, &[&name]) else {
+        return;
+    };
+    let r = Run::from(common::run(&["project", "show", "-s", &name]));
+    eprintln!("client: exit {}: {}", r.code, r.stderr.trim());
+    r.expect(1).err_has(&[
+        "uid 65534",
+        &format!("pid {}", squatter.pid()),
+        "nothing was sent",
+    ]);
+    // The client hung up without sending its request.
+    assert_eq!(squatter.line(), "got 0");
+    let r = Run::from(common::run(&["project", "stop", "-n", "p", "-s", &name]));
+    r.expect(1).err_has(&["uid 65534"]);
+    assert_eq!(squatter.line(), "got 0");
+}

@@ -85,8 +85,43 @@ pub fn call_raw(socket: &str, msg: &[u8], timeout: Duration) -> Result<Answer> {
     }
 }
 
-/// Connect to the abstract socket `name` with send/receive (and so connect) timeouts set.
+/// Connect to the abstract socket `name` with send/receive (and so connect) timeouts set,
+/// and make sure an etmemd we may trust holds it: its uid must be 0 or ours. While no
+/// etmemd listens, any user may bind the name and answer "success"; such a holder is an
+/// error of kind `Permission` that names it, and nothing is sent to it.
 pub fn connect(name: &str, timeout: Duration) -> Result<UnixStream> {
+    let stream = connect_unchecked(name, timeout)?;
+    let me = crate::sys::euid();
+    match super::peer_of(&stream) {
+        Ok(p) if p.uid == 0 || p.uid == me => Ok(stream),
+        Ok(p) => Err(Error::new(
+            Kind::Permission,
+            format!(
+                "socket {name:?} is held by pid {} running as uid {}, not by root{}: that is \
+                 not an etmemd to trust, so nothing was sent to it",
+                p.pid,
+                p.uid,
+                if me != 0 {
+                    format!(" or by you (uid {me})")
+                } else {
+                    String::new()
+                }
+            ),
+        )),
+        Err(e) => Err(failed(format!(
+            "cannot tell who holds socket {name:?} ({e}), so nothing was sent to it"
+        ))),
+    }
+}
+
+/// Who accepts connections on the abstract socket `name`, if anyone does within a second.
+pub fn holder(name: &str) -> Option<super::Peer> {
+    let stream = connect_unchecked(name, Duration::from_secs(1)).ok()?;
+    super::peer_of(&stream).ok()
+}
+
+/// Connect without asking who listens.
+fn connect_unchecked(name: &str, timeout: Duration) -> Result<UnixStream> {
     super::check_socket_name(name).map_err(failed)?;
     let fail = |what: &str, e: nix::Error| failed(format!("{what}: {e}"));
     let fd = socket::socket(

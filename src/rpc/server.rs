@@ -9,12 +9,10 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token};
-use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
@@ -42,7 +40,8 @@ pub trait Handler {
     fn handle(&mut self, req: &Request) -> Reply;
 }
 
-/// Bind the abstract socket `name`. A name in use is an error of kind `Exists`.
+/// Bind the abstract socket `name`. A name in use is an error of kind `Exists` that
+/// names the process holding it, where it accepts a connection to ask.
 pub fn bind(name: &str) -> Result<std::os::unix::net::UnixListener> {
     super::check_socket_name(name).map_err(Error::invalid)?;
     let addr =
@@ -51,14 +50,29 @@ pub fn bind(name: &str) -> Result<std::os::unix::net::UnixListener> {
         if e.kind() == io::ErrorKind::AddrInUse {
             Error::new(
                 Kind::Exists,
-                format!(
-                    "socket name {name:?} is already in use (is another etmemd running on it?)"
-                ),
+                format!("socket name {name:?} is already in use{}", holder_of(name)),
             )
         } else {
             Error::io(format!("cannot listen on socket {name:?}"), e)
         }
     })
+}
+
+/// Who holds the socket name we could not bind, as the end of the message saying so.
+fn holder_of(name: &str) -> String {
+    match super::client::holder(name) {
+        Some(p) if p.uid == 0 || p.uid == crate::sys::euid() => format!(
+            " by pid {} (uid {}): is another etmemd running on it?",
+            p.pid, p.uid
+        ),
+        Some(p) => format!(
+            " by pid {} running as uid {}, which is neither root nor this etmemd's user: \
+             another user has taken the name (clients refuse to talk to it); stop that \
+             process or choose another name",
+            p.pid, p.uid
+        ),
+        None => " (its holder accepts no connection, so it cannot be named)".to_string(),
+    }
 }
 
 struct Conn {
@@ -127,17 +141,13 @@ fn refusal(stream: &UnixStream, allowed_uid: u32) -> Option<(String, String)> {
     } else {
         "only root may use this etmemd".to_string()
     };
-    match getsockopt(&stream.as_fd(), PeerCredentials) {
-        Ok(cred) if cred.uid() == 0 || cred.uid() == allowed_uid => None,
-        Ok(cred) => Some((
-            format!(
-                "permission denied: uid {} is not allowed: {only}",
-                cred.uid()
-            ),
+    match super::peer_of(stream) {
+        Ok(p) if p.uid == 0 || p.uid == allowed_uid => None,
+        Ok(p) => Some((
+            format!("permission denied: uid {} is not allowed: {only}", p.uid),
             format!(
                 "permission denied: uid {} (pid {}) is not allowed: {only}",
-                cred.uid(),
-                cred.pid()
+                p.uid, p.pid
             ),
         )),
         Err(e) => {

@@ -70,6 +70,27 @@ pub fn parse_json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
 }
 
+/// `python3 -c SQUATTER NAME`: bind the abstract socket NAME (as a user who squats the
+/// daemon's name while no etmemd runs), print `ready`, then answer every connection with
+/// a bare success terminator, printing `got N` (the bytes it was sent) for each.
+pub const SQUATTER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind('\0' + sys.argv[1])
+s.listen(16)
+print('ready', flush=True)
+while True:
+    c, _ = s.accept()
+    got = b''
+    try:
+        got = c.recv(4096)
+        c.sendall(b'\xff')
+    except OSError:
+        pass
+    print('got', len(got), flush=True)
+    c.close()
+"#;
+
 /// A python3 program running as uid/gid 65534 (nobody) under `setpriv`, killed and reaped
 /// on drop: the unprivileged peer of the socket tests (a flood of connections, a process
 /// squatting the daemon's socket name).
@@ -104,6 +125,14 @@ impl Nobody {
         out.read_line(&mut line).expect("python's first line");
         assert_eq!(line.trim(), "ready", "the python helper did not start");
         Some(Nobody { child, out })
+    }
+
+    /// The next line it prints, without its newline.
+    pub fn line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.out.read_line(&mut line).expect("python's output");
+        line.trim_end().to_string()
     }
 
     /// Its pid (setpriv execs python3, so this is the python process).

@@ -20,7 +20,9 @@ use super::reply::{Reply, Status};
 use super::request::{looks_complete, Request, MAX_REQUEST};
 use crate::error::{Error, Kind, Result};
 
-/// How long a peer may take to send its request and read the answer.
+/// How long a peer may take to send its request, and how long it may go without reading
+/// any of the answer: a peer that keeps reading a large answer gets all of it, one that
+/// stops is dropped.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections of authorised peers open at once; more are answered with a failure at
 /// once. Refused peers never count: they are closed when accepted.
@@ -248,13 +250,21 @@ pub fn serve(
             .collect();
         for t in expired {
             if let Some(mut c) = conns.remove(&t) {
-                if c.output.is_none() {
-                    let why = format!(
-                        "incomplete request: nothing complete arrived within {} s",
-                        PEER_TIMEOUT.as_secs()
-                    );
-                    crate::log_warn!("dropping a client: {why}");
-                    let _ = c.stream.write(&Reply::fail(Status::Inval, why).encode());
+                match &c.output {
+                    None => {
+                        let why = format!(
+                            "incomplete request: nothing complete arrived within {} s",
+                            PEER_TIMEOUT.as_secs()
+                        );
+                        crate::log_warn!("dropping a client: {why}");
+                        let _ = c.stream.write(&Reply::fail(Status::Inval, why).encode());
+                    }
+                    Some((out, pos)) => crate::log_warn!(
+                        "dropping a client that stopped reading its answer for {} s \
+                         ({pos} of {} bytes sent)",
+                        PEER_TIMEOUT.as_secs(),
+                        out.len()
+                    ),
                 }
                 let _ = poll.registry().deregister(&mut c.stream);
             }
@@ -372,7 +382,10 @@ fn step(c: &mut Conn, handler: &mut dyn Handler) -> bool {
     if let Some((out, pos)) = &mut c.output {
         while *pos < out.len() {
             match c.stream.write(&out[*pos..]) {
-                Ok(n) => *pos += n,
+                Ok(n) => {
+                    *pos += n;
+                    c.deadline = Instant::now() + PEER_TIMEOUT;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return true,

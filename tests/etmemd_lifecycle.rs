@@ -88,6 +88,21 @@ fn a_second_daemon_on_the_same_socket_fails_at_once() {
     assert_eq!(d.show(), "no project exists\n\n");
 }
 
+#[test]
+fn etmemd_names_the_process_squatting_its_socket() {
+    let name = unique("squatted");
+    let Some(squatter) = common::Nobody::python(common::SQUATTER, &[&name]) else {
+        return;
+    };
+    let r = etmemd(&["-s", &name]);
+    eprintln!("etmemd: exit {}: {}", r.code, r.stderr.trim());
+    r.expect(1).err_has(&[
+        "already in use",
+        &format!("pid {}", squatter.pid()),
+        "uid 65534",
+    ]);
+}
+
 /// A project that sleeps 20 minutes between cycles, so a shutdown that waited for the
 /// sleep would never finish within the test's bound.
 fn long_sleep_project(d: &Daemon, s: &Scratch) {
@@ -195,6 +210,106 @@ fn systemctl_mode_returns_once_the_socket_accepts() {
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(1));
+}
+
+/// `etmemd -m -s SOCKET --pid-file PID_FILE`: its exit status and standard error. (A
+/// file, not a pipe, for stderr: the daemon it leaves running keeps its copy open.)
+fn etmemd_m(socket: &str, pid_file: &str, s: &Scratch) -> Run {
+    let err = s.path("etmemd.stderr");
+    let status = Command::new(common::etmem())
+        .args(["etmemd", "-s", socket, "-m", "--pid-file", pid_file])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: std::fs::read_to_string(&err).unwrap(),
+    }
+}
+
+/// Stops whatever etmemd still listens on the socket when the test ends, passed or not.
+struct StopDaemonOn(String);
+
+impl Drop for StopDaemonOn {
+    fn drop(&mut self) {
+        if let Some(p) = etmem::rpc::client::holder(&self.0) {
+            nix_sig::send(p.pid as u32, nix_sig::TERM);
+        }
+    }
+}
+
+#[test]
+fn the_pid_file_is_never_written_through_a_link() {
+    if !common::root_or_skip("-m writes its pid file as root") {
+        return;
+    }
+    let s = Scratch::new("pidlink");
+    let socket = unique("pidlink");
+    let _stop = StopDaemonOn(socket.clone());
+    let victim = s.file("victim", "precious\n", 0o644);
+    // A symbolic link planted where the pid file goes, to a file root owns.
+    let link = s.path("etmemd.pid");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let r = etmemd_m(&socket, &link, &s);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious\n",
+        "etmemd wrote its pid through a symbolic link (exit {})",
+        r.code
+    );
+    r.expect(1).err_has(&["symbolic link"]);
+    // Nothing was started.
+    Run::from(run(&["project", "show", "-s", &socket])).expect(3);
+    // A dangling link must not create its target either.
+    let target = s.path("created-by-root");
+    let dangling = s.path("dangling.pid");
+    std::os::unix::fs::symlink(&target, &dangling).unwrap();
+    etmemd_m(&socket, &dangling, &s).expect(1);
+    assert!(
+        !std::path::Path::new(&target).exists(),
+        "etmemd created a file through a dangling symbolic link"
+    );
+    // A hard link to another file: the pid file is replaced, the other file untouched.
+    let hard = s.path("hard.pid");
+    std::fs::hard_link(&victim, &hard).unwrap();
+    etmemd_m(&socket, &hard, &s).expect(0);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious\n",
+        "etmemd wrote its pid into a file hard-linked to the pid file"
+    );
+    let pid: u32 = std::fs::read_to_string(&hard).unwrap().parse().unwrap();
+    nix_sig::send(pid, nix_sig::TERM);
+    common::wait_for(Duration::from_secs(10), || {
+        !std::path::Path::new(&hard).exists()
+    });
+    assert!(
+        !std::path::Path::new(&hard).exists(),
+        "pid file not removed on exit"
+    );
+}
+
+#[test]
+fn a_failed_systemctl_start_leaves_no_pid_file() {
+    if !common::root_or_skip("-m writes its pid file as root") {
+        return;
+    }
+    let d = Daemon::start("pidbusy");
+    let s = Scratch::new("pidbusy");
+    let pid_file = s.path("busy.pid");
+    // The child cannot listen (the name is in use): the start fails, with no pid file
+    // left behind naming a process that is gone.
+    etmemd_m(&d.socket, &pid_file, &s)
+        .expect(1)
+        .err_has(&["already in use"]);
+    assert!(
+        !std::path::Path::new(&pid_file).exists(),
+        "a failed start left the pid file {pid_file} holding {:?}",
+        std::fs::read_to_string(&pid_file).unwrap_or_default()
+    );
 }
 
 /// Signals without pulling a crate into the tests.

@@ -94,8 +94,7 @@ pub fn main(args: &[String]) -> i32 {
     };
     let (help, run): (&str, ObjectParser) = match object.as_str() {
         "help" | "-h" | "--help" if args.len() == 1 => {
-            println!("{USAGE}\n{EXIT_NOTE}");
-            return EXIT_OK;
+            return print_out(&format!("{USAGE}\n{EXIT_NOTE}\n"));
         }
         "obj" => (OBJ_HELP, obj),
         "project" => (PROJECT_HELP, project),
@@ -110,8 +109,7 @@ pub fn main(args: &[String]) -> i32 {
         return EXIT_USAGE;
     };
     if command == "help" {
-        println!("{help}");
-        return EXIT_OK;
+        return print_out(&format!("{help}\n"));
     }
     let req = match run(command, &args[2..]) {
         Ok(r) => r,
@@ -128,10 +126,7 @@ pub fn main(args: &[String]) -> i32 {
 /// Send the request and print the answer; returns the exit status.
 fn send(socket: &str, req: &Request) -> i32 {
     match call(socket, req) {
-        Ok(a) if a.ok => {
-            print!("{}", a.text);
-            EXIT_OK
-        }
+        Ok(a) if a.ok => print_out(&a.text),
         Ok(a) => {
             eprintln!("{}", a.text.trim_end_matches('\n'));
             EXIT_FAILED
@@ -143,6 +138,22 @@ fn send(socket: &str, req: &Request) -> i32 {
             } else {
                 EXIT_FAILED
             }
+        }
+    }
+}
+
+/// Write `text` to standard output: [`EXIT_OK`], or [`EXIT_FAILED`] when it cannot be
+/// written. A reader that went away (`etmem project show | head -1`) ends the client
+/// quietly; `print!` would panic there.
+fn print_out(text: &str) -> i32 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => EXIT_OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_FAILED,
+        Err(e) => {
+            eprintln!("etmem: cannot write the answer to standard output: {e}");
+            EXIT_FAILED
         }
     }
 }

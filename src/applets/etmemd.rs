@@ -163,16 +163,23 @@ pub fn main(args: &[String]) -> i32 {
     };
     daemon.registry.stop_all();
     if args.systemctl {
-        let _ = std::fs::remove_file(&args.pid_file);
+        remove_pid_file(&args.pid_file, std::process::id());
     }
     crate::log_info!("etmemd exits");
     code
 }
 
-/// Fork; the parent writes the pid file, waits for the child's "listening" word and
-/// exits 0 (or 1 if the child died first): only the child returns, with its end of the
-/// channel.
+/// Fork; the parent waits for the child's "listening" word, then writes the pid file and
+/// exits 0 (or exits 1 if the child died first, or the pid file cannot be written): only
+/// the child returns, with its end of the channel. The pid file is written only once the
+/// child listens, so a start that fails leaves none behind (and does not overwrite that
+/// of the etmemd already holding the socket name).
 fn fork_handshake(pid_file: &str) -> Result<UnixStream, i32> {
+    // Refuse a bad pid file path before starting anything.
+    check_pid_file(pid_file).map_err(|e| {
+        eprintln!("etmemd: cannot write pid file: {e}");
+        1
+    })?;
     let (mut parent_end, child_end) = UnixStream::pair().map_err(|e| {
         eprintln!("etmemd: socketpair: {e}");
         1
@@ -188,33 +195,101 @@ fn fork_handshake(pid_file: &str) -> Result<UnixStream, i32> {
         }
         Ok(Forked::Parent { child }) => {
             drop(child_end);
+            let mut word = [0u8; 4];
+            match parent_end.read_exact(&mut word) {
+                Ok(()) if i32::from_ne_bytes(word) == 1 => {}
+                _ => std::process::exit(1),
+            }
             if let Err(e) = write_pid_file(pid_file, child) {
-                eprintln!("etmemd: cannot write pid file {pid_file}: {e}");
+                eprintln!("etmemd: cannot write pid file: {e}");
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(child),
                     nix::sys::signal::SIGTERM,
                 );
                 std::process::exit(1);
             }
-            let mut word = [0u8; 4];
-            let code = match parent_end.read_exact(&mut word) {
-                Ok(()) if i32::from_ne_bytes(word) == 1 => 0,
-                _ => 1,
-            };
-            std::process::exit(code);
+            std::process::exit(0);
         }
     }
 }
 
-fn write_pid_file(path: &str, pid: i32) -> std::io::Result<()> {
+/// Refuse a pid file path that exists and is not a regular file: a symbolic link planted
+/// there would have root write (or create) whatever it points to.
+fn check_pid_file(path: &str) -> Result<(), String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(format!(
+            "{path} is a symbolic link; the pid file is never written through one"
+        )),
+        Ok(m) if !m.is_file() => Err(format!("{path} exists and is not a regular file")),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("{path}: {e}")),
+    }
+}
+
+/// Write `pid` (no newline, as upstream) to the pid file without ever opening `path`: a
+/// new file (O_EXCL, so never through a link) in the same directory, renamed over `path`.
+/// A symbolic link at `path` is refused; a hard link to another file, or a symbolic link
+/// planted after that check, is replaced by the rename, never written through.
+fn write_pid_file(path: &str, pid: i32) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    write!(f, "{pid}")
+    check_pid_file(path)?;
+    let target = std::path::Path::new(path);
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let base = target
+        .file_name()
+        .ok_or_else(|| format!("{path} does not name a file"))?
+        .to_string_lossy();
+    for attempt in 0..16 {
+        let tmp = dir.join(format!(".{base}.{}.{attempt}.tmp", std::process::id()));
+        let mut f = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("{}: {e}", tmp.display())),
+        };
+        let done = f
+            .write_all(pid.to_string().as_bytes())
+            .and_then(|()| f.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, target));
+        return done.map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("{path}: {e}")
+        });
+    }
+    Err(format!(
+        "{path}: no temporary file could be created beside it"
+    ))
+}
+
+/// At exit, remove the pid file if it is still ours: a regular file holding our pid
+/// (not one another etmemd wrote since, nor anything planted in its place).
+fn remove_pid_file(path: &str, pid: u32) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let ours = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .and_then(|mut f| {
+            let regular = f.metadata()?.is_file();
+            let mut text = String::new();
+            if regular {
+                f.read_to_string(&mut text)?;
+            }
+            Ok(regular && text == pid.to_string())
+        })
+        .unwrap_or(false);
+    if ours {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 #[cfg(test)]
@@ -270,6 +345,35 @@ mod tests {
         assert_eq!(spelled(repeated(&items).unwrap()), "-l/--log-level");
         let items = getopt::parse(&["--pid-file=a".into(), "--pid=b".into()], OPTS).unwrap();
         assert_eq!(spelled(repeated(&items).unwrap()), "--pid-file");
+    }
+
+    #[test]
+    fn the_pid_file_replaces_links_and_is_removed_only_while_ours() {
+        let dir = std::env::temp_dir().join(format!("etmemd-pid-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let at = |n: &str| dir.join(n).to_string_lossy().into_owned();
+        std::fs::write(at("victim"), "precious").unwrap();
+        std::os::unix::fs::symlink(at("victim"), at("sym.pid")).unwrap();
+        let err = write_pid_file(&at("sym.pid"), 42).unwrap_err();
+        assert!(err.contains("symbolic link"), "{err}");
+        std::fs::hard_link(at("victim"), at("hard.pid")).unwrap();
+        write_pid_file(&at("hard.pid"), 42).unwrap();
+        assert_eq!(std::fs::read_to_string(at("hard.pid")).unwrap(), "42");
+        assert_eq!(std::fs::read_to_string(at("victim")).unwrap(), "precious");
+        // Another pid's file stays; ours goes.
+        remove_pid_file(&at("hard.pid"), 43);
+        assert!(std::path::Path::new(&at("hard.pid")).exists());
+        remove_pid_file(&at("hard.pid"), 42);
+        assert!(!std::path::Path::new(&at("hard.pid")).exists());
+        // No temporary file is left beside them.
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["sym.pid", "victim"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -33,3 +33,27 @@ pub fn socket_addr(name: &str) -> std::io::Result<std::os::unix::net::SocketAddr
     use std::os::linux::net::SocketAddrExt;
     std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
 }
+
+/// The process at the other end of a connected unix socket, as the kernel recorded it
+/// (`SO_PEERCRED`): for a client, the process that called `listen` on the server's
+/// socket; for the server, the process that connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// Its pid (0 if it lives in a pid namespace that cannot be seen from ours).
+    pub pid: i32,
+    /// Its effective uid.
+    pub uid: u32,
+    /// Its effective gid.
+    pub gid: u32,
+}
+
+/// Who is at the other end of `sock`.
+pub fn peer_of(sock: &impl std::os::fd::AsFd) -> std::io::Result<Peer> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let cred = getsockopt(sock, PeerCredentials)?;
+    Ok(Peer {
+        pid: cred.pid(),
+        uid: cred.uid(),
+        gid: cred.gid(),
+    })
+}

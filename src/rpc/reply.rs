@@ -85,7 +85,9 @@ impl Reply {
     }
 }
 
-/// Split received bytes at the terminator: `Some((text, success))` once one has arrived.
+/// Split received bytes at the first terminator: `Some((text, success))` once one has
+/// arrived. Readers call it on each newly received piece, never on all they have so far,
+/// so that reading an answer stays linear in its size.
 pub fn split_terminated(buf: &[u8]) -> Option<(&[u8], bool)> {
     let at = buf.iter().position(|&b| b == OK || b == FAIL)?;
     Some((&buf[..at], buf[at] == OK))

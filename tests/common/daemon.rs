@@ -79,12 +79,22 @@ pub struct Daemon {
 impl Daemon {
     /// Start `etmemd -l 0 -s <unique>` and wait until its socket answers.
     pub fn start(tag: &str) -> Daemon {
+        Daemon::start_with_stderr(tag, Stdio::null())
+    }
+
+    /// As [`Daemon::start`], with the daemon's log (its standard error) going to `log`.
+    pub fn start_logging_to(tag: &str, log: &std::path::Path) -> Daemon {
+        let f = std::fs::File::create(log).expect("create the daemon's log file");
+        Daemon::start_with_stderr(tag, Stdio::from(f))
+    }
+
+    fn start_with_stderr(tag: &str, stderr: Stdio) -> Daemon {
         let socket = unique(tag);
         let child = Command::new(super::etmem())
             .args(["etmemd", "-l", "0", "-s", &socket])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn etmemd");
         let d = Daemon {

@@ -69,3 +69,105 @@ pub fn root_or_skip(why: &str) -> bool {
 pub fn parse_json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
 }
+
+/// `python3 -c SQUATTER NAME`: bind the abstract socket NAME (as a user who squats the
+/// daemon's name while no etmemd runs), print `ready`, then answer every connection with
+/// a bare success terminator, printing `got N` (the bytes it was sent) for each.
+pub const SQUATTER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind('\0' + sys.argv[1])
+s.listen(16)
+print('ready', flush=True)
+while True:
+    c, _ = s.accept()
+    got = b''
+    try:
+        got = c.recv(4096)
+        c.sendall(b'\xff')
+    except OSError:
+        pass
+    print('got', len(got), flush=True)
+    c.close()
+"#;
+
+/// A python3 program running as uid/gid 65534 (nobody) under `setpriv`, killed and reaped
+/// on drop: the unprivileged peer of the socket tests (a flood of connections, a process
+/// squatting the daemon's socket name).
+pub struct Nobody {
+    pub child: std::process::Child,
+    pub out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Nobody {
+    /// Run `python3 -c script args...` as nobody and wait until it prints `ready`. None
+    /// (after `skip`) when not root or when python3 or setpriv is missing.
+    pub fn python(script: &str, args: &[&str]) -> Option<Nobody> {
+        use std::io::BufRead;
+        if !root_or_skip("switch to uid 65534 with setpriv to be an unprivileged peer") {
+            return None;
+        }
+        let Some(python) = nobody_python() else {
+            skip("no python3 that uid 65534 can run (or no setpriv) is installed");
+            return None;
+        };
+        let mut child = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(python)
+            .args(["-c", script])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("setpriv python3 starts");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).expect("python's first line");
+        assert_eq!(line.trim(), "ready", "the python helper did not start");
+        Some(Nobody { child, out })
+    }
+
+    /// The next line it prints, without its newline.
+    pub fn line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.out.read_line(&mut line).expect("python's output");
+        line.trim_end().to_string()
+    }
+
+    /// Its pid (setpriv execs python3, so this is the python process).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Nobody {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first `python3` on PATH that uid 65534 can run under `setpriv` (a pyenv shim under
+/// root's home cannot be), found once.
+fn nobody_python() -> Option<&'static std::path::Path> {
+    static FOUND: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let path = std::env::var_os("PATH")?;
+            std::env::split_paths(&path)
+                .map(|d| d.join("python3"))
+                .filter(|p| p.is_file())
+                .find(|p| {
+                    Command::new("setpriv")
+                        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                        .arg(p)
+                        .args(["-c", "pass"])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                        .is_ok_and(|s| s.success())
+                })
+        })
+        .as_deref()
+}

@@ -70,3 +70,42 @@ fn list_and_first_word_dispatch() {
         .stdout
         .starts_with("etmem "));
 }
+
+/// Every program's output may go to a reader that has gone (`... | head -1`): the program
+/// ends quietly, where `print!` panicked with a backtrace (exit 101 or 134).
+#[test]
+fn a_closed_output_pipe_is_not_a_panic() {
+    let me = std::process::id().to_string();
+    for args in [
+        vec!["--list"],
+        vec!["--version"],
+        vec!["scan", "--help"],
+        vec!["swap", "--help"],
+        vec!["etmemd", "-h"],
+        vec![
+            "scan",
+            "--pid",
+            &me,
+            "--backend",
+            "smaps",
+            "--interval",
+            "0.1",
+        ],
+    ] {
+        let mut c = std::process::Command::new(common::etmem())
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(c.stdout.take()); // the reader goes away before anything is written
+        let o = c.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            matches!(o.status.code(), Some(0 | 1)),
+            "{args:?}: {:?} {err}",
+            o.status
+        );
+    }
+}

@@ -94,7 +94,7 @@ pub fn main(args: &[String]) -> i32 {
     };
     let (help, run): (&str, ObjectParser) = match object.as_str() {
         "help" | "-h" | "--help" if args.len() == 1 => {
-            return print_out(&format!("{USAGE}\n{EXIT_NOTE}\n"));
+            return print_out_status(&format!("{USAGE}\n{EXIT_NOTE}\n"));
         }
         "obj" => (OBJ_HELP, obj),
         "project" => (PROJECT_HELP, project),
@@ -109,7 +109,7 @@ pub fn main(args: &[String]) -> i32 {
         return EXIT_USAGE;
     };
     if command == "help" {
-        return print_out(&format!("{help}\n"));
+        return print_out_status(&format!("{help}\n"));
     }
     let req = match run(command, &args[2..]) {
         Ok(r) => r,
@@ -126,7 +126,7 @@ pub fn main(args: &[String]) -> i32 {
 /// Send the request and print the answer; returns the exit status.
 fn send(socket: &str, req: &Request) -> i32 {
     match call(socket, req) {
-        Ok(a) if a.ok => print_out(&a.text),
+        Ok(a) if a.ok => print_out_status(&a.text),
         Ok(a) => {
             eprintln!("{}", a.text.trim_end_matches('\n'));
             EXIT_FAILED
@@ -138,22 +138,6 @@ fn send(socket: &str, req: &Request) -> i32 {
             } else {
                 EXIT_FAILED
             }
-        }
-    }
-}
-
-/// Write `text` to standard output: [`EXIT_OK`], or [`EXIT_FAILED`] when it cannot be
-/// written. A reader that went away (`etmem project show | head -1`) ends the client
-/// quietly; `print!` would panic there.
-fn print_out(text: &str) -> i32 {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => EXIT_OK,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_FAILED,
-        Err(e) => {
-            eprintln!("etmem: cannot write the answer to standard output: {e}");
-            EXIT_FAILED
         }
     }
 }
@@ -332,5 +316,15 @@ mod tests {
         for bad in ["a b", "a\tb", "a\u{3000}b"] {
             assert!(sendable(bad, "name").unwrap_err().contains("white space"));
         }
+    }
+}
+
+/// Write `text` to standard output: [`EXIT_OK`], or [`EXIT_FAILED`] when it cannot be
+/// written (a reader that went away ends the client quietly).
+fn print_out_status(text: &str) -> i32 {
+    if super::print_out("etmem", text) {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
     }
 }

@@ -69,7 +69,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, i32> {
         if args.len() != 1 {
             return Err(usage_error("-h/--help must be given alone"));
         }
-        println!("{USAGE}");
+        super::print_out("etmemd", &format!("{USAGE}\n"));
         return Ok(None);
     }
     if let Some(w) = getopt::words(&items).first() {

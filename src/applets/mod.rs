@@ -53,6 +53,22 @@ const APPLETS: &[Applet] = &[
     },
 ];
 
+/// Write `text` to standard output; false when it could not be written. A reader that
+/// went away (`etmem project show | head -1`) ends the program quietly, where `print!`
+/// would panic; any other failure is said on stderr, naming `applet`.
+pub fn print_out(applet: &str, text: &str) -> bool {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => false,
+        Err(e) => {
+            eprintln!("{applet}: cannot write to standard output: {e}");
+            false
+        }
+    }
+}
+
 /// Pick the applet and run it.
 pub fn main(argv: Vec<OsString>) -> i32 {
     let argv: Vec<String> = match argv.into_iter().map(|a| a.into_string()).collect() {
@@ -69,14 +85,15 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     }
     match rest.first().map(String::as_str) {
         Some("--list") => {
-            for a in APPLETS {
-                println!("{:<11} {}", a.link, a.what);
-            }
-            0
+            let list: String = APPLETS
+                .iter()
+                .map(|a| format!("{:<11} {}\n", a.link, a.what))
+                .collect();
+            i32::from(!print_out("etmem", &list))
         }
         Some("--version") => {
-            println!("etmem {}", env!("CARGO_PKG_VERSION"));
-            0
+            let version = format!("etmem {}\n", env!("CARGO_PKG_VERSION"));
+            i32::from(!print_out("etmem", &version))
         }
         Some("--install") => install(&rest[1..]),
         // Hidden: the test workload process (not an installed applet).

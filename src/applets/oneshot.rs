@@ -27,10 +27,11 @@ pub fn args_or_exit<A>(
 ) -> Result<A, i32> {
     match parsed {
         Ok(Some(a)) => Ok(a),
-        Ok(None) => {
-            println!("{help}");
-            Err(0)
-        }
+        Ok(None) => Err(if super::print_out(applet, &format!("{help}\n")) {
+            0
+        } else {
+            1
+        }),
         Err(e) => {
             eprintln!("{applet}: {e}\nTry '{applet} --help'.");
             Err(2)

@@ -129,8 +129,11 @@ pub fn main(args: &[String]) -> i32 {
             } else {
                 text(&a, &done)
             };
-            print!("{text}");
-            0
+            if super::print_out("etmem-scan", &text) {
+                0
+            } else {
+                1
+            }
         }
         Err(e) => oneshot::fail("etmem-scan", &e),
     }

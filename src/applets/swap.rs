@@ -157,15 +157,14 @@ pub fn main(args: &[String]) -> i32 {
     for pid in pids {
         let this = match run(&a, pid, &stop) {
             Ok(done) => {
-                print!(
-                    "{}",
-                    if a.json {
-                        json(&a, &done)
-                    } else {
-                        text(&a, &done)
-                    }
-                );
-                report(&done)
+                let out = if a.json {
+                    json(&a, &done)
+                } else {
+                    text(&a, &done)
+                };
+                // The swap happened either way; an unwritable output still fails.
+                let written = super::print_out("etmem-swap", &out);
+                report(&done).max(if written { 0 } else { 1 })
             }
             Err(e) => oneshot::fail("etmem-swap", &e),
         };

@@ -306,6 +306,16 @@ fn engine(command: &str, args: &[String]) -> Result<Request, String> {
     })
 }
 
+/// Write `text` to standard output: [`EXIT_OK`], or [`EXIT_FAILED`] when it cannot be
+/// written (a reader that went away ends the client quietly).
+fn print_out_status(text: &str) -> i32 {
+    if super::print_out("etmem", text) {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,15 +326,5 @@ mod tests {
         for bad in ["a b", "a\tb", "a\u{3000}b"] {
             assert!(sendable(bad, "name").unwrap_err().contains("white space"));
         }
-    }
-}
-
-/// Write `text` to standard output: [`EXIT_OK`], or [`EXIT_FAILED`] when it cannot be
-/// written (a reader that went away ends the client quietly).
-fn print_out_status(text: &str) -> i32 {
-    if super::print_out("etmem", text) {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
     }
 }

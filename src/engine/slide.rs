@@ -13,7 +13,7 @@ use super::task_status::CycleStats;
 use super::{claim, swap_gate, targets, Engine};
 use crate::act;
 use crate::config::{PageScan, ProjectConf, ScanConf, SlideTask, TaskConf, TaskParams};
-use crate::error::{Error, Kind, Result};
+use crate::error::{catch_panic, Error, Kind, Result};
 use crate::sys::{meminfo, pidfd::Pidfd, process};
 use crate::track::Run;
 use crate::types::{PageSize, Pid, Range, SwapBackend};
@@ -78,7 +78,8 @@ impl Engine for Slide {
                     if run.should_stop() {
                         break;
                     }
-                    let r = self.one_process(run, scan, params, pid);
+                    // A bug met on one process fails that process, not its siblings.
+                    let r = catch_panic("the engine", || self.one_process(run, scan, params, pid));
                     results
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())

@@ -117,6 +117,31 @@ impl Error {
     }
 }
 
+/// Run `f`, turning a panic inside it into an error of kind `Io` saying "WHO panicked:
+/// MESSAGE", so that a bug fails one unit of work (a task's cycle, one request) instead of
+/// the whole daemon. Whatever `f` shared must stay usable after a panic: the crate's
+/// mutexes are taken with `unwrap_or_else(|p| p.into_inner())`, so poisoning blocks
+/// nothing.
+pub fn catch_panic<T>(who: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        Err(Error::new(
+            Kind::Io,
+            format!("{who} panicked: {}", panic_message(&*payload)),
+        ))
+    })
+}
+
+/// The message a panic was raised with (`panic!("...")` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic without a message)".to_string()
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.msg)
@@ -128,6 +153,22 @@ impl std::error::Error for Error {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panic_becomes_an_error() {
+        let r: Result<()> = catch_panic("the engine", || panic!("boom {}", 7));
+        let e = r.unwrap_err();
+        assert_eq!(
+            (e.kind, e.msg.as_str()),
+            (Kind::Io, "the engine panicked: boom 7")
+        );
+        let r: Result<()> = catch_panic("x", || std::panic::panic_any(3u8));
+        assert_eq!(
+            r.unwrap_err().msg,
+            "x panicked: (a panic without a message)"
+        );
+        assert_eq!(catch_panic("x", || Ok(5)), Ok(5));
+    }
 
     #[test]
     fn io_errors_keep_their_meaning() {

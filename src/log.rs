@@ -88,7 +88,10 @@ pub fn emit(level: Level, msg: std::fmt::Arguments<'_>) {
         sink(level.priority(), &text);
     }
     if STDERR.load(Ordering::Relaxed) {
-        eprintln!("etmemd: {}: {text}", level.word());
+        // Not eprintln!: that panics when stderr is a closed pipe, and a log line must
+        // never be what takes a task or the daemon down.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "etmemd: {}: {text}", level.word());
     }
 }
 

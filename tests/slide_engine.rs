@@ -284,7 +284,7 @@ fn a_target_that_exits_mid_cycle_is_an_error_not_the_end() {
             .run(&["project", "show", "-v", "-n", "x"])
             .expect(0)
             .stdout;
-        last.contains(&format!("error: no process with pid {pid}"))
+        last.contains(&format!("error: process {pid} exited\n"))
     });
     assert!(seen, "{last}");
     assert!(last.contains("true    \n"), "the project stopped: {last}");
@@ -357,4 +357,123 @@ fn two_tasks_never_scan_one_process_at_once() {
         seen.contains("skipped: pid") && seen.contains("another task is scanning it")
     });
     assert!(found, "{seen}");
+}
+
+/// Root may set the kernel's last pid (ns_last_pid) to make it hand out a given pid next:
+/// the pid reuse that happens by itself once pids wrap around, made to happen now.
+fn can_reuse_pids() -> bool {
+    if std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/sys/kernel/ns_last_pid")
+        .is_err()
+    {
+        skip("/proc/sys/kernel/ns_last_pid is not writable here: cannot make a pid be reused");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn a_type_pid_task_does_not_follow_a_process_that_reuses_the_pid() {
+    if !can_swap() || !can_reuse_pids() {
+        return;
+    }
+    let first = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "16"]);
+    let pid = first.pid;
+    let d = Daemon::start("pidreuse");
+    let s = Scratch::new("pidreuse");
+    d.add(&s.conf(
+        "r.conf",
+        &format!(
+            "{}{}",
+            project("r", ""),
+            task("r", "pid", &pid.to_string(), "T=1\n")
+        ),
+    ))
+    .expect(0);
+    d.run(&["project", "start", "-n", "r"]).expect(0);
+    assert!(wait_for(Duration::from_secs(30), || cycles(&d, "r") >= 1));
+    drop(first); // killed and reaped: the pid is free
+    let seen = d.verbose_until(&format!("error: process {pid} exited\n"));
+    assert!(
+        seen.contains(&format!("error: process {pid} exited\n")),
+        "{seen}"
+    );
+
+    // An unrelated process gets the pid. The task must not take it for its process.
+    let other = Workload::spawn_at_pid(pid, &["--hot-mib", "4", "--cold-mib", "16"])
+        .expect("ns_last_pid was writable");
+    let before = cycles(&d, "r");
+    assert!(
+        wait_for(Duration::from_secs(30), || cycles(&d, "r") >= before + 3),
+        "cycles stopped"
+    );
+    let cold_left = resident_share(other.pid, other.cold.unwrap());
+    let swapped = etmem::act::swapped_bytes(other.pid).unwrap_or(0);
+    assert!(
+        cold_left >= 0.99 && swapped < 1 << 20,
+        "the process that took pid {pid} was swapped: cold {:.1}% resident, VmSwap {swapped}",
+        cold_left * 100.0
+    );
+    let v = d
+        .run(&["project", "show", "-v", "-n", "r"])
+        .expect(0)
+        .stdout;
+    assert!(
+        v.contains(&format!(
+            "error: process {pid} exited, and pid {pid} now names another process"
+        )),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_child_that_exits_mid_cycle_is_not_replaced_by_whoever_takes_its_pid() {
+    if !can_swap() || !can_reuse_pids() {
+        return;
+    }
+    let parent = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "8", "--children", "1"]);
+    let child = parent.children[0];
+    let d = Daemon::start("childreuse");
+    let s = Scratch::new("childreuse");
+    // One worker, two scans three seconds apart: the parent is scanned first, for six
+    // seconds, while the child waits its turn, listed but not yet worked on.
+    let conf = format!(
+        "[project]\nname=c\nloop=2\ninterval=3\nsleep=1\n[engine]\nname=slide\nproject=c\n{}",
+        task("c", "pid", &parent.pid.to_string(), "T=1\nmax_threads=1\n")
+    );
+    d.add(&s.conf("c.conf", &conf)).expect(0);
+    d.run(&["project", "start", "-n", "c"]).expect(0);
+    let listed = || {
+        let st = status(&d, "c");
+        st["cycles"] == 0 && st["pids"].as_array().unwrap().len() == 2
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), listed),
+        "{}",
+        status(&d, "c")
+    );
+    // The child exits (its parent reaps it) and an unrelated process gets its pid.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), nix::sys::signal::SIGKILL).unwrap();
+    let other = Workload::spawn_at_pid(child, &["--hot-mib", "1", "--cold-mib", "16"])
+        .expect("ns_last_pid was writable");
+    assert_eq!(
+        cycles(&d, "c"),
+        0,
+        "the first cycle ended before the pid was reused"
+    );
+    assert!(
+        wait_for(Duration::from_secs(60), || cycles(&d, "c") >= 2),
+        "cycles stopped"
+    );
+    let cold_left = resident_share(other.pid, other.cold.unwrap());
+    let swapped = etmem::act::swapped_bytes(other.pid).unwrap_or(0);
+    assert!(
+        cold_left >= 0.99 && swapped < 1 << 20,
+        "the process that took the child's pid {child} was swapped: cold {:.1}% resident, \
+         VmSwap {swapped}",
+        cold_left * 100.0
+    );
+    // The parent itself was worked on as usual.
+    assert!(etmem::act::swapped_bytes(parent.pid).unwrap_or(0) >= 6 << 20);
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::getopt::{self, Item};
 pub use crate::config::Target;
 use crate::engine::cold::{ScanSpec, Watch};
-use crate::engine::targets;
+use crate::engine::targets::{self, Held};
 use crate::error::{Error, Kind, Result};
 use crate::sys::pidfd::Pidfd;
 use crate::sys::process;
@@ -59,9 +59,10 @@ pub fn target_from_options(items: &[Item], verb: &str) -> Result<Target, String>
     }
 }
 
-/// The target's pid now (the lowest with that exact name), then with `children` its
-/// direct children: as the daemon resolves a task's target.
-pub fn pids(target: &Target, children: bool) -> Result<Vec<Pid>> {
+/// The target's process now (the lowest pid with that exact name), then with `children`
+/// its direct children, each held from the moment it is listed: as the daemon resolves a
+/// task's target.
+pub fn processes(target: &Target, children: bool) -> Result<Vec<Held>> {
     targets::resolve(target, children)
 }
 
@@ -137,16 +138,27 @@ impl ScanOptions {
     }
 }
 
-/// Hold `pid` by a pidfd and check that it has user memory (is not a kernel thread);
-/// returns the pidfd and the process name. `verb` says what we wanted to do with it.
-pub fn open_user_process(pid: Pid, verb: &str) -> Result<(Pidfd, String)> {
-    let target = Pidfd::open(pid)?;
+/// Check that `held` is still the process listed and that it has user memory (is not a
+/// kernel thread, has not exited); returns its pidfd and the process name. `verb` says
+/// what we wanted to do with it.
+pub fn open_user_process<'h>(held: &'h Held, verb: &str) -> Result<(&'h Pidfd, String)> {
+    let pid = held.pid();
+    let target = held.check()?;
     let comm = process::comm(pid)?;
-    if process::is_kernel_thread(pid)? {
+    let st = process::stat(pid)?;
+    if st.is_zombie() {
+        return Err(Error::new(
+            Kind::Gone,
+            format!("process {pid} ({comm}) exited (zombie): it has no user memory to {verb}"),
+        ));
+    }
+    if st.is_kernel_thread() {
         return Err(Error::invalid(format!(
             "pid {pid} ({comm}) is a kernel thread: it has no user memory to {verb}"
         )));
     }
+    // The name was read from this process, not from one that took its pid meanwhile.
+    held.check()?;
     Ok((target, comm))
 }
 
@@ -223,14 +235,16 @@ mod tests {
     #[test]
     fn resolving_a_missing_process_says_so() {
         assert_eq!(
-            pids(&Target::Pid(0x3fff_fff0), false).unwrap_err().msg,
+            processes(&Target::Pid(0x3fff_fff0), false).unwrap_err().msg,
             format!("no process with pid {}", 0x3fff_fff0)
         );
-        assert!(pids(&Target::Name("no-such-comm-q".into()), false)
+        assert!(processes(&Target::Name("no-such-comm-q".into()), false)
             .unwrap_err()
             .msg
             .contains("no process named"));
         let me = std::process::id() as Pid;
-        assert_eq!(pids(&Target::Pid(me), false), Ok(vec![me]));
+        let held = processes(&Target::Pid(me), false).unwrap();
+        assert_eq!(held.iter().map(Held::pid).collect::<Vec<_>>(), vec![me]);
+        assert_eq!(open_user_process(&held[0], "frob").unwrap().0.pid(), me);
     }
 }

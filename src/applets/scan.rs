@@ -185,9 +185,10 @@ fn run(a: &Args, stop: &AtomicBool) -> Result<Vec<Scanned>> {
     let watch = if a.all { Watch::All } else { Watch::Anon };
     let spec = a.scan.spec(watch);
     let mut out = Vec::new();
-    for pid in oneshot::pids(&a.target, a.children)? {
-        let one = oneshot::open_user_process(pid, "scan").and_then(|(target, comm)| {
-            let scan = cold::scan(&target, &spec, &|| stop.load(Ordering::Relaxed))?;
+    for held in oneshot::processes(&a.target, a.children)? {
+        let pid = held.pid();
+        let one = oneshot::open_user_process(&held, "scan").and_then(|(target, comm)| {
+            let scan = cold::scan(target, &spec, &|| stop.load(Ordering::Relaxed))?;
             Ok(Scanned {
                 pid,
                 comm,

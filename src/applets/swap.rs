@@ -13,6 +13,7 @@ use super::scan_text;
 use crate::act::coalesce::total_bytes;
 use crate::act::{self, swappable, swappable::Asked};
 use crate::engine::cold::{self, Plan, Swapped, Watch};
+use crate::engine::targets::Held;
 use crate::error::{Error, Kind, Result};
 use crate::json;
 use crate::track::counts::MAX_COUNT;
@@ -149,13 +150,13 @@ pub fn main(args: &[String]) -> i32 {
         Err(status) => return status,
     };
     let stop = oneshot::stop_on_signals();
-    let pids = match oneshot::pids(&a.target, a.children) {
+    let held = match oneshot::processes(&a.target, a.children) {
         Ok(p) => p,
         Err(e) => return oneshot::fail("etmem-swap", &e),
     };
     let mut status = 0;
-    for pid in pids {
-        let this = match run(&a, pid, &stop) {
+    for one in &held {
+        let this = match run(&a, one, &stop) {
             Ok(done) => {
                 let out = if a.json {
                     json(&a, &done)
@@ -288,14 +289,15 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
     }))
 }
 
-/// Swap out (or with --dry-run only find) what `a` asks for in process `pid`.
-fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done> {
+/// Swap out (or with --dry-run only find) what `a` asks for in process `held`.
+fn run(a: &Args, held: &Held, stop: &AtomicBool) -> Result<Done> {
+    let pid = held.pid();
     let in_pid = |e: Error| Error {
         msg: describe(pid, &e, "swapping"),
         ..e
     };
     let stopped = || stop.load(Ordering::Relaxed);
-    let (pidfd, comm) = oneshot::open_user_process(pid, "swap").map_err(in_pid)?;
+    let (pidfd, comm) = oneshot::open_user_process(held, "swap").map_err(in_pid)?;
     let (plan, scanned) = match &a.source {
         Source::Given {
             ranges,
@@ -308,12 +310,12 @@ fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done> {
                     .map(|r| r.map_err(Error::usage))
             });
             let asked = given.chain(from_stdin.into_iter().flatten());
-            let checked = swappable::checked(&pidfd, asked).map_err(in_pid)?;
+            let checked = swappable::checked(pidfd, asked).map_err(in_pid)?;
             (Plan::of_ranges(&checked), None)
         }
         Source::Cold(o) => {
             let spec = o.spec(Watch::Swappable { only_marked: false });
-            let scan = cold::scan(&pidfd, &spec, &stopped).map_err(|e| {
+            let scan = cold::scan(pidfd, &spec, &stopped).map_err(|e| {
                 if stopped() {
                     Error::new(Kind::Gone, "the scan was interrupted by a signal")
                 } else {
@@ -326,7 +328,9 @@ fn run(a: &Args, pid: Pid, stop: &AtomicBool) -> Result<Done> {
     let swap = if a.dry_run {
         None
     } else {
-        Some(cold::swap_out(&pidfd, a.swap_backend, &plan.pages, &stopped).map_err(in_pid)?)
+        // Reading standard input or scanning took a while: check again before swapping.
+        let pidfd = held.check().map_err(in_pid)?;
+        Some(cold::swap_out(pidfd, a.swap_backend, &plan.pages, &stopped).map_err(in_pid)?)
     };
     Ok(Done {
         pid,

@@ -216,6 +216,9 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
             // Every access of the next round must reach the page table (see refresh_tlb).
             let _ = r.region.refresh_tlb();
         }
+        // Reap children that exited, as a real parent does: their pids go back to the
+        // kernel, which may give them to unrelated processes (tests/slide_engine.rs).
+        kids.retain_mut(|k| !matches!(k.try_wait(), Ok(Some(_))));
         if usr1.swap(false, Ordering::Relaxed) {
             println!("{}", verify(&roles));
         }

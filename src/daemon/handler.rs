@@ -4,7 +4,7 @@
 use super::registry::Registry;
 use super::show::{self, View};
 use crate::config;
-use crate::error::{Error, Kind, Object, Result};
+use crate::error::{panic_message, Error, Kind, Object, Result};
 use crate::rpc::reply::{Reply, Status};
 use crate::rpc::request::{Cmd, Request};
 use crate::rpc::server::Handler;
@@ -132,6 +132,25 @@ fn reply(cmd: Cmd, r: Result<String>) -> Reply {
 
 impl Handler for Daemon {
     fn handle(&mut self, req: &Request) -> Reply {
+        contain_panic(|| self.dispatch(req))
+    }
+}
+
+/// The reply `f` makes, or, if it panics (a bug), upstream's internal-error reply saying
+/// so: one request fails, and the daemon goes on serving the others.
+fn contain_panic(f: impl FnOnce() -> Reply) -> Reply {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let msg = format!(
+            "etmemd panicked handling this request: {}",
+            panic_message(&*payload)
+        );
+        crate::log_error!("{msg}");
+        Reply::Fail(Status::InterErr, msg)
+    })
+}
+
+impl Daemon {
+    fn dispatch(&mut self, req: &Request) -> Reply {
         let Some(cmd) = Cmd::from_code(req.cmd) else {
             return Reply::fail(Status::Inval, format!("unknown command code {}", req.cmd));
         };
@@ -151,6 +170,21 @@ impl Handler for Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panic_while_handling_is_an_internal_error_reply() {
+        assert_eq!(
+            contain_panic(|| panic!("slice index starts at 9")),
+            Reply::Fail(
+                Status::InterErr,
+                "etmemd panicked handling this request: slice index starts at 9".into()
+            )
+        );
+        assert_eq!(
+            contain_panic(|| Reply::Ok("x".into())),
+            Reply::Ok("x".into())
+        );
+    }
 
     #[test]
     fn kinds_become_upstream_codes_here() {

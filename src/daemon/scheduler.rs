@@ -1,7 +1,9 @@
 //! A started project's scheduler thread: every cycle it runs each task through its
 //! engine (tasks side by side, one scoped thread each), then sleeps until the next cycle.
-//! Stopping raises a flag that wakes it at once.
+//! Stopping raises a flag that wakes it at once. A panic in an engine is caught at the
+//! task's thread and becomes that task's error for the cycle; the project goes on.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use crate::engine::stop::Stop;
 use crate::engine::task_run::TaskRun;
 use crate::engine::task_status::TaskStatus;
 use crate::engine::Engine;
+use crate::error::panic_message;
 
 /// One task as the scheduler sees it; the registry keeps the list current while the
 /// project runs, so tasks added or deleted meanwhile are picked up next cycle.
@@ -84,43 +87,155 @@ fn run(project: Arc<ProjectConf>, work: Arc<Mutex<Vec<Work>>>, stop: Arc<Stop>) 
     crate::log_info!("project {}: started", project.name);
     while !stop.is_set() {
         let items: Vec<Work> = work.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        std::thread::scope(|s| {
-            for w in items {
-                let run = TaskRun {
-                    project: project.clone(),
-                    task: w.task.clone(),
-                    status: w.status.clone(),
-                    project_stop: stop.clone(),
-                    task_stop: w.task_stop.clone(),
-                };
-                let engine = w.engine.clone();
-                let spawned = std::thread::Builder::new()
-                    .name(format!("etmemd:{}", w.task.name))
-                    .spawn_scoped(s, move || {
-                        let outcome = engine.run_cycle(&run);
-                        if let Err(e) = &outcome {
-                            crate::log_warn!(
-                                "project {} task {}: {e}",
-                                run.project.name,
-                                run.task.name
-                            );
-                        }
-                        if !run.should_stop() {
-                            run.finish_cycle(outcome.map_err(|e| e.to_string()));
-                        }
-                    });
-                if let Err(e) = spawned {
-                    crate::log_error!(
-                        "project {}: cannot start a thread for task {}: {e}",
-                        project.name,
-                        w.task.name
-                    );
+        // The task threads catch their engines' panics; this catches anything else a
+        // task thread could raise (the scope re-raises it here), so the project goes on.
+        let cycle = catch_unwind(AssertUnwindSafe(|| {
+            std::thread::scope(|s| {
+                for w in items {
+                    let run = TaskRun {
+                        project: project.clone(),
+                        task: w.task.clone(),
+                        status: w.status.clone(),
+                        project_stop: stop.clone(),
+                        task_stop: w.task_stop.clone(),
+                    };
+                    let engine = w.engine.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name(format!("etmemd:{}", w.task.name))
+                        .spawn_scoped(s, move || {
+                            // A bug in an engine fails this task's cycle, not the project
+                            // and not the daemon: the panic is this cycle's error, and the
+                            // next cycle runs as usual.
+                            let ran = catch_unwind(AssertUnwindSafe(|| engine.run_cycle(&run)));
+                            let (name, task) = (&run.project.name, &run.task.name);
+                            let outcome = match ran {
+                                Ok(Ok(())) => Ok(()),
+                                Ok(Err(e)) => {
+                                    crate::log_warn!("project {name} task {task}: {e}");
+                                    Err(e.to_string())
+                                }
+                                Err(payload) => {
+                                    let e = format!(
+                                        "the engine panicked: {}",
+                                        panic_message(&*payload)
+                                    );
+                                    crate::log_error!("project {name} task {task}: {e}");
+                                    Err(e)
+                                }
+                            };
+                            if !run.should_stop() {
+                                run.finish_cycle(outcome);
+                            }
+                        });
+                    if let Err(e) = spawned {
+                        crate::log_error!(
+                            "project {}: cannot start a thread for task {}: {e}",
+                            project.name,
+                            w.task.name
+                        );
+                    }
                 }
-            }
-        });
+            })
+        }));
+        if let Err(payload) = cycle {
+            crate::log_error!(
+                "project {}: a task thread panicked: {}",
+                project.name,
+                panic_message(&*payload)
+            );
+        }
         if stop.wait(cycle_pause(&project)) {
             break;
         }
     }
     crate::log_info!("project {}: stopped", project.name);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TaskConf;
+    use crate::engine::task_run::TaskRun;
+    use crate::error::Result;
+    use std::time::Instant;
+
+    /// An engine with a bug: every cycle it panics, and while holding its task's status
+    /// lock, so the mutex is poisoned too.
+    struct Buggy;
+
+    /// An engine that does nothing and succeeds.
+    struct Fine;
+
+    impl Engine for Buggy {
+        fn wants_children(&self) -> bool {
+            false
+        }
+        fn check_start(&self, _: &ProjectConf) -> Result<()> {
+            Ok(())
+        }
+        fn note(&self, _: &ProjectConf, _: &TaskConf) -> Option<String> {
+            None
+        }
+        fn run_cycle(&self, run: &TaskRun) -> Result<()> {
+            let _held = run.status();
+            panic!("index out of bounds: the len is 0 but the index is 7");
+        }
+    }
+
+    impl Engine for Fine {
+        fn wants_children(&self) -> bool {
+            false
+        }
+        fn check_start(&self, _: &ProjectConf) -> Result<()> {
+            Ok(())
+        }
+        fn note(&self, _: &ProjectConf, _: &TaskConf) -> Option<String> {
+            None
+        }
+        fn run_cycle(&self, _: &TaskRun) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn status(w: &Work) -> TaskStatus {
+        w.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    #[test]
+    fn a_panicking_engine_fails_its_task_not_the_project() {
+        let text = concat!(
+            "[project]\nname=p\nloop=1\ninterval=1\nsleep=1\n",
+            "[engine]\nname=slide\nproject=p\n",
+            "[task]\nproject=p\nengine=slide\nname=bad\ntype=pid\nvalue=1\nT=1\n",
+            "[task]\nproject=p\nengine=slide\nname=good\ntype=pid\nvalue=1\nT=1\n",
+        );
+        let mut file = crate::config::parse(text, "/etc/etmem/t.conf").unwrap();
+        let project = Arc::new(file.projects.remove(0));
+        let work = |engine: Arc<dyn Engine>, task: TaskConf| Work {
+            engine,
+            task: Arc::new(task),
+            status: Arc::default(),
+            task_stop: Arc::new(Stop::new()),
+        };
+        let bad = work(Arc::new(Buggy), file.tasks.remove(0));
+        let good = work(Arc::new(Fine), file.tasks.remove(0));
+        let list = Arc::new(Mutex::new(vec![bad.clone(), good.clone()]));
+        let runner = Runner::start(project, list).unwrap();
+        // Cycles go on, for the buggy task and for its neighbour, a second apart.
+        let t0 = Instant::now();
+        while (status(&bad).cycles < 2 || status(&good).cycles < 2)
+            && t0.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        runner.stop();
+        let (b, g) = (status(&bad), status(&good));
+        assert!(b.cycles >= 2, "the buggy task's cycles stopped: {b:?}");
+        assert!(g.cycles >= 2, "the other task's cycles stopped: {g:?}");
+        assert_eq!(
+            b.last_error.as_deref(),
+            Some("the engine panicked: index out of bounds: the len is 0 but the index is 7")
+        );
+        assert_eq!(g.last_error, None);
+    }
 }

@@ -2,7 +2,7 @@
 //! tasks' processes every cycle, and say plainly that they do nothing more: nothing here
 //! pretends to scan, swap or migrate.
 
-use super::{targets, Engine};
+use super::Engine;
 use crate::config::{ProjectConf, TaskConf};
 use crate::engine::task_run::TaskRun;
 use crate::error::{Error, Kind, Result};
@@ -45,10 +45,7 @@ impl Engine for Pending {
     }
 
     fn run_cycle(&self, run: &TaskRun) -> Result<()> {
-        let pids = targets::resolve(&run.task.target, self.children)
-            .inspect_err(|_| run.set_pids(Vec::new()))?;
-        run.set_pids(pids);
-        Ok(())
+        run.resolve(self.children).map(drop)
     }
 }
 

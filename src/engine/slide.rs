@@ -8,12 +8,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::cold::{self, ScanSpec, Watch};
+use super::targets::Held;
 use super::task_run::TaskRun;
 use super::task_status::CycleStats;
-use super::{claim, swap_gate, targets, Engine};
+use super::{claim, swap_gate, Engine};
 use crate::act;
 use crate::config::{PageScan, ProjectConf, ScanConf, SlideTask, TaskConf, TaskParams};
-use crate::error::{Error, Kind, Result};
+use crate::error::{catch_panic, Error, Kind, Result};
 use crate::sys::{meminfo, pidfd::Pidfd, process};
 use crate::track::Run;
 use crate::types::{PageSize, Pid, Range, SwapBackend};
@@ -62,27 +63,29 @@ impl Engine for Slide {
         else {
             return Err(Error::invalid("slide task outside a page project"));
         };
-        let pids =
-            targets::resolve(&run.task.target, true).inspect_err(|_| run.set_pids(Vec::new()))?;
-        run.set_pids(pids.clone());
+        // Held from here on: a pid that changes hands before a worker gets to it is
+        // never mistaken for the process listed.
+        let held = run.resolve(true)?;
+        let main = held[0].pid();
 
-        // A pool of at most max_threads workers takes the pids in turn.
+        // A pool of at most max_threads workers takes the processes in turn.
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<(Pid, Result<PidResult>)>> = Mutex::new(Vec::new());
-        let workers = (run.task.max_threads as usize).clamp(1, pids.len().max(1));
+        let workers = (run.task.max_threads as usize).clamp(1, held.len().max(1));
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&pid) = pids.get(i) else { break };
+                    let Some(one) = held.get(i) else { break };
                     if run.should_stop() {
                         break;
                     }
-                    let r = self.one_process(run, scan, params, pid);
+                    // A bug met on one process fails that process, not its siblings.
+                    let r = catch_panic("the engine", || self.one_process(run, scan, params, one));
                     results
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .push((pid, r));
+                        .push((one.pid(), r));
                 });
             }
         });
@@ -105,7 +108,7 @@ impl Engine for Slide {
                     backends = Some(d.backends);
                 }
                 // A child that exited between lookup and scan is not the task's failure.
-                Err(e) if e.kind == Kind::Gone && pid != pids[0] => {
+                Err(e) if e.kind == Kind::Gone && pid != main => {
                     stats.skipped.push(format!("pid {pid}: {e}"))
                 }
                 Err(e) => errors.push(format!("pid {pid}: {e}")),
@@ -147,13 +150,21 @@ impl Slide {
         run: &TaskRun,
         scan: &PageScan,
         params: &SlideTask,
-        pid: Pid,
+        held: &Held,
     ) -> Result<PidResult> {
+        let pid = held.pid();
         let Some(_claim) = claim::claim(pid) else {
             return Ok(PidResult::Skipped("another task is scanning it".into()));
         };
-        let target = Pidfd::open(pid)?;
-        if process::is_kernel_thread(pid)? {
+        let target = held.check()?;
+        let st = process::stat(pid)?;
+        if st.is_zombie() {
+            return Err(Error::new(
+                Kind::Gone,
+                format!("process {pid} exited (zombie)"),
+            ));
+        }
+        if st.is_kernel_thread() {
             return Ok(PidResult::Skipped(
                 "a kernel thread has no user memory".into(),
             ));
@@ -186,7 +197,7 @@ impl Slide {
             },
         };
         let stop = || run.should_stop();
-        let scanned = cold::scan(&target, &spec, &stop);
+        let scanned = cold::scan(target, &spec, &stop);
         if run.should_stop() {
             return Ok(PidResult::Skipped("stopped".into()));
         }
@@ -198,12 +209,14 @@ impl Slide {
         }
         let cold_bytes: u64 = cold_runs.iter().map(|r| r.range.len()).sum();
         let plan = cold::Plan::of_runs(&cold_runs);
-        let swapped = cold::swap_out(&target, run.task.swap_backend, &plan.pages, &stop)?;
+        // The scan took `loop` x `interval`: check again before swapping anything out.
+        let target = held.check()?;
+        let swapped = cold::swap_out(target, run.task.swap_backend, &plan.pages, &stop)?;
         for (r, why) in swapped.report.skipped.iter().take(3) {
             crate::log_debug!("pid {pid}: kernel kept {r}: {why}");
         }
         if swapped.backend == SwapBackend::SwapPages {
-            self.reclaim_swapcache(run, &target)?;
+            self.reclaim_swapcache(run, target)?;
         }
         Ok(PidResult::Done(PidDone {
             pages_scanned: scanned.base_pages(),

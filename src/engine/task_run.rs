@@ -5,8 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use super::stop::Stop;
+use super::targets::{self, Held};
 use super::task_status::TaskStatus;
-use crate::config::{ProjectConf, TaskConf};
+use crate::config::{ProjectConf, Target, TaskConf};
+use crate::error::{Error, Kind, Result};
 use crate::types::Pid;
 
 /// A task as the scheduler runs it.
@@ -37,6 +39,47 @@ impl TaskRun {
     /// Record the processes this cycle works on (main process first, then its children).
     pub fn set_pids(&self, pids: Vec<Pid>) {
         self.status().pids = pids;
+    }
+
+    /// Find and hold this cycle's processes ([`targets::resolve`]) and record their pids.
+    /// For `type=pid`, only the process first found since the project started is taken:
+    /// once it has exited the error says so, and a later process that got its pid is
+    /// refused, not worked on.
+    pub fn resolve(&self, with_children: bool) -> Result<Vec<Held>> {
+        let found = targets::resolve(&self.task.target, with_children);
+        let found = match self.task.target {
+            Target::Pid(pid) => self.same_as_first(pid, found),
+            Target::Name(_) => found,
+        };
+        self.set_pids(
+            found
+                .as_ref()
+                .map_or_else(|_| Vec::new(), |held| held.iter().map(Held::pid).collect()),
+        );
+        found
+    }
+
+    /// `found`, if its main process is the one this `type=pid` task first found.
+    fn same_as_first(&self, pid: Pid, found: Result<Vec<Held>>) -> Result<Vec<Held>> {
+        let mut st = self.status();
+        match (st.first_start_time, found) {
+            (None, Ok(held)) => {
+                st.first_start_time = Some(held[0].identity().start_time);
+                Ok(held)
+            }
+            (Some(first), Ok(held)) if held[0].identity().start_time != first => Err(Error::new(
+                Kind::Gone,
+                format!(
+                    "process {pid} exited, and pid {pid} now names another process, \
+                         which this task does not take over (type=pid names one process; \
+                         restart the project to work on the new one)"
+                ),
+            )),
+            (Some(_), Err(e)) if e.kind == Kind::NotFound => {
+                Err(Error::new(Kind::Gone, format!("process {pid} exited")))
+            }
+            (_, found) => found,
+        }
     }
 
     /// Record the end of a cycle and its outcome.

@@ -24,6 +24,10 @@ pub struct TaskStatus {
     pub last: CycleStats,
     /// Bytes the kernel took out of DRAM for this task since the project started.
     pub swapped_total: u64,
+    /// `type=pid`: the start time of the process first found since the project started.
+    /// A pid names one process: a later process that reuses the pid is refused, not
+    /// followed (`type=name` follows a restarted process instead).
+    pub first_start_time: Option<u64>,
 }
 
 /// One cycle's figures, summed over the task's processes.

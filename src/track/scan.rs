@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Kind, Result};
 use crate::sys::pidfd::Pidfd;
-use crate::sys::process::is_kernel_thread;
+use crate::sys::process;
 use crate::track::Tracker;
 use crate::types::Vma;
 
@@ -59,8 +59,8 @@ pub fn check_target(target: &Pidfd) -> Result<()> {
     if !target.is_alive() {
         return Err(gone());
     }
-    match is_kernel_thread(pid) {
-        Ok(false) => Ok(()),
+    match process::stat(pid) {
+        Ok(st) if !st.is_zombie() && !st.is_kernel_thread() => Ok(()),
         _ => Err(gone()),
     }
 }

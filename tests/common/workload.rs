@@ -24,15 +24,42 @@ fn range(text: &str) -> Range {
     Range::new(hex(a), hex(b))
 }
 
+fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(super::etmem());
+    c.arg("workload").args(args).stdout(Stdio::piped());
+    c
+}
+
 impl Workload {
     /// Start `etmem workload ARGS...` and wait for its `ready` line.
     pub fn spawn(args: &[&str]) -> Workload {
-        let mut child = Command::new(super::etmem())
-            .arg("workload")
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("workload starts");
+        Workload::ready(command(args).spawn().expect("workload starts"))
+    }
+
+    /// Start a workload whose pid is `pid`, a pid just freed: what the kernel does by
+    /// itself when pids wrap around, done now by setting the last pid it handed out to
+    /// `pid - 1` (`/proc/sys/kernel/ns_last_pid`, root). Another process or thread that
+    /// starts at the same moment can take the pid first, so this waits and retries.
+    /// `None` if ns_last_pid cannot be written (not root, not this pid namespace's owner).
+    pub fn spawn_at_pid(pid: i32, args: &[&str]) -> Option<Workload> {
+        let taken = || std::path::Path::new(&format!("/proc/{pid}")).exists();
+        for _ in 0..200 {
+            // A thread that took it for a moment ends soon.
+            if !super::wait_for(std::time::Duration::from_secs(5), || !taken()) {
+                panic!("pid {pid} stays taken by another process");
+            }
+            std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).ok()?;
+            let mut child = command(args).spawn().expect("workload starts");
+            if child.id() as i32 == pid {
+                return Some(Workload::ready(child));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("could not start a process with pid {pid} in 200 tries");
+    }
+
+    fn ready(mut child: Child) -> Workload {
         let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
         let (mut hot, mut cold, mut write, mut children) = (None, None, None, Vec::new());
         let mut sparse = None;

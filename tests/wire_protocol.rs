@@ -439,3 +439,24 @@ fn a_slow_reader_gets_the_whole_large_answer_and_a_stopped_one_is_dropped() {
     // The daemon still serves.
     assert_eq!(d.show().len() + 1, want);
 }
+
+/// A client beyond the daemon's connection limit is told why, not "Broken pipe": the
+/// daemon answers it with a failure and the client prints that answer even when its own
+/// send failed because the daemon had already closed.
+#[test]
+fn a_client_over_the_connection_limit_is_told_why() {
+    let d = Daemon::start("limit");
+    let held: Vec<UnixStream> = (0..64)
+        .map(|_| etmem::rpc::client::connect(&d.socket, Duration::from_secs(10)).unwrap())
+        .collect();
+    // Let the daemon accept all of them before the one too many arrives.
+    std::thread::sleep(Duration::from_millis(300));
+    let r = d.run(&["project", "show"]);
+    assert!(!r.stderr.contains("Broken pipe"), "{}", r.stderr);
+    r.expect(1).err_has(&[
+        "error: etmemd has internal error",
+        "too many clients at once; try again",
+    ]);
+    drop(held);
+    d.run(&["project", "show"]).expect(0);
+}

@@ -1,30 +1,27 @@
 //! Which config files the daemon agrees to read (spec §4.1): regular files owned by root
 //! (or by the daemon's own uid), mode exactly 0600 or 0400, at most 10 MiB. Unlike
 //! upstream, which checked by path and then reopened by path, every check is made on the
-//! one open file that is then read, so the file cannot be swapped in between.
+//! one open file that is then read, so the file cannot be swapped in between; and unlike
+//! upstream's `realpath` first, the path is opened as given, so that a file reached through
+//! `/proc/PID/root` is the file in that process's mount namespace.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Kind, Result};
 
 /// The largest config file accepted, in bytes (10 MiB).
 pub const MAX_SIZE: u64 = 10 * 1024 * 1024;
 
-/// Resolves `name` (relative to the current directory), checks the file and reads it.
-/// Returns the resolved path and the contents.
+/// Opens `name` as given (relative to the current directory), checks the file and reads
+/// it. Returns the name to show for the file (see [`open_named`]) and the contents.
 pub fn read(name: &str, allowed_uid: u32) -> Result<(String, Vec<u8>)> {
     if name.is_empty() {
         return Err(Error::invalid("no config file named"));
     }
-    let path = std::fs::canonicalize(name).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::new(Kind::NotFound, format!("{name}: no such file")),
-        _ => Error::io(name, e),
-    })?;
-    let shown = path.display().to_string();
-    let file = open(&path).map_err(|e| Error::io(&shown, e))?;
+    let (file, shown) = open_named(name)?;
     check(&file, &shown, allowed_uid)?;
     let mut bytes = Vec::new();
     // One byte more than allowed tells a file that grew after the check.
@@ -37,8 +34,57 @@ pub fn read(name: &str, allowed_uid: u32) -> Result<(String, Vec<u8>)> {
     Ok((shown, bytes))
 }
 
-/// Opens without following a final symlink (the path is already resolved, so one would
-/// be a swap since), without blocking on a FIFO, and not leaking into children.
+/// Opens the file `name` names, and the name to show for it. The path is opened as given,
+/// so that the kernel walks it: a magic link such as `/proc/PID/root` leads into that
+/// process's mount namespace, where resolving it by hand (`realpath`) would lead into
+/// ours, to another file or none. The file is shown by its resolved path when that names
+/// the same file, else by the path opened.
+///
+/// The final component is never followed: when it is a symlink, its target is read and
+/// opened in turn (relative to the link's directory as given, as the kernel would), so the
+/// file opened in the end is not a symlink, and a link swapped in is at worst followed to a
+/// file that must pass the same checks.
+fn open_named(name: &str) -> Result<(File, String)> {
+    let no_file = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::new(Kind::NotFound, format!("{name}: no such file")),
+        _ => Error::io(name, e),
+    };
+    let mut path = PathBuf::from(name);
+    // The kernel's limit on symlinks in one walk.
+    for _ in 0..=40 {
+        match open(&path) {
+            Ok(file) => {
+                let shown = std::fs::canonicalize(&path)
+                    .ok()
+                    .filter(|p| std::fs::metadata(p).is_ok_and(|m| same_file(&m, &file)))
+                    .unwrap_or(path);
+                return Ok((file, shown.display().to_string()));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                // ELOOP also means too many links on the way; then there is no link to read.
+                let target = std::fs::read_link(&path).map_err(|_| Error::io(name, e))?;
+                path = match path.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            Err(e) => return Err(no_file(e)),
+        }
+    }
+    Err(Error::io(
+        name,
+        std::io::Error::from_raw_os_error(libc::ELOOP),
+    ))
+}
+
+/// Whether `meta` is the metadata of the open `file`.
+fn same_file(meta: &std::fs::Metadata, file: &File) -> bool {
+    file.metadata()
+        .is_ok_and(|f| f.dev() == meta.dev() && f.ino() == meta.ino())
+}
+
+/// Opens for reading without following a final symlink, without blocking on a FIFO, and
+/// not leaking into children.
 fn open(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .read(true)
@@ -95,7 +141,6 @@ mod tests {
     use super::*;
     use crate::config::load;
     use std::os::unix::fs::PermissionsExt;
-    use std::path::PathBuf;
 
     const GOOD: &str = "[project]\nname=test\nloop=1\ninterval=1\nsleep=1\n";
 
@@ -186,6 +231,82 @@ mod tests {
         assert_eq!(c.path, target.to_str().unwrap());
         std::fs::remove_file(&link).unwrap();
         std::fs::remove_file(&target).unwrap();
+        // A link to itself is followed only as far as the kernel would.
+        std::os::unix::fs::symlink(link.file_name().unwrap(), &link).unwrap();
+        let e = load(link.to_str().unwrap(), me()).unwrap_err();
+        assert_eq!(
+            e.msg,
+            format!(
+                "{}: {}",
+                link.display(),
+                std::io::Error::from_raw_os_error(libc::ELOOP)
+            )
+        );
+        std::fs::remove_file(&link).unwrap();
+    }
+
+    /// A process in a mount namespace of its own, killed when dropped.
+    struct Namespaced(std::process::Child);
+
+    impl Drop for Namespaced {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn a_file_through_proc_pid_root_is_read_by_the_path_given() {
+        if me() != 0 {
+            eprintln!("skipped: needs root (a mount namespace)");
+            return;
+        }
+        // A tmpfs mounted on `dir` in another mount namespace only: its files exist through
+        // /proc/PID/root, but resolving that magic link gives `dir` in ours, where x.conf
+        // is another file and link.conf (to x.conf) none.
+        let dir = temp("mntns");
+        std::fs::create_dir(&dir).unwrap();
+        let d = dir.display();
+        let ours = write("mntns/x.conf", &GOOD.replace("test", "ours"), 0o600);
+        let script = format!(
+            "mount -t tmpfs none {d} && printf '%s' '{GOOD}' >{d}/x.conf && chmod 600 {d}/x.conf \
+             && ln -s x.conf {d}/link.conf && touch {d}/ready && exec sleep 60"
+        );
+        let Ok(child) = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .spawn()
+        else {
+            eprintln!("skipped: unshare is not installed");
+            let _ = std::fs::remove_dir(&dir);
+            return;
+        };
+        let child = Namespaced(child);
+        let root = format!("/proc/{}/root{d}", child.0.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !Path::new(&format!("{root}/ready")).exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the namespace never got ready"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let given = format!("{root}/x.conf");
+        let c = load(&given, 0).unwrap();
+        assert_eq!(c.path, given);
+        assert_eq!(c.projects[0].name, "test");
+        let missing = format!("{root}/missing.conf");
+        assert_eq!(
+            load(&missing, 0).unwrap_err().msg,
+            format!("{missing}: no such file")
+        );
+        // A final symlink is followed there too, to the file it leads to.
+        let link = format!("{root}/link.conf");
+        let c = load(&link, 0).unwrap();
+        assert_eq!(c.path, given);
+        assert_eq!(c.projects[0].name, "test");
+        drop(child);
+        std::fs::remove_file(&ours).unwrap();
+        std::fs::remove_dir(&dir).unwrap();
     }
 
     #[test]

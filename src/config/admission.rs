@@ -1,5 +1,6 @@
 //! Which config files the daemon agrees to read (spec §4.1): regular files owned by root
-//! (or by the daemon's own uid), mode exactly 0600 or 0400, at most 10 MiB. Unlike
+//! (or by the daemon's own uid), mode exactly 0600 or 0400, at most 10 MiB, and (unlike
+//! upstream) not on a file system the kernel makes up, such as proc or sysfs. Unlike
 //! upstream, which checked by path and then reopened by path, every check is made on the
 //! one open file that is then read, so the file cannot be swapped in between; and unlike
 //! upstream's `realpath` first, the path is opened as given, so that a file reached through
@@ -9,6 +10,8 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use nix::sys::statfs::{self, fstatfs, FsType};
 
 use crate::error::{Error, Kind, Result};
 
@@ -92,7 +95,7 @@ fn open(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
-/// The type, owner, mode and size checks, on the open file.
+/// The type, file system, owner, mode and size checks, on the open file.
 fn check(file: &File, shown: &str, allowed_uid: u32) -> Result<()> {
     let meta = file
         .metadata()
@@ -100,6 +103,12 @@ fn check(file: &File, shown: &str, allowed_uid: u32) -> Result<()> {
     if meta.is_dir() {
         return Err(Error::invalid(format!(
             "{shown} is a directory, not a config file"
+        )));
+    }
+    let fs = fstatfs(file).map_err(|e| Error::io(format!("statfs {shown}"), e.into()))?;
+    if let Some(fs) = kernel_fs(fs.filesystem_type()) {
+        return Err(Error::invalid(format!(
+            "{shown}: a file on {fs} is not a config file"
         )));
     }
     if !meta.is_file() {
@@ -128,6 +137,36 @@ fn check(file: &File, shown: &str, allowed_uid: u32) -> Result<()> {
         return Err(too_big(shown, meta.len()));
     }
     Ok(())
+}
+
+/// The file systems whose files the kernel makes up as they are read (process state,
+/// kernel settings, secrets such as `/proc/PID/environ`): never a config file, whatever
+/// their owner and mode, so their text is never read and echoed in a parse error. The
+/// magic numbers nix lacks are from the kernel's `include/uapi/linux/magic.h`.
+const KERNEL_FS: [(FsType, &str); 15] = [
+    (statfs::PROC_SUPER_MAGIC, "proc"),
+    (statfs::SYSFS_MAGIC, "sysfs"),
+    (statfs::DEBUGFS_MAGIC, "debugfs"),
+    (statfs::TRACEFS_MAGIC, "tracefs"),
+    (statfs::CGROUP_SUPER_MAGIC, "cgroup"),
+    (statfs::CGROUP2_SUPER_MAGIC, "cgroup2"),
+    (statfs::SECURITYFS_MAGIC, "securityfs"),
+    (FsType(0x6265_6570), "configfs"),
+    (statfs::DEVPTS_SUPER_MAGIC, "devpts"),
+    (statfs::BPF_FS_MAGIC, "bpf"),
+    (FsType(0x6165_676c), "pstore"),
+    (FsType(0xde5e_81e4_u32 as _), "efivarfs"),
+    (statfs::SELINUX_MAGIC, "selinuxfs"),
+    (statfs::SMACK_MAGIC, "smackfs"),
+    (statfs::NSFS_MAGIC, "nsfs"),
+];
+
+/// The name of `fs` when it is one of the [`KERNEL_FS`].
+fn kernel_fs(fs: FsType) -> Option<&'static str> {
+    KERNEL_FS
+        .iter()
+        .find(|(magic, _)| magic.0 as u32 == fs.0 as u32)
+        .map(|&(_, name)| name)
 }
 
 fn too_big(shown: &str, len: u64) -> Error {
@@ -307,6 +346,34 @@ mod tests {
         drop(child);
         std::fs::remove_file(&ours).unwrap();
         std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn kernel_files_are_not_config_files() {
+        // Root's own /proc/self/environ is root's and 0400, so it passes the owner and mode
+        // checks; its text must not be read (and echoed back in a parse error).
+        if me() == 0 {
+            let e = load("/proc/self/environ", 0).unwrap_err();
+            assert_eq!(e.kind, Kind::Invalid);
+            assert!(
+                e.msg
+                    .ends_with("environ: a file on proc is not a config file"),
+                "{}",
+                e.msg
+            );
+        } else {
+            eprintln!("skipped the /proc part: needs root");
+        }
+        let sys = "/sys/kernel/uevent_seqnum";
+        if Path::new(sys).exists() {
+            let e = load(sys, me()).unwrap_err();
+            assert_eq!(
+                e.msg,
+                format!("{sys}: a file on sysfs is not a config file")
+            );
+        } else {
+            eprintln!("skipped the /sys part: no {sys}");
+        }
     }
 
     #[test]

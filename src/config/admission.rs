@@ -25,16 +25,53 @@ pub fn read(name: &str, allowed_uid: u32) -> Result<(String, Vec<u8>)> {
         return Err(Error::invalid("no config file named"));
     }
     let (file, shown) = open_named(name)?;
-    check(&file, &shown, allowed_uid)?;
+    let before = check(&file, &shown, allowed_uid)?;
     let mut bytes = Vec::new();
     // One byte more than allowed tells a file that grew after the check.
-    file.take(MAX_SIZE + 1)
+    (&file)
+        .take(MAX_SIZE + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(format!("read {shown}"), e))?;
     if bytes.len() as u64 > MAX_SIZE {
         return Err(too_big(&shown, bytes.len() as u64));
     }
+    let after = file
+        .metadata()
+        .map_err(|e| Error::io(format!("stat {shown}"), e))?;
+    unchanged(&shown, Stamp::of(&before), Stamp::of(&after))?;
     Ok((shown, bytes))
+}
+
+/// What tells that a file was written: its size, and its modification and change times
+/// to the nanosecond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// Refuses a file whose stamp changed between `before` and `after` its read: its text may
+/// be half old, half new, or end in a line cut short (a wrong pid, say), as a file read
+/// while its writer is still at work does.
+fn unchanged(shown: &str, before: Stamp, after: Stamp) -> Result<()> {
+    if before == after {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "{shown} changed while it was being read (is it still being written?); write it \
+         elsewhere and rename it into place"
+    )))
 }
 
 /// Opens the file `name` names, and the name to show for it. The path is opened as given,
@@ -95,8 +132,9 @@ fn open(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
-/// The type, file system, owner, mode and size checks, on the open file.
-fn check(file: &File, shown: &str, allowed_uid: u32) -> Result<()> {
+/// The type, file system, owner, mode and size checks, on the open file; returns its
+/// metadata.
+fn check(file: &File, shown: &str, allowed_uid: u32) -> Result<std::fs::Metadata> {
     let meta = file
         .metadata()
         .map_err(|e| Error::io(format!("stat {shown}"), e))?;
@@ -136,7 +174,7 @@ fn check(file: &File, shown: &str, allowed_uid: u32) -> Result<()> {
     if meta.len() > MAX_SIZE {
         return Err(too_big(shown, meta.len()));
     }
-    Ok(())
+    Ok(meta)
 }
 
 /// The file systems whose files the kernel makes up as they are read (process state,
@@ -374,6 +412,78 @@ mod tests {
         } else {
             eprintln!("skipped the /sys part: no {sys}");
         }
+    }
+
+    #[test]
+    fn any_change_of_size_or_times_during_the_read_refuses_the_file() {
+        let at = Stamp {
+            size: 100,
+            mtime: (1_700_000_000, 5),
+            ctime: (1_700_000_000, 5),
+        };
+        assert_eq!(unchanged("f", at, at), Ok(()));
+        for after in [
+            Stamp { size: 99, ..at },
+            Stamp {
+                mtime: (1_700_000_000, 6),
+                ..at
+            },
+            Stamp {
+                mtime: (1_700_000_001, 5),
+                ..at
+            },
+            Stamp {
+                ctime: (1_700_000_000, 6),
+                ..at
+            },
+        ] {
+            let e = unchanged("f", at, after).unwrap_err();
+            assert_eq!(e.kind, Kind::Invalid);
+            assert!(
+                e.msg.starts_with("f changed while it was being read"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_being_written_is_refused() {
+        let path = write("growing", GOOD, 0o600);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (path, stop) = (path.clone(), stop.clone());
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    f.write_all(b"# more\n").unwrap();
+                    n += 1;
+                    if n % 64 == 0 {
+                        f.set_len(GOOD.len() as u64).unwrap();
+                    }
+                }
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut caught = None;
+        while caught.is_none() && std::time::Instant::now() < deadline {
+            if let Err(e) = load(path.to_str().unwrap(), me()) {
+                caught = Some(e);
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let e = caught.expect("a file written all along was always accepted");
+        assert_eq!(
+            e.msg,
+            format!(
+                "{} changed while it was being read (is it still being written?); write it \
+                 elsewhere and rename it into place",
+                path.display()
+            )
+        );
     }
 
     #[test]

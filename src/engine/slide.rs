@@ -112,8 +112,7 @@ impl Engine for Slide {
             }
         }
         let mut st = run.status();
-        st.swapped_total += stats.swapped_bytes;
-        st.last = stats;
+        st.end_cycle(stats);
         if backends.is_some() {
             st.backend = backends;
         }

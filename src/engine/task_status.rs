@@ -22,7 +22,8 @@ pub struct TaskStatus {
     pub backend: Option<String>,
     /// What the last cycle measured and did.
     pub last: CycleStats,
-    /// Bytes the kernel took out of DRAM for this task since the project started.
+    /// Bytes that left DRAM for this task since the project started: the sum of each
+    /// cycle's [`CycleStats::vmswap_growth`].
     pub swapped_total: u64,
 }
 
@@ -49,5 +50,43 @@ impl TaskStatus {
     /// Forget everything from an earlier run (on project start).
     pub fn reset(&mut self) {
         *self = TaskStatus::default();
+    }
+
+    /// Record a finished cycle's figures: they become the last cycle's, and what left
+    /// DRAM (the growth of VmSwap, not the bytes the kernel took: with swap full it takes
+    /// all and moves nothing) is added to the total.
+    pub fn end_cycle(&mut self, stats: CycleStats) {
+        self.swapped_total = self.swapped_total.saturating_add(stats.vmswap_growth);
+        self.last = stats;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_total_counts_what_left_dram_not_what_the_kernel_took() {
+        let mut st = TaskStatus::default();
+        // Swap full: the kernel took 8 MiB and VmSwap did not grow.
+        st.end_cycle(CycleStats {
+            requested_bytes: 8 << 20,
+            swapped_bytes: 8 << 20,
+            vmswap_growth: 0,
+            ..CycleStats::default()
+        });
+        assert_eq!(st.swapped_total, 0);
+        assert_eq!(st.last.swapped_bytes, 8 << 20);
+        st.end_cycle(CycleStats {
+            requested_bytes: 8 << 20,
+            swapped_bytes: 8 << 20,
+            vmswap_growth: 4 << 20,
+            ..CycleStats::default()
+        });
+        assert_eq!(st.swapped_total, 4 << 20);
+        assert_eq!(
+            (st.last.swapped_bytes, st.last.vmswap_growth),
+            (8 << 20, 4 << 20)
+        );
     }
 }

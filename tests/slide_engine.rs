@@ -477,3 +477,42 @@ fn a_child_that_exits_mid_cycle_is_not_replaced_by_whoever_takes_its_pid() {
     // The parent itself was worked on as usual.
     assert!(etmem::act::swapped_bytes(parent.pid).unwrap_or(0) >= 6 << 20);
 }
+
+#[test]
+fn show_says_why_the_kernel_kept_what_was_asked() {
+    if !can_swap() {
+        return;
+    }
+    // All of it locked: the kernel refuses to page any of it out.
+    let w = Workload::spawn(&["--hot-mib", "1", "--cold-mib", "8", "--mlock"]);
+    let cold = w.cold.unwrap();
+    let d = Daemon::start("kept");
+    let s = Scratch::new("kept");
+    let t = task("k", "pid", &w.pid.to_string(), "T=1\n");
+    d.add(&s.conf("k.conf", &format!("{}{t}", project("k", ""))))
+        .expect(0);
+    d.run(&["project", "start", "-n", "k"]).expect(0);
+    let mut st = serde_json::Value::Null;
+    let asked = wait_for(Duration::from_secs(60), || {
+        st = status(&d, "k");
+        st["requested_bytes"].as_u64().unwrap_or(0) >= cold.len()
+    });
+    assert!(asked, "the cold region was never asked to leave: {st}");
+    assert_eq!(st["vmswap_growth"].as_u64(), Some(0), "{st}");
+    let kept = &st["kept"][0];
+    assert!(
+        kept["reason"].as_str().unwrap_or("").contains("locked"),
+        "{st}"
+    );
+    assert!(kept["bytes"].as_u64().unwrap_or(0) >= cold.len(), "{st}");
+    assert!(kept["ranges"].as_u64().unwrap_or(0) >= 1, "{st}");
+    let verbose = d
+        .run(&["project", "show", "-v", "-n", "k"])
+        .expect(0)
+        .stdout;
+    let line = verbose
+        .lines()
+        .find(|l| l.trim_start().starts_with("kernel kept "))
+        .unwrap_or_else(|| panic!("no `kernel kept` line: {verbose}"));
+    assert!(line.contains("locked") && line.contains(" range"), "{line}");
+}

@@ -165,7 +165,18 @@ pub fn open_user_process<'h>(held: &'h Held, verb: &str) -> Result<(&'h Pidfd, S
 /// The message for a failure while working on `pid`; `doing` names the work for the
 /// permission hint ("scanning", "swapping").
 pub fn describe(pid: Pid, e: &Error, doing: &str) -> String {
+    describe_as(crate::sys::euid(), pid, e, doing)
+}
+
+/// [`describe`] for a caller whose effective uid is `euid`. Root is denied a process's
+/// `/proc` files only by the kernel's ptrace access rules (an undumpable process, Yama's
+/// ptrace_scope, an LSM), so it is told that rather than to become root.
+fn describe_as(euid: u32, pid: Pid, e: &Error, doing: &str) -> String {
     match (&e.path, e.kind) {
+        (Some(path), Kind::Permission) if path.starts_with("/proc/") && euid == 0 => format!(
+            "the kernel denied access to {path}: reading another process's memory maps needs \
+             ptrace access (it may be undumpable, or Yama/an LSM forbids it)"
+        ),
         (Some(path), Kind::Permission) if path.starts_with("/proc/") => {
             format!("permission denied reading {path}: {doing} another user's process needs root")
         }
@@ -229,6 +240,24 @@ mod tests {
         assert_eq!(
             target(&[]).unwrap_err(),
             "give the process to frob with --pid N or --name COMM"
+        );
+    }
+
+    #[test]
+    fn a_denied_proc_file_is_explained_by_who_asks() {
+        let e = Error {
+            path: Some("/proc/1/pagemap".into()),
+            ..Error::new(Kind::Permission, "/proc/1/pagemap: Permission denied")
+        };
+        let me = std::process::id() as Pid;
+        assert_eq!(
+            describe_as(1000, me, &e, "scanning"),
+            "permission denied reading /proc/1/pagemap: scanning another user's process needs root"
+        );
+        assert_eq!(
+            describe_as(0, me, &e, "scanning"),
+            "the kernel denied access to /proc/1/pagemap: reading another process's memory maps \
+             needs ptrace access (it may be undumpable, or Yama/an LSM forbids it)"
         );
     }
 

@@ -16,8 +16,9 @@ use crate::engine::cold::{self, Plan, Swapped, Watch};
 use crate::engine::targets::Held;
 use crate::error::{Error, Kind, Result};
 use crate::json;
+use crate::sys::meminfo::{self, SwapSpace};
 use crate::track::counts::MAX_COUNT;
-use crate::types::{help_list, Family, Pid, Range, ScanBackend, SwapBackend};
+use crate::types::{help_list, Family, PageSize, Pid, Range, ScanBackend, SwapBackend};
 
 const OPTS: &[Opt] = &[
     Opt::value("pid", Some('p')),
@@ -93,7 +94,8 @@ requested R bytes in K ranges backend B`, then one `  START-END` line per range.
 Exit status: 0 success, also when the kernel skipped some ranges or nothing was cold;
 1 the process (or, with --children, any of them) does not exist or exited, the scan
 failed, the kernel refused the swap-out (no permission, no backend) or skipped every
-range, or a signal interrupted it; 2 bad usage, a bad range or unreadable input.";
+range, it took the ranges but nothing left DRAM because swap is full or none is on (VmSwap
+did not grow), or a signal interrupted it; 2 bad usage, a bad range or unreadable input.";
 
 /// The help text, its backend lists from the backend tables.
 fn help() -> String {
@@ -207,7 +209,36 @@ fn report(done: &Done) -> i32 {
         );
         return 1;
     }
+    let advised = s.report.advised_bytes;
+    if let Some(why) = nothing_left(advised, s.vmswap_delta, || meminfo::swap_space().ok()) {
+        eprintln!(
+            "etmem-swap: pid {}: nothing left DRAM because {why}: the kernel took {advised} \
+             bytes, but the process's VmSwap did not grow",
+            done.pid
+        );
+        return 1;
+    }
     0
+}
+
+/// Why nothing left DRAM although the kernel took `advised` bytes: the process's VmSwap
+/// did not grow (`vmswap_delta` known and ≤ 0) and the system has no free swap (`swap`,
+/// read only then; `None` when it cannot be read), less than a page. `None` when that is
+/// not the case: the kernel counts pages it was advised to reclaim, not pages it could
+/// write out, so with swap full it "takes" everything and moves nothing.
+fn nothing_left(
+    advised: u64,
+    vmswap_delta: Option<i128>,
+    swap: impl FnOnce() -> Option<SwapSpace>,
+) -> Option<&'static str> {
+    if advised == 0 || !vmswap_delta.is_some_and(|d| d <= 0) {
+        return None;
+    }
+    match swap()? {
+        SwapSpace { total: 0, .. } => Some("no swap is on"),
+        s if s.free < PageSize::Base.bytes() => Some("swap is full"),
+        _ => None,
+    }
 }
 
 fn parse(args: &[String]) -> Result<Option<Args>, String> {
@@ -499,6 +530,39 @@ mod tests {
         };
         assert_eq!((s.loops, s.threshold), (3, 3));
         assert_eq!(a.swap_backend, Some(SwapBackend::ProcessMadvise));
+    }
+
+    #[test]
+    fn taken_but_not_gone_is_a_failure_only_when_swap_is_full_or_off() {
+        let full = || {
+            Some(SwapSpace {
+                total: 1 << 30,
+                free: 0,
+            })
+        };
+        let off = || Some(SwapSpace::default());
+        let room = || {
+            Some(SwapSpace {
+                total: 1 << 30,
+                free: 1 << 29,
+            })
+        };
+        assert_eq!(nothing_left(8192, Some(0), full), Some("swap is full"));
+        assert_eq!(nothing_left(8192, Some(-4096), full), Some("swap is full"));
+        assert_eq!(nothing_left(8192, Some(0), off), Some("no swap is on"));
+        // Swap has room: something else kept the pages (a cgroup's swap limit, say), and
+        // VmSwap already says so; not this failure.
+        assert_eq!(nothing_left(8192, Some(0), room), None);
+        // Something left, or nothing was taken, or it cannot be told: not this failure.
+        assert_eq!(nothing_left(8192, Some(4096), full), None);
+        assert_eq!(nothing_left(0, Some(0), full), None);
+        assert_eq!(nothing_left(8192, None, full), None);
+        assert_eq!(nothing_left(8192, Some(0), || None), None);
+        // Swap is only read when the rest says nothing left.
+        assert_eq!(
+            nothing_left(8192, Some(4096), || panic!("read swap needlessly")),
+            None
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ const OPTS: &[Opt] = &[
     Opt::value("write-mib", None),
     Opt::value("sparse-gib", None),
     Opt::flag("thp", None),
+    Opt::flag("mlock", None),
     Opt::value("name-vma", None),
     Opt::value("comm", None),
     Opt::value("children", None),
@@ -27,12 +28,14 @@ const OPTS: &[Opt] = &[
 ];
 
 const USAGE: &str = "usage: etmem workload [--hot-mib N] [--cold-mib N] [--write-mib N]
-                      [--sparse-gib N] [--thp]
-                      [--name-vma NAME] [--comm NAME] [--children N] [--exit-after SECONDS]
+                      [--sparse-gib N] [--thp] [--mlock] [--name-vma NAME] [--comm NAME]
+                      [--children N] [--exit-after SECONDS]
 A test process: maps and fills a hot region (read continuously), a cold region (never
 touched again) and a write region (written continuously), prints `hot|cold|write
 0xSTART-0xEND` lines and `ready`, then runs until killed or until --exit-after.
---thp asks for 2 MiB pages (MADV_HUGEPAGE), otherwise MADV_NOHUGEPAGE; --name-vma names
+--thp asks for 2 MiB pages (MADV_HUGEPAGE), otherwise MADV_NOHUGEPAGE;
+--mlock locks all its memory once filled (mlockall(MCL_CURRENT)), so the kernel refuses
+to page any of it out; --name-vma names
 the cold region [anon:NAME], or where the kernel cannot name anonymous memory maps it
 privately from a memfd called NAME (/memfd:NAME (deleted)); --comm sets the process name (as /proc/PID/comm shows it,
 15 bytes at most), so tasks can find it with type=name; --children starts N copies of itself as child processes
@@ -173,6 +176,10 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
     // see a settled process from `ready` on. Best effort: RLIMIT_MEMLOCK may forbid it.
     if let Ok(probe) = AnonRegion::new(crate::types::page_size() as usize, 0, Thp::NoHuge) {
         let _ = probe.lock_unlock();
+    }
+    if getopt::has(items, "mlock") {
+        nix::sys::mman::mlockall(nix::sys::mman::MlockAllFlags::MCL_CURRENT)
+            .map_err(|e| format!("--mlock: mlockall: {e}"))?;
     }
     let mut kids = Vec::new();
     if children > 0 {

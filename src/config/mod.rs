@@ -41,7 +41,8 @@ pub struct Origin {
 /// Everything one config file describes, objects in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigFile {
-    /// The file's canonical path when loaded, or the name given to [`parse`].
+    /// The file's resolved path when loaded (or the path as given, when resolving it leads
+    /// to another file: through `/proc/PID/root`), or the name given to [`parse`].
     pub path: String,
     /// The `[project]` groups.
     pub projects: Vec<ProjectConf>,

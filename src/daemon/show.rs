@@ -126,6 +126,14 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
             l.workers, l.pages_scanned, l.cold_pages, l.swapped_bytes, l.requested_bytes, l.vmswap_growth, s.swapped_total
         );
     }
+    for k in &s.last.kept {
+        let ranges = if k.ranges == 1 { "range" } else { "ranges" };
+        let _ = writeln!(
+            out,
+            "{INDENT}kernel kept {} bytes: {} ({} {ranges})",
+            k.bytes, k.reason, k.ranges
+        );
+    }
     for why in &s.last.skipped {
         let _ = writeln!(out, "{INDENT}skipped: {why}");
     }
@@ -195,6 +203,15 @@ fn task_json(o: &mut json::Object, t: &TaskSlot) {
         .field("swapped_total", s.swapped_total)
         .field("workers", s.last.workers)
         .field("skipped", &s.last.skipped);
+    o.array("kept", |a| {
+        for k in &s.last.kept {
+            a.object(|o| {
+                o.field("reason", &k.reason)
+                    .field("bytes", k.bytes)
+                    .field("ranges", k.ranges);
+            });
+        }
+    });
 }
 
 #[cfg(test)]
@@ -250,6 +267,7 @@ mod tests {
     /// The exact `--json` text: keys, order, nulls and escaping are what scripts read.
     #[test]
     fn json_text_is_pinned() {
+        use crate::engine::task_status::Kept;
         let mut reg = Registry::default();
         assert_eq!(show(&reg, None, View::Json), "{\"projects\":[]}\n");
         let text = concat!(
@@ -279,6 +297,18 @@ mod tests {
                 vmswap_growth: 5,
                 workers: 6,
                 skipped: vec!["x".into(), "y\\".into()],
+                kept: vec![
+                    Kept {
+                        reason: "locked \"m\"".into(),
+                        bytes: 8192,
+                        ranges: 2,
+                    },
+                    Kept {
+                        reason: "hugetlb".into(),
+                        bytes: 4096,
+                        ranges: 1,
+                    },
+                ],
             };
             s.swapped_total = 7;
             drop(s);
@@ -295,7 +325,7 @@ mod tests {
                 r#""pids":[],"cycles":0,"last_cycle_secs_ago":null,"note":null,"#,
                 r#""last_error":"e","backend":null,"pages_scanned":0,"cold_pages":0,"#,
                 r#""requested_bytes":0,"swapped_bytes":0,"vmswap_growth":0,"#,
-                r#""swapped_total":0,"workers":0,"skipped":[]"#
+                r#""swapped_total":0,"workers":0,"skipped":[],"kept":[]"#
             ),
         );
         let a = task(
@@ -307,7 +337,9 @@ mod tests {
                 r#""last_error":null,"backend":"page_idle+process_madvise","#,
                 r#""pages_scanned":1,"cold_pages":2,"requested_bytes":3,"#,
                 r#""swapped_bytes":4,"vmswap_growth":5,"swapped_total":7,"workers":6,"#,
-                r#""skipped":["x","y\\"]"#
+                r#""skipped":["x","y\\"],"#,
+                r#""kept":[{"reason":"locked \"m\"","bytes":8192,"ranges":2},"#,
+                r#"{"reason":"hugetlb","bytes":4096,"ranges":1}]"#
             ),
         );
         let q = r#"{"name":"q","started":false,"engines":[{"name":"slide","tasks":[]}]}"#;
@@ -324,5 +356,13 @@ mod tests {
         let want = format!("{{\"projects\":[{q}]}}\n");
         assert_eq!(show(&reg, Some("q"), View::Json), want);
         assert_eq!(show(&reg, Some("x"), View::Json), "{\"projects\":[]}\n");
+        // show -v says the same, under the figures.
+        let verbose = show(&reg, Some("p\"1"), View::Verbose);
+        let want = concat!(
+            "         kernel kept 8192 bytes: locked \"m\" (2 ranges)\n",
+            "         kernel kept 4096 bytes: hugetlb (1 range)\n",
+            "         skipped: x\n"
+        );
+        assert!(verbose.contains(want), "{verbose}");
     }
 }

@@ -105,6 +105,7 @@ impl Engine for Slide {
                     stats.requested_bytes += d.requested_bytes;
                     stats.swapped_bytes += d.swapped_bytes;
                     stats.vmswap_growth += d.vmswap_growth;
+                    stats.keep(&d.skipped);
                     backends = Some(d.backends);
                 }
                 // A child that exited between lookup and scan is not the task's failure.
@@ -115,8 +116,7 @@ impl Engine for Slide {
             }
         }
         let mut st = run.status();
-        st.swapped_total += stats.swapped_bytes;
-        st.last = stats;
+        st.end_cycle(stats);
         if backends.is_some() {
             st.backend = backends;
         }
@@ -142,6 +142,8 @@ struct PidDone {
     swapped_bytes: u64,
     vmswap_growth: u64,
     backends: String,
+    /// The ranges the kernel kept, and why.
+    skipped: Vec<(Range, String)>,
 }
 
 impl Slide {
@@ -225,6 +227,7 @@ impl Slide {
             swapped_bytes: swapped.report.advised_bytes,
             vmswap_growth: swapped.vmswap_growth(),
             backends: format!("{}+{}", scanned.backend.name(), swapped.backend.name()),
+            skipped: swapped.report.skipped,
         }))
     }
 

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use crate::types::Pid;
+use crate::types::{Pid, Range};
 
 /// Per-task state and statistics.
 #[derive(Debug, Clone, Default)]
@@ -22,7 +22,8 @@ pub struct TaskStatus {
     pub backend: Option<String>,
     /// What the last cycle measured and did.
     pub last: CycleStats,
-    /// Bytes the kernel took out of DRAM for this task since the project started.
+    /// Bytes that left DRAM for this task since the project started: the sum of each
+    /// cycle's [`CycleStats::vmswap_growth`].
     pub swapped_total: u64,
     /// `type=pid`: the start time of the process first found since the project started.
     /// A pid names one process: a later process that reuses the pid is refused, not
@@ -47,11 +48,125 @@ pub struct CycleStats {
     pub workers: u64,
     /// Processes skipped, and why (gates closed, another task scanning them).
     pub skipped: Vec<String>,
+    /// What the kernel kept in DRAM of what it was asked, by reason: all reasons while
+    /// the cycle runs ([`CycleStats::keep`]), the [`KEPT_REASONS`] with the most bytes once
+    /// it ended ([`TaskStatus::end_cycle`]).
+    pub kept: Vec<Kept>,
+}
+
+/// How many reasons for kept memory a finished cycle reports.
+pub const KEPT_REASONS: usize = 3;
+
+/// Memory the kernel kept in DRAM although it was asked to swap it out, for one reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Kept {
+    /// Why, as the swapper said it (`the kernel will not page out this range (locked,
+    /// PFN-mapped or hugetlb mapping)`).
+    pub reason: String,
+    /// Bytes of the ranges kept for that reason.
+    pub bytes: u64,
+    /// How many ranges.
+    pub ranges: u64,
+}
+
+impl CycleStats {
+    /// Count the ranges the kernel `skipped` in one swap-out (its
+    /// [`SwapReport::skipped`](crate::act::SwapReport::skipped)) by reason.
+    pub fn keep(&mut self, skipped: &[(Range, String)]) {
+        for (r, why) in skipped {
+            match self.kept.iter_mut().find(|k| k.reason == *why) {
+                Some(k) => {
+                    k.bytes = k.bytes.saturating_add(r.len());
+                    k.ranges += 1;
+                }
+                None => self.kept.push(Kept {
+                    reason: why.clone(),
+                    bytes: r.len(),
+                    ranges: 1,
+                }),
+            }
+        }
+    }
 }
 
 impl TaskStatus {
     /// Forget everything from an earlier run (on project start).
     pub fn reset(&mut self) {
         *self = TaskStatus::default();
+    }
+
+    /// Record a finished cycle's figures: they become the last cycle's, and what left
+    /// DRAM (the growth of VmSwap, not the bytes the kernel took: with swap full it takes
+    /// all and moves nothing) is added to the total.
+    /// The reasons for kept memory are cut to the [`KEPT_REASONS`] with the most bytes.
+    pub fn end_cycle(&mut self, mut stats: CycleStats) {
+        self.swapped_total = self.swapped_total.saturating_add(stats.vmswap_growth);
+        stats.kept.sort_by(|a, b| {
+            (b.bytes, b.ranges)
+                .cmp(&(a.bytes, a.ranges))
+                .then_with(|| a.reason.cmp(&b.reason))
+        });
+        stats.kept.truncate(KEPT_REASONS);
+        self.last = stats;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_memory_is_counted_by_reason_and_the_top_three_by_bytes_stay() {
+        let p = crate::types::PageSize::Base.bytes();
+        let r = |pages: u64| Range::new(p, p + pages * p);
+        let mut stats = CycleStats::default();
+        // Two processes' swap-outs: locked twice, hugetlb once, two rarer reasons.
+        stats.keep(&[
+            (r(4), "locked".into()),
+            (r(1), "not mapped".into()),
+            (r(8), "hugetlb".into()),
+        ]);
+        stats.keep(&[(r(6), "locked".into()), (r(2), "busy".into())]);
+        assert_eq!(stats.kept.len(), 4);
+        let mut st = TaskStatus::default();
+        st.end_cycle(stats);
+        let kept = |reason: &str, pages: u64, ranges: u64| Kept {
+            reason: reason.into(),
+            bytes: pages * p,
+            ranges,
+        };
+        assert_eq!(
+            st.last.kept,
+            vec![
+                kept("locked", 10, 2),
+                kept("hugetlb", 8, 1),
+                kept("busy", 2, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_total_counts_what_left_dram_not_what_the_kernel_took() {
+        let mut st = TaskStatus::default();
+        // Swap full: the kernel took 8 MiB and VmSwap did not grow.
+        st.end_cycle(CycleStats {
+            requested_bytes: 8 << 20,
+            swapped_bytes: 8 << 20,
+            vmswap_growth: 0,
+            ..CycleStats::default()
+        });
+        assert_eq!(st.swapped_total, 0);
+        assert_eq!(st.last.swapped_bytes, 8 << 20);
+        st.end_cycle(CycleStats {
+            requested_bytes: 8 << 20,
+            swapped_bytes: 8 << 20,
+            vmswap_growth: 4 << 20,
+            ..CycleStats::default()
+        });
+        assert_eq!(st.swapped_total, 4 << 20);
+        assert_eq!(
+            (st.last.swapped_bytes, st.last.vmswap_growth),
+            (8 << 20, 4 << 20)
+        );
     }
 }

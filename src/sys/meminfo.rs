@@ -37,6 +37,35 @@ pub fn parse(text: &str) -> Result<MemInfo> {
     })
 }
 
+/// The system's swap space, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SwapSpace {
+    /// `SwapTotal`: all swap turned on (0 when none is).
+    pub total: u64,
+    /// `SwapFree`: swap not in use.
+    pub free: u64,
+}
+
+/// Read the swap figures of `/proc/meminfo`.
+pub fn swap_space() -> Result<SwapSpace> {
+    let text =
+        std::fs::read_to_string("/proc/meminfo").map_err(|e| Error::file("/proc/meminfo", e))?;
+    parse_swap(&text)
+}
+
+/// Parse the `SwapTotal` and `SwapFree` lines of meminfo text.
+pub fn parse_swap(text: &str) -> Result<SwapSpace> {
+    let get = |key: &str| {
+        field(text, key)
+            .and_then(parse_kb)
+            .ok_or_else(|| Error::invalid(format!("/proc/meminfo: no {key} line")))
+    };
+    Ok(SwapSpace {
+        total: get("SwapTotal")?,
+        free: get("SwapFree")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +90,23 @@ mod tests {
         );
         assert!(parse("MemFree: 5 kB\n").is_err());
         assert!(read().unwrap().total > 0);
+    }
+
+    #[test]
+    fn parses_swap() {
+        let text = "MemTotal: 1000 kB\nSwapCached: 7 kB\nSwapTotal: 2048 kB\nSwapFree: 1024 kB\n";
+        assert_eq!(
+            parse_swap(text).unwrap(),
+            SwapSpace {
+                total: 2 << 20,
+                free: 1 << 20
+            }
+        );
+        assert_eq!(
+            parse_swap("SwapTotal: 0 kB\n").unwrap_err().msg,
+            "/proc/meminfo: no SwapFree line"
+        );
+        let now = swap_space().unwrap();
+        assert!(now.free <= now.total);
     }
 }

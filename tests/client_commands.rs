@@ -144,10 +144,12 @@ fn started_task_reports_its_processes_truthfully() {
     assert!(json.contains(&format!("\"pids\":[{pid}]")), "{json}");
     child.kill().unwrap();
     child.wait().unwrap();
-    // The process is gone: the next cycles say so and the project keeps running.
-    let seen = d.verbose_until(&format!("error: no process with pid {pid}"));
+    // The process is gone: the next cycles say so and the project keeps running. A
+    // type=pid task names the process it had, which exited (and will not follow
+    // another process that gets the pid).
+    let seen = d.verbose_until(&format!("error: process {pid} exited"));
     assert!(
-        seen.contains(&format!("error: no process with pid {pid}")),
+        seen.contains(&format!("error: process {pid} exited")),
         "{seen}"
     );
     assert!(seen.contains("pids: none"), "{seen}");

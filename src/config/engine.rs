@@ -497,6 +497,17 @@ mod tests {
             );
             err_has(&text, why);
         }
+        // Found by the fuzz target `config`: the refused text was quoted raw, control
+        // characters and all; now escaped as the value before it is.
+        let (text, line) = set(CSLIDE, "node_pair", "2,0;3,\0\x011");
+        err_has(
+            &text,
+            &format!("{F}:{line}: [engine] node_pair=2,0;3,\\u{{0}}\\u{{1}}1: must be pairs"),
+        );
+        err_has(
+            &text,
+            "('\\u{0}\\u{1}1' in '3,\\u{0}\\u{1}1' is not a node number)",
+        );
         let max = i64::from(i32::MAX);
         int_edges(CSLIDE, "engine", "hot_threshold", (0, max), |c| {
             i64::from(cslide(c).hot_threshold)

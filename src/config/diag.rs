@@ -95,10 +95,28 @@ impl Diag {
 
 fn keep(list: &mut Vec<(usize, String)>, dropped: &mut usize, line: usize, msg: String) {
     if list.len() < MAX_KEPT {
-        list.push((line, msg));
+        list.push((line, printable(msg)));
     } else {
         *dropped += 1;
     }
+}
+
+/// `msg` with its control characters escaped, as [`value::shown`](super::value::shown)
+/// shows a value: a reader's rule may quote the text it refused (`node_pair` does), and no
+/// message may garble the log line or reply it ends up in.
+fn printable(msg: String) -> String {
+    if !msg.chars().any(char::is_control) {
+        return msg;
+    }
+    let mut out = String::with_capacity(msg.len() + 16);
+    for c in msg.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Messages sorted by line; messages of one line keep the order they were found in.
@@ -161,6 +179,17 @@ mod tests {
         let mut d = Diag::default();
         d.error_at(Step::TaskValue, 1, "t".into());
         assert_eq!(d.finish().unwrap_err().object, Some(Object::Task));
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_every_message() {
+        // Found by the fuzz target `config`: node_pair's rule quoted the refused text raw.
+        let mut d = Diag::default();
+        d.warn(1, "w\u{7}".into());
+        assert_eq!(d.finish().unwrap(), vec!["w\\u{7}"]);
+        let mut d = Diag::default();
+        d.error(1, "a\0b\tc\nd".into());
+        assert_eq!(d.finish().unwrap_err().msg, "a\\u{0}b\\tc\\nd");
     }
 
     #[test]

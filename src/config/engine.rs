@@ -232,7 +232,9 @@ const NODE_PAIR_RULE: &str =
 fn node_pairs(raw: &str) -> Result<Vec<(u32, u32)>, String> {
     let bad = |why: String| format!("{NODE_PAIR_RULE} ({why})");
     let mut pairs = Vec::new();
-    let mut seen: Vec<u32> = Vec::new();
+    // A set, not a list: a 10 MiB file can name a million nodes, and a list made the
+    // duplicate check quadratic (minutes of the daemon's time for one `obj add`).
+    let mut seen = std::collections::HashSet::new();
     for pair in raw.split([';', ' ', '\t']).filter(|p| !p.is_empty()) {
         let Some((hot, cold)) = pair.split_once(',') else {
             return Err(bad(format!("'{pair}' is not two nodes joined by ','")));
@@ -244,10 +246,9 @@ fn node_pairs(raw: &str) -> Result<Vec<(u32, u32)>, String> {
                 .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| bad(format!("'{text}' in '{pair}' is not a node number")))?;
-            if seen.contains(&node) {
+            if !seen.insert(node) {
                 return Err(bad(format!("node {node} appears twice")));
             }
-            seen.push(node);
             *slot = node;
         }
         pairs.push((nodes[0], nodes[1]));
@@ -497,6 +498,30 @@ mod tests {
             );
             err_has(&text, why);
         }
+        // Found by the fuzz target `config`: the refused text was quoted raw, control
+        // characters and all; now escaped as the value before it is.
+        let (text, line) = set(CSLIDE, "node_pair", "2,0;3,\0\x011");
+        err_has(
+            &text,
+            &format!("{F}:{line}: [engine] node_pair=2,0;3,\\u{{0}}\\u{{1}}1: must be pairs"),
+        );
+        err_has(
+            &text,
+            "('\\u{0}\\u{1}1' in '3,\\u{0}\\u{1}1' is not a node number)",
+        );
+        // Found while fuzzing `config`: each node was looked for in a list of the nodes
+        // before it, so a long node_pair took quadratic time (200000 pairs: minutes).
+        let many: Vec<String> = (0..200_000)
+            .map(|i| format!("{},{}", 2 * i, 2 * i + 1))
+            .collect();
+        let (text, _) = set(CSLIDE, "node_pair", &many.join(";"));
+        let t = std::time::Instant::now();
+        assert_eq!(cslide(&ok(&text)).node_pairs.len(), 200_000);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            t.elapsed()
+        );
         let max = i64::from(i32::MAX);
         int_edges(CSLIDE, "engine", "hot_threshold", (0, max), |c| {
             i64::from(cslide(c).hot_threshold)

@@ -86,7 +86,8 @@ pub fn read(text: &[u8], file: &str, diag: &mut Diag) -> Vec<Group> {
             diag.error(
                 line,
                 format!(
-                    "{file}:{line}: {key}={}: a key before the first [group] line; put it under [project], [engine] or [task]",
+                    "{file}:{line}: {}={}: a key before the first [group] line; put it under [project], [engine] or [task]",
+                    super::value::shown(key),
                     super::value::shown(value.trim_matches(is_blank))
                 ),
             );
@@ -172,5 +173,20 @@ mod tests {
         assert!(lines[3].starts_with("f:5: =v: the key name is missing"));
         assert!(lines[4].starts_with("f:6: [c]x: not a valid group line"));
         assert_eq!(lines[5], "f:7: this line is not valid UTF-8 text");
+    }
+
+    #[test]
+    fn a_key_before_any_group_is_shown_escaped_and_short() {
+        // Found by the fuzz target `config`: this message printed the key raw, control
+        // characters and all, however long (the others already went through `shown`).
+        let long = "k".repeat(1000);
+        let msg = read_err(format!("a\u{1}b=v\n{long}=v\n").as_bytes());
+        let lines: Vec<&str> = msg.lines().collect();
+        assert!(
+            lines[0].starts_with("f:1: a\\u{1}b=v: a key before"),
+            "{msg}"
+        );
+        assert!(lines[1].starts_with(&format!("f:2: {}...=v: a key before", &long[..48])));
+        assert!(!msg.chars().any(|c| c.is_control() && c != '\n'));
     }
 }

@@ -69,8 +69,10 @@ pub fn parse(text: &str, file: &str) -> Result<ConfigFile> {
     parse_bytes(text.as_bytes(), file)
 }
 
-/// Parse the bytes of a file, which may not be UTF-8 (reported by line).
-fn parse_bytes(bytes: &[u8], file: &str) -> Result<ConfigFile> {
+/// Parse the bytes of a file, which may not be UTF-8 (each such line is an error naming
+/// it); `file` is only used in messages. [`load`] reads a file's bytes and calls this, so
+/// it is the parser a config file really meets (public for the fuzz targets).
+pub fn parse_bytes(bytes: &[u8], file: &str) -> Result<ConfigFile> {
     let mut diag = Diag::default();
     let groups = keyfile::read(bytes, file, &mut diag);
     let mut config = ConfigFile {

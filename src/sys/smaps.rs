@@ -46,7 +46,11 @@ pub fn parse_smaps(text: &str) -> Result<Vec<SmapsVma>> {
                     "smaps field before any VMA: {line:?}"
                 )));
             };
-            let value = line[key.len()..].trim();
+            // The key is the first word, after any blanks: cut it from there (cutting
+            // `key.len()` bytes off the untrimmed line took the wrong text, or panicked
+            // inside a UTF-8 character, on an indented line).
+            let value =
+                line.trim_start_matches(|c: char| c.is_ascii_whitespace())[key.len()..].trim();
             match name {
                 "VmFlags" => cur.vmflags = value.to_string(),
                 "Rss" | "Referenced" | "AnonHugePages" => {
@@ -101,6 +105,17 @@ VmFlags: rd wr mr mw me ac ht
         assert_eq!(v[1].vma.path, "[anon:cold]");
         assert!(parse_smaps("Rss: 4 kB\n").is_err());
         assert!(parse_smaps("7f-7e rw-p 0 00:00 0\n").is_err());
+    }
+
+    #[test]
+    fn indented_fields_are_read_whole() {
+        // Found by the fuzz target `smaps`: the value was cut at the key's length from the
+        // start of the line, so blanks before a key shifted it, or split a character.
+        let vma = "7f0000000000-7f0000200000 rw-p 00000000 00:00 0\n";
+        let e = parse_smaps(&format!("{vma}\t\t\u{e9}:\n\t\tRss: \u{e9}\n")).unwrap_err();
+        assert!(e.msg.starts_with("unparsable smaps line"), "{e}");
+        let v = parse_smaps(&format!("{vma}\r\r\rVmFlags:\n  Rss: 8 kB\n")).unwrap();
+        assert_eq!((v[0].vmflags.as_str(), v[0].rss), ("", 8192));
     }
 
     #[test]

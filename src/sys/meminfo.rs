@@ -17,11 +17,14 @@ pub struct MemInfo {
     pub swap_cached: u64,
 }
 
+/// The text of `/proc/meminfo`.
+fn text() -> Result<String> {
+    std::fs::read_to_string("/proc/meminfo").map_err(|e| Error::file("/proc/meminfo", e))
+}
+
 /// Read `/proc/meminfo`.
 pub fn read() -> Result<MemInfo> {
-    let text =
-        std::fs::read_to_string("/proc/meminfo").map_err(|e| Error::file("/proc/meminfo", e))?;
-    parse(&text)
+    parse(&text()?)
 }
 
 /// Parse meminfo text; MemAvailable falls back to MemFree on kernels older than 3.14.
@@ -48,9 +51,7 @@ pub struct SwapSpace {
 
 /// Read the swap figures of `/proc/meminfo`.
 pub fn swap_space() -> Result<SwapSpace> {
-    let text =
-        std::fs::read_to_string("/proc/meminfo").map_err(|e| Error::file("/proc/meminfo", e))?;
-    parse_swap(&text)
+    parse_swap(&text()?)
 }
 
 /// Parse the `SwapTotal` and `SwapFree` lines of meminfo text.

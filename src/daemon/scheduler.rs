@@ -159,14 +159,13 @@ mod tests {
     use crate::error::Result;
     use std::time::Instant;
 
-    /// An engine with a bug: every cycle it panics, and while holding its task's status
-    /// lock, so the mutex is poisoned too.
-    struct Buggy;
+    /// A test engine: with `buggy`, every cycle panics, and while holding its task's
+    /// status lock, so the mutex is poisoned too; otherwise it does nothing and succeeds.
+    struct TestEngine {
+        buggy: bool,
+    }
 
-    /// An engine that does nothing and succeeds.
-    struct Fine;
-
-    impl Engine for Buggy {
+    impl Engine for TestEngine {
         fn wants_children(&self) -> bool {
             false
         }
@@ -177,22 +176,10 @@ mod tests {
             None
         }
         fn run_cycle(&self, run: &TaskRun) -> Result<()> {
-            let _held = run.status();
-            panic!("index out of bounds: the len is 0 but the index is 7");
-        }
-    }
-
-    impl Engine for Fine {
-        fn wants_children(&self) -> bool {
-            false
-        }
-        fn check_start(&self, _: &ProjectConf) -> Result<()> {
-            Ok(())
-        }
-        fn note(&self, _: &ProjectConf, _: &TaskConf) -> Option<String> {
-            None
-        }
-        fn run_cycle(&self, _: &TaskRun) -> Result<()> {
+            if self.buggy {
+                let _held = run.status();
+                panic!("index out of bounds: the len is 0 but the index is 7");
+            }
             Ok(())
         }
     }
@@ -217,8 +204,8 @@ mod tests {
             status: Arc::default(),
             task_stop: Arc::new(Stop::new()),
         };
-        let bad = work(Arc::new(Buggy), file.tasks.remove(0));
-        let good = work(Arc::new(Fine), file.tasks.remove(0));
+        let bad = work(Arc::new(TestEngine { buggy: true }), file.tasks.remove(0));
+        let good = work(Arc::new(TestEngine { buggy: false }), file.tasks.remove(0));
         let list = Arc::new(Mutex::new(vec![bad.clone(), good.clone()]));
         let runner = Runner::start(project, list).unwrap();
         // Cycles go on, for the buggy task and for its neighbour, a second apart.

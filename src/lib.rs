@@ -33,7 +33,6 @@ pub mod error;
 pub mod json;
 pub mod log;
 pub mod rpc;
-#[allow(unsafe_code)]
 pub mod sys;
 pub mod track;
 pub mod types;

@@ -12,6 +12,7 @@ pub mod kpageflags;
 pub mod maps;
 pub mod meminfo;
 pub mod mman;
+pub mod move_pages;
 pub mod numa;
 pub mod page_idle;
 pub mod pagemap;

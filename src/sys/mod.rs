@@ -13,6 +13,7 @@ pub mod maps;
 pub mod meminfo;
 pub mod mman;
 pub mod move_pages;
+pub mod node_mem;
 pub mod numa;
 pub mod page_idle;
 pub mod pagemap;

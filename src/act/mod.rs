@@ -1,4 +1,5 @@
-//! Actuators: take pages out of DRAM (swap them out, or migrate them to another node).
+//! Actuators: take pages out of DRAM (swap them out, or migrate them to another node:
+//! [`migrate`]).
 //!
 //! Swap-out has two kernel backends behind one [`Swapper`] trait: openEuler's
 //! `/proc/PID/swap_pages` (module `etmem_swap`) and stock Linux's
@@ -7,6 +8,7 @@
 
 pub mod coalesce;
 pub mod madvise;
+pub mod migrate;
 pub mod residency;
 pub mod swap_pages;
 pub mod swapcache;

@@ -19,21 +19,23 @@ fn base_pages(r: Range) -> Vec<u64> {
     (r.start..r.end).step_by(page_size() as usize).collect()
 }
 
-fn ready() -> bool {
+/// The workload `etmem workload ARGS...` and a pidfd of it; `None` (skipped) when not
+/// root.
+fn start(args: &[&str]) -> Option<(Workload, Pidfd)> {
     if !common::root_or_skip("move_pages with MPOL_MF_MOVE_ALL over a child") {
-        return false;
+        return None;
     }
     assert!(can_move_others(), "root without CAP_SYS_NICE in CapEff");
-    true
+    let w = Workload::spawn(args);
+    let target = Pidfd::open(w.pid).unwrap();
+    Some((w, target))
 }
 
 #[test]
 fn pages_are_located_and_moved_to_their_own_node() {
-    if !ready() {
+    let Some((mut w, target)) = start(&["--hot-mib", "8", "--cold-mib", "8"]) else {
         return;
-    }
-    let mut w = Workload::spawn(&["--hot-mib", "8", "--cold-mib", "8"]);
-    let target = Pidfd::open(w.pid).unwrap();
+    };
     let mut pages = base_pages(w.hot.unwrap());
     pages.extend(base_pages(w.cold.unwrap()));
     assert_eq!(pages.len(), 4096, "16 MiB of 4 KiB pages");
@@ -68,11 +70,9 @@ fn pages_are_located_and_moved_to_their_own_node() {
 
 #[test]
 fn a_node_that_is_not_online_is_named() {
-    if !ready() {
+    let Some((w, target)) = start(&["--hot-mib", "1", "--cold-mib", "1"]) else {
         return;
-    }
-    let w = Workload::spawn(&["--hot-mib", "1", "--cold-mib", "1"]);
-    let target = Pidfd::open(w.pid).unwrap();
+    };
     let pages: Vec<_> = base_pages(w.cold.unwrap())
         .into_iter()
         .map(|a| (a, PageSize::Base))
@@ -85,11 +85,9 @@ fn a_node_that_is_not_online_is_named() {
 
 #[test]
 fn unmapped_pages_are_absent_and_a_stop_is_prompt() {
-    if !ready() {
+    let Some((_w, target)) = start(&["--hot-mib", "1", "--cold-mib", "1"]) else {
         return;
-    }
-    let w = Workload::spawn(&["--hot-mib", "1", "--cold-mib", "1"]);
-    let target = Pidfd::open(w.pid).unwrap();
+    };
     // Below mmap_min_addr, and between the program (0x55...) and the mmap area (0x7f...).
     let holes = [UNMAPPED, UNMAPPED + page_size(), 0x6fff_ffff_f000];
     let mut m = Migrator::new();
@@ -108,11 +106,9 @@ fn unmapped_pages_are_absent_and_a_stop_is_prompt() {
 
 #[test]
 fn an_exited_process_is_gone() {
-    if !ready() {
+    let Some((w, target)) = start(&["--hot-mib", "1"]) else {
         return;
-    }
-    let w = Workload::spawn(&["--hot-mib", "1"]);
-    let target = Pidfd::open(w.pid).unwrap();
+    };
     let hot = w.hot.unwrap();
     drop(w);
     let mut m = Migrator::new();

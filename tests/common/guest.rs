@@ -24,10 +24,33 @@ fn have_qemu() -> bool {
         .unwrap_or(false)
 }
 
+/// How to boot the guest a test re-runs in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GuestOpts<'a> {
+    /// Memory of node 0 (with the CPUs), MiB.
+    pub mem_mib: u32,
+    /// Memory of a CPU-less node 1 (a slow tier), MiB; 0 for none (`--tier`).
+    pub tier_mib: u32,
+    /// Extra kernel command line words, such as `hugepages=64` (`--append`).
+    pub append: Option<&'a str>,
+}
+
 /// Inside the guest: returns true (run the assertions). Outside: re-runs test `name`
 /// inside the guest with `mem_mib` of memory, asserts it passed, prints its output, and
 /// returns false (the caller returns). Skips (see `skip`) without qemu or the runner.
 pub fn in_guest_or_rerun(name: &str, mem_mib: u32) -> bool {
+    in_guest_or_rerun_with(
+        name,
+        &GuestOpts {
+            mem_mib,
+            ..GuestOpts::default()
+        },
+    )
+}
+
+/// [`in_guest_or_rerun`] with a guest booted as `opts` says: a slow NUMA node 1, extra
+/// kernel command line words.
+pub fn in_guest_or_rerun_with(name: &str, opts: &GuestOpts) -> bool {
     if in_guest() {
         return true;
     }
@@ -45,9 +68,22 @@ pub fn in_guest_or_rerun(name: &str, mem_mib: u32) -> bool {
     static ONE_GUEST: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_GUEST.lock().unwrap_or_else(|p| p.into_inner());
     let exe = std::env::current_exe().expect("test binary path");
+    let mut vm_args = vec![
+        "--mem".to_string(),
+        opts.mem_mib.to_string(),
+        "--timeout".to_string(),
+        "400".to_string(),
+    ];
+    if opts.tier_mib > 0 {
+        vm_args.extend(["--tier".to_string(), opts.tier_mib.to_string()]);
+    }
+    if let Some(words) = opts.append {
+        vm_args.extend(["--append".to_string(), words.to_string()]);
+    }
     let boot = || {
         Command::new(runner())
-            .args(["--mem", &mem_mib.to_string(), "--timeout", "400", "--"])
+            .args(&vm_args)
+            .arg("--")
             .arg("env")
             .arg("ETMEM_IN_GUEST=1")
             .arg(format!(

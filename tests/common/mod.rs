@@ -4,6 +4,7 @@
 
 pub mod daemon;
 pub mod guest;
+pub mod numa_maps;
 pub mod workload;
 
 use std::process::{Command, Output, Stdio};

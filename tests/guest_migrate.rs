@@ -19,10 +19,14 @@ const GUEST: GuestOpts = GuestOpts {
     append: None,
 };
 
-/// The guest's two nodes as the sys readers see them; automatic NUMA balancing off, so
-/// only our moves move pages.
-fn two_nodes() {
+/// Automatic NUMA balancing off, so only our moves move pages.
+fn balancing_off() {
     std::fs::write("/proc/sys/kernel/numa_balancing", "0").expect("turn numa_balancing off");
+}
+
+/// The guest's two nodes as the sys readers see them, with balancing off.
+fn two_nodes() {
+    balancing_off();
     assert_eq!(numa::online_nodes(), vec![0, 1]);
     assert_eq!(numa::node_cpus(1), Some(vec![]), "node 1 has no CPUs");
     assert!(numa::node_cpus(0).is_some_and(|c| !c.is_empty()));
@@ -129,6 +133,55 @@ fn transparent_huge_pages_move_whole() {
     println!("after the move: {} bytes of THP", huge(w.pid));
 
     move_and_check(&w, cold, PageSize::Pmd, 0);
+    let v = w.verify();
+    assert!(v.starts_with("verify ok"), "{v}");
+}
+
+#[test]
+fn a_full_node_is_counted_as_no_memory() {
+    let small = GuestOpts {
+        tier_mib: 128,
+        ..GUEST
+    };
+    if !in_guest_or_rerun_with("a_full_node_is_counted_as_no_memory", &small) {
+        return;
+    }
+    balancing_off();
+    // 192 MiB into a 128 MiB node: what fits moves, the rest is counted, none is lost.
+    let mut w = Workload::spawn(&["--cold-mib", "192"]);
+    let cold = w.cold.unwrap();
+    let target = Pidfd::open(w.pid).unwrap();
+    let r = Migrator::new()
+        .move_to(&target, &pages(cold, PageSize::Base), 1, &|| false)
+        .unwrap();
+    let after = numa_maps::vma(w.pid, cold.start);
+    println!(
+        "{}
+  numa_maps after {:?}",
+        r.summary(),
+        after.pages
+    );
+    assert!(
+        r.moved.pages > 0 && r.no_memory.pages > 0,
+        "{}",
+        r.summary()
+    );
+    assert_eq!(r.asked.bytes, cold.len());
+    assert_eq!(
+        r.asked.pages,
+        r.moved.pages + r.no_memory.pages + r.busy.pages,
+        "{}",
+        r.summary()
+    );
+    let diff = r.moved.bytes.abs_diff(after.bytes_on(1));
+    assert!(
+        diff <= cold.len() / 100,
+        "{} vs {:?}",
+        r.summary(),
+        after.pages
+    );
+
+    move_and_check(&w, cold, PageSize::Base, 0);
     let v = w.verify();
     assert!(v.starts_with("verify ok"), "{v}");
 }

@@ -107,7 +107,8 @@ pub struct SlideTask {
 /// cslide task settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CslideTask {
-    /// VMA flags a mapping must have to be scanned; only `ht` (hugetlb) exists.
+    /// The smaps `VmFlags` a mapping must all have to be tiered (`ht`: hugetlb); empty
+    /// (no `vm_flags` key) takes every mapping. Upstream accepted only `ht`.
     pub vm_flags: Vec<String>,
     /// Scan only anonymous mappings (`anon_only=yes`); default no.
     pub anon_only: bool,
@@ -277,7 +278,23 @@ fn swap_threshold(raw: &str) -> Result<u64, String> {
         .ok_or_else(rule)
 }
 
+/// The two-letter `VmFlags` tokens of `/proc/PID/smaps` (the kernel's
+/// `show_smap_vma_flags`), any of which `vm_flags` may name.
+pub const VM_FLAG_TOKENS: &[&str] = &[
+    "rd", "wr", "ex", "sh", "mr", "mw", "me", "ms", "gd", "pf", "dw", "lo", "io", "sr", "rr", "dc",
+    "de", "ac", "nr", "ht", "sf", "nl", "ar", "wf", "dd", "sd", "mm", "hg", "nh", "mg", "um", "uw",
+    "ui", "ss", "sl", "bt", "mt", "lf", "gu",
+];
+
+/// The guide's limit on the `vm_flags` value.
+const VM_FLAGS_MAX: usize = 256;
+
 fn read_cslide(s: &mut Section) -> CslideTask {
+    let rule = format!(
+        "smaps VmFlags tokens separated by spaces or commas, at most {VM_FLAGS_MAX} bytes, \
+         e.g. ht (hugetlb); known tokens: {}",
+        VM_FLAG_TOKENS.join(" ")
+    );
     let vm_flags = s
         .get("vm_flags", None, true, |raw| {
             let flags: Vec<String> = raw
@@ -285,12 +302,15 @@ fn read_cslide(s: &mut Section) -> CslideTask {
                 .filter(|f| !f.is_empty())
                 .map(str::to_string)
                 .collect();
-            if flags.is_empty() || flags.iter().any(|f| f != "ht") {
-                return Err("ht (the only VMA flag cslide supports)".to_string());
+            if raw.len() > VM_FLAGS_MAX || flags.is_empty() {
+                return Err(rule.clone());
             }
-            Ok(flags)
+            match flags.iter().find(|f| !VM_FLAG_TOKENS.contains(&f.as_str())) {
+                Some(f) => Err(format!("{rule} ({f:?} is not one)")),
+                None => Ok(flags),
+            }
         })
-        .unwrap_or_else(|| vec!["ht".to_string()]);
+        .unwrap_or_default();
     CslideTask {
         vm_flags,
         anon_only: s.yes_no("anon_only", false),
@@ -573,7 +593,7 @@ mod tests {
         assert_eq!(
             cslide(&c),
             CslideTask {
-                vm_flags: vec!["ht".into()],
+                vm_flags: Vec::new(),
                 anon_only: false,
                 ign_host: false
             }
@@ -586,8 +606,15 @@ mod tests {
             vec!["ht".to_string(), "ht".to_string()],
             |c| cslide(c).vm_flags,
         );
-        for bad in ["", "mr", "ht,mr", ","] {
-            rejects(CSLIDE, "task", "vm_flags", bad, "ht (the only VMA flag");
+        accepts(
+            CSLIDE,
+            "vm_flags",
+            "ht mr",
+            vec!["ht".to_string(), "mr".to_string()],
+            |c| cslide(c).vm_flags,
+        );
+        for bad in ["", ",", "HT", "ht,xx", &"ht ".repeat(90)] {
+            rejects(CSLIDE, "task", "vm_flags", bad, "smaps VmFlags tokens");
         }
         accepts(CSLIDE, "anon_only", "yes", true, |c| cslide(c).anon_only);
         accepts(CSLIDE, "ign_host", "yes", true, |c| cslide(c).ign_host);

@@ -69,6 +69,7 @@ Options:
     -s|--socket <socket_name> socket name to connect
     -e|--engine <engine_name> engine to execute cmd
     -t|--task_name <task_name> task for cmd
+       --json                 the answer as one JSON object (etmemd in Rust only)
 
 Notes:
     1. project name must be given.
@@ -76,7 +77,7 @@ Notes:
     3. engine name must be given.
     4. engine cmd must be given.
     5. eng_cmd is supported by engine own.
-    6. cslide engine eng_cmd: showtaskpages, showhostpages.
+    6. cslide engine eng_cmd: showtaskpages (needs -t), showhostpages.
 ";
 
 /// Turns an object's command word and options into the request to send.
@@ -286,11 +287,15 @@ fn engine(command: &str, args: &[String]) -> Result<Request, String> {
             Opt::value("socket", Some('s')),
             Opt::value("engine", Some('e')),
             Opt::value("task_name", Some('t')),
+            Opt::flag("json", None),
         ],
     )?;
     socket(&items)?;
     let proj = required(&items, "proj_name", "project name (-n)")?;
-    let eng_cmd = sendable(command, "engine command")?;
+    let mut eng_cmd = sendable(command, "engine command")?;
+    if getopt::has(&items, "json") {
+        eng_cmd.push_str(crate::rpc::request::JSON_SUFFIX);
+    }
     let eng = required(&items, "engine", "engine name (-e)")?;
     let task = match getopt::last(&items, "task_name") {
         None => None,

@@ -4,9 +4,10 @@
 use super::registry::Registry;
 use super::show::{self, View};
 use crate::config;
+use crate::engine::Command;
 use crate::error::{panic_message, Error, Kind, Object, Result};
 use crate::rpc::reply::{Reply, Status};
-use crate::rpc::request::{Cmd, Request};
+use crate::rpc::request::{Cmd, Request, JSON_SUFFIX};
 use crate::rpc::server::Handler;
 
 /// The daemon's state behind the socket.
@@ -84,9 +85,17 @@ impl Daemon {
             .eng_cmd
             .as_deref()
             .ok_or_else(|| Error::usage("no engine command given"))?;
-        Err(Error::usage(format!(
-            "engine {ename} has no command {cmd:?}"
-        )))
+        // Our client's --json arrives as a suffix of the command word.
+        let (word, json) = match cmd.strip_suffix(JSON_SUFFIX) {
+            Some(w) => (w, true),
+            None => (cmd, false),
+        };
+        e.engine.command(&Command {
+            engine: ename,
+            word,
+            task: req.task_name.as_deref(),
+            json,
+        })
     }
 }
 

@@ -1,5 +1,6 @@
 //! A started project's scheduler thread: every cycle it runs each task through its
-//! engine (tasks side by side, one scoped thread each), then sleeps until the next cycle.
+//! engine (tasks side by side, one scoped thread each; the tasks of an engine whose
+//! cycles are joint share one thread and one call), then sleeps until the next cycle.
 //! Stopping raises a flag that wakes it at once. A panic in an engine is caught at the
 //! task's thread and becomes that task's error for the cycle; the project goes on.
 
@@ -91,47 +92,26 @@ fn run(project: Arc<ProjectConf>, work: Arc<Mutex<Vec<Work>>>, stop: Arc<Stop>) 
         // task thread could raise (the scope re-raises it here), so the project goes on.
         let cycle = catch_unwind(AssertUnwindSafe(|| {
             std::thread::scope(|s| {
-                for w in items {
-                    let run = TaskRun {
-                        project: project.clone(),
-                        task: w.task.clone(),
-                        status: w.status.clone(),
-                        project_stop: stop.clone(),
-                        task_stop: w.task_stop.clone(),
-                    };
-                    let engine = w.engine.clone();
+                for group in groups(items) {
+                    let engine = group[0].engine.clone();
+                    let runs: Vec<TaskRun> = group
+                        .iter()
+                        .map(|w| TaskRun {
+                            project: project.clone(),
+                            task: w.task.clone(),
+                            status: w.status.clone(),
+                            project_stop: stop.clone(),
+                            task_stop: w.task_stop.clone(),
+                        })
+                        .collect();
+                    let name = runs[0].task.name.clone();
                     let spawned = std::thread::Builder::new()
-                        .name(format!("etmemd:{}", w.task.name))
-                        .spawn_scoped(s, move || {
-                            // A bug in an engine fails this task's cycle, not the project
-                            // and not the daemon: the panic is this cycle's error, and the
-                            // next cycle runs as usual.
-                            let ran = catch_unwind(AssertUnwindSafe(|| engine.run_cycle(&run)));
-                            let (name, task) = (&run.project.name, &run.task.name);
-                            let outcome = match ran {
-                                Ok(Ok(())) => Ok(()),
-                                Ok(Err(e)) => {
-                                    crate::log_warn!("project {name} task {task}: {e}");
-                                    Err(e.to_string())
-                                }
-                                Err(payload) => {
-                                    let e = format!(
-                                        "the engine panicked: {}",
-                                        panic_message(&*payload)
-                                    );
-                                    crate::log_error!("project {name} task {task}: {e}");
-                                    Err(e)
-                                }
-                            };
-                            if !run.should_stop() {
-                                run.finish_cycle(outcome);
-                            }
-                        });
+                        .name(format!("etmemd:{name}"))
+                        .spawn_scoped(s, move || run_group(&*engine, &runs));
                     if let Err(e) = spawned {
                         crate::log_error!(
-                            "project {}: cannot start a thread for task {}: {e}",
+                            "project {}: cannot start a thread for task {name}: {e}",
                             project.name,
-                            w.task.name
                         );
                     }
                 }
@@ -149,6 +129,62 @@ fn run(project: Arc<ProjectConf>, work: Arc<Mutex<Vec<Work>>>, stop: Arc<Stop>) 
         }
     }
     crate::log_info!("project {}: stopped", project.name);
+}
+
+/// The cycle's units of work: each task alone, except that the tasks of an engine whose
+/// cycles are joint ([`Engine::joint`]) go together, in their list order.
+fn groups(items: Vec<Work>) -> Vec<Vec<Work>> {
+    let mut out: Vec<Vec<Work>> = Vec::new();
+    for w in items {
+        let with = w.engine.joint().then(|| {
+            out.iter()
+                .position(|g| Arc::ptr_eq(&g[0].engine, &w.engine))
+        });
+        match with.flatten() {
+            Some(i) => out[i].push(w),
+            None => out.push(vec![w]),
+        }
+    }
+    out
+}
+
+/// One unit of a cycle on its own thread. A bug in an engine fails this cycle of its
+/// tasks, not the project and not the daemon: the panic is the cycle's error, and the
+/// next cycle runs as usual.
+fn run_group(engine: &dyn Engine, runs: &[TaskRun]) {
+    let ran = catch_unwind(AssertUnwindSafe(|| {
+        if engine.joint() {
+            engine.run_joint_cycle(runs)
+        } else {
+            runs.iter().map(|r| engine.run_cycle(r)).collect()
+        }
+    }));
+    let outcomes: Vec<Result<(), String>> = match ran {
+        Ok(results) => runs
+            .iter()
+            .enumerate()
+            .map(|(i, run)| match results.get(i) {
+                Some(Ok(())) => Ok(()),
+                Some(Err(e)) => {
+                    crate::log_warn!("project {} task {}: {e}", run.project.name, run.task.name);
+                    Err(e.to_string())
+                }
+                None => Err("the engine reported no outcome for this task".to_string()),
+            })
+            .collect(),
+        Err(payload) => {
+            let e = format!("the engine panicked: {}", panic_message(&*payload));
+            for run in runs {
+                crate::log_error!("project {} task {}: {e}", run.project.name, run.task.name);
+            }
+            vec![Err(e); runs.len()]
+        }
+    };
+    for (run, outcome) in runs.iter().zip(outcomes) {
+        if !run.should_stop() {
+            run.finish_cycle(outcome);
+        }
+    }
 }
 
 #[cfg(test)]

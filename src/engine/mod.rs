@@ -9,6 +9,7 @@
 
 pub mod claim;
 pub mod cold;
+pub mod cslide;
 pub mod pending;
 pub mod slide;
 pub mod stop;
@@ -19,7 +20,7 @@ pub mod task_status;
 
 use crate::config::{EngineConf, EngineKind, ProjectConf, TaskConf};
 use crate::engine::task_run::TaskRun;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A policy engine. The scheduler calls `run_cycle` once per cycle for each task.
 pub trait Engine: Send + Sync {
@@ -34,6 +35,41 @@ pub trait Engine: Send + Sync {
 
     /// One cycle for one task: find its processes and act on them.
     fn run_cycle(&self, run: &TaskRun) -> Result<()>;
+
+    /// Whether one cycle takes all of the engine's tasks together, through
+    /// [`Engine::run_joint_cycle`]: cslide's migration quotas are per node pair and
+    /// cycle, shared by its tasks. Otherwise each task runs on its own.
+    fn joint(&self) -> bool {
+        false
+    }
+
+    /// One cycle for all of a joint engine's tasks: the outcome of each, in the order
+    /// given.
+    fn run_joint_cycle(&self, runs: &[TaskRun]) -> Vec<Result<()>> {
+        runs.iter().map(|r| self.run_cycle(r)).collect()
+    }
+
+    /// The engine's own command (`etmem engine CMD`): the text to send back. The daemon
+    /// has checked that the project runs and that the task, if named, is the engine's.
+    fn command(&self, cmd: &Command) -> Result<String> {
+        Err(Error::usage(format!(
+            "engine {} has no command {:?}",
+            cmd.engine, cmd.word
+        )))
+    }
+}
+
+/// An engine command as `etmem engine` sends it.
+#[derive(Debug, Clone, Copy)]
+pub struct Command<'a> {
+    /// The engine's name (`-e`).
+    pub engine: &'a str,
+    /// The command word, e.g. `showtaskpages`.
+    pub word: &'a str,
+    /// The task named with `-t`, if any.
+    pub task: Option<&'a str>,
+    /// Answer as JSON (our client's `--json`) instead of upstream's text.
+    pub json: bool,
 }
 
 /// The engine for an engine config.
@@ -43,17 +79,11 @@ pub fn for_conf(conf: &EngineConf) -> Box<dyn Engine> {
         EngineKind::Memdcd => Box::new(pending::Pending {
             children: true,
             what: "sending scans to memdcd",
-            nodes: Vec::new(),
         }),
-        EngineKind::Cslide(c) => Box::new(pending::Pending {
-            children: false,
-            what: "NUMA tiering",
-            nodes: c.node_pairs.iter().flat_map(|&(h, c)| [h, c]).collect(),
-        }),
+        EngineKind::Cslide(c) => Box::new(cslide::Cslide::new(c.clone())),
         EngineKind::Damon(_) => Box::new(pending::Pending {
             children: false,
             what: "DAMON monitoring",
-            nodes: Vec::new(),
         }),
         EngineKind::Thirdparty(_) => Box::new(pending::Thirdparty),
     }

@@ -68,6 +68,11 @@ pub struct Request {
     pub task_name: Option<String>,
 }
 
+/// What our client appends to an engine command word for `--json` (`showhostpages:json`):
+/// an engine answers in JSON instead of upstream's text. Upstream's daemon knows no such
+/// command and says so.
+pub const JSON_SUFFIX: &str = ":json";
+
 const KEYS: [&str; 6] = [
     "proj_name",
     "file_name",

@@ -19,6 +19,9 @@ const OPTS: &[Opt] = &[
     Opt::value("write-mib", None),
     Opt::value("sparse-gib", None),
     Opt::flag("thp", None),
+    Opt::flag("hugetlb", None),
+    Opt::value("hot-node", None),
+    Opt::value("cold-node", None),
     Opt::flag("mlock", None),
     Opt::value("name-vma", None),
     Opt::value("comm", None),
@@ -28,12 +31,16 @@ const OPTS: &[Opt] = &[
 ];
 
 const USAGE: &str = "usage: etmem workload [--hot-mib N] [--cold-mib N] [--write-mib N]
-                      [--sparse-gib N] [--thp] [--mlock] [--name-vma NAME] [--comm NAME]
-                      [--children N] [--exit-after SECONDS]
+                      [--sparse-gib N] [--thp | --hugetlb] [--hot-node N] [--cold-node N]
+                      [--mlock] [--name-vma NAME] [--comm NAME] [--children N]
+                      [--exit-after SECONDS]
 A test process: maps and fills a hot region (read continuously), a cold region (never
 touched again) and a write region (written continuously), prints `hot|cold|write
 0xSTART-0xEND` lines and `ready`, then runs until killed or until --exit-after.
---thp asks for 2 MiB pages (MADV_HUGEPAGE), otherwise MADV_NOHUGEPAGE;
+--thp asks for 2 MiB pages (MADV_HUGEPAGE), otherwise MADV_NOHUGEPAGE; --hugetlb maps the
+hot, cold and write regions from the hugetlb pool (MAP_HUGETLB, 2 MiB pages);
+--hot-node and --cold-node fill the hot and the cold region on that NUMA node (then the
+regions return to the default policy, so the pages can be migrated);
 --mlock locks all its memory once filled (mlockall(MCL_CURRENT)), so the kernel refuses
 to page any of it out; --name-vma names
 the cold region [anon:NAME], or where the kernel cannot name anonymous memory maps it
@@ -53,6 +60,15 @@ struct Role {
     name: &'static str,
     seed: u64,
     region: AnonRegion,
+}
+
+fn node_of(items: &[getopt::Item], key: &str) -> Result<Option<u32>, String> {
+    getopt::last(items, key)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| format!("--{key}: {v:?} is not a NUMA node number"))
+        })
+        .transpose()
 }
 
 fn mib(items: &[getopt::Item], key: &str) -> Result<usize, String> {
@@ -150,13 +166,29 @@ fn run(items: &[getopt::Item], args: &[String]) -> Result<(), String> {
         if len == 0 {
             continue;
         }
-        let region = AnonRegion::new(len, align, thp).map_err(|e| e.to_string())?;
+        let region = if getopt::has(items, "hugetlb") {
+            AnonRegion::new_hugetlb(len)
+        } else {
+            AnonRegion::new(len, align, thp)
+        }
+        .map_err(|e| e.to_string())?;
+        let node = match name {
+            "hot" => node_of(items, "hot-node")?,
+            "cold" => node_of(items, "cold-node")?,
+            _ => None,
+        };
+        if node.is_some() {
+            region.bind_to_node(node).map_err(|e| e.to_string())?;
+        }
         if name == "cold" {
             if let Some(n) = getopt::last(items, "name-vma") {
                 mark(&region, n)?;
             }
         }
         region.fill(seed);
+        if node.is_some() {
+            region.bind_to_node(None).map_err(|e| e.to_string())?;
+        }
         roles.push(Role { name, seed, region });
     }
     let sparse = match getopt::last(items, "sparse-gib") {

@@ -80,6 +80,77 @@ impl AnonRegion {
         Ok(region)
     }
 
+    /// Map `len` bytes (rounded up to 2 MiB) of hugetlb memory (`MAP_HUGETLB`, from the
+    /// default hugepage pool). No guard pages: a hugetlb mapping never merges with
+    /// another.
+    pub fn new_hugetlb(len: usize) -> Result<AnonRegion> {
+        let huge = 2usize << 20;
+        let len = len.div_ceil(huge).max(1) * huge;
+        // SAFETY: a fresh private hugetlb mapping at a kernel-chosen address; no existing
+        // memory is affected.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB,
+                -1,
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return Err(Error::io(
+                "mmap(MAP_HUGETLB) (are hugepages reserved? see /proc/sys/vm/nr_hugepages)",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(AnonRegion {
+            map: map as *mut u8,
+            map_len: len,
+            start: map as *mut u8,
+            len,
+        })
+    }
+
+    /// Set the region's NUMA policy: `Some(node)` binds new pages to that node
+    /// (`MPOL_BIND`), `None` returns to the default policy. Pages already there stay.
+    pub fn bind_to_node(&self, node: Option<u32>) -> Result<()> {
+        const MPOL_DEFAULT: libc::c_int = 0;
+        const MPOL_BIND: libc::c_int = 2;
+        let mut mask = [0 as libc::c_ulong; 16];
+        let bits = libc::c_ulong::BITS as usize;
+        let (mode, maxnode) = match node {
+            Some(n) if (n as usize) < mask.len() * bits => {
+                mask[n as usize / bits] |= 1 << (n as usize % bits);
+                (MPOL_BIND, mask.len() * bits + 1)
+            }
+            Some(n) => return Err(Error::invalid(format!("NUMA node {n} is out of range"))),
+            None => (MPOL_DEFAULT, 0),
+        };
+        let mask_ptr = if node.is_some() {
+            mask.as_ptr()
+        } else {
+            std::ptr::null()
+        };
+        // SAFETY: mbind on a range inside our own mapping; the mask pointer is NULL or
+        // points to `mask`, whose size in bits covers `maxnode - 1`.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_mbind,
+                self.start as *mut libc::c_void,
+                self.len,
+                mode,
+                mask_ptr,
+                maxnode,
+                0 as libc::c_uint,
+            )
+        };
+        if r != 0 {
+            return Err(Error::io("mbind", std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
     fn protect_none(&self, at: *mut u8, len: usize) -> Result<()> {
         if len == 0 {
             return Ok(());

@@ -118,7 +118,13 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
             s.cycles
         );
     }
-    if let Some(b) = &s.backend {
+    if let (Some(b), Some(t)) = (&s.backend, &s.last.tiering) {
+        let _ = writeln!(
+            out,
+            "{INDENT}backend: {b}  last cycle: scanned {} pages; hot {} bytes in DRAM, {} on the slow tier; cold {} in DRAM, {} on the slow tier; moved {} bytes up, {} down, {} not moved",
+            s.last.pages_scanned, t.hot_in_dram, t.hot_on_slow, t.cold_in_dram, t.cold_on_slow, t.moved_up, t.moved_down, t.not_moved
+        );
+    } else if let Some(b) = &s.backend {
         let l = &s.last;
         let _ = writeln!(
             out,
@@ -203,6 +209,22 @@ fn task_json(o: &mut json::Object, t: &TaskSlot) {
         .field("swapped_total", s.swapped_total)
         .field("workers", s.last.workers)
         .field("skipped", &s.last.skipped);
+    match &s.last.tiering {
+        Some(t) => {
+            o.object("tiering", |o| {
+                o.field("hot_in_dram_bytes", t.hot_in_dram)
+                    .field("hot_on_slow_bytes", t.hot_on_slow)
+                    .field("cold_in_dram_bytes", t.cold_in_dram)
+                    .field("cold_on_slow_bytes", t.cold_on_slow)
+                    .field("moved_up_bytes", t.moved_up)
+                    .field("moved_down_bytes", t.moved_down)
+                    .field("not_moved_bytes", t.not_moved);
+            });
+        }
+        None => {
+            o.field("tiering", json::Null);
+        }
+    }
     o.array("kept", |a| {
         for k in &s.last.kept {
             a.object(|o| {
@@ -296,6 +318,7 @@ mod tests {
                 swapped_bytes: 4,
                 vmswap_growth: 5,
                 workers: 6,
+                tiering: None,
                 skipped: vec!["x".into(), "y\\".into()],
                 kept: vec![
                     Kept {
@@ -325,7 +348,7 @@ mod tests {
                 r#""pids":[],"cycles":0,"last_cycle_secs_ago":null,"note":null,"#,
                 r#""last_error":"e","backend":null,"pages_scanned":0,"cold_pages":0,"#,
                 r#""requested_bytes":0,"swapped_bytes":0,"vmswap_growth":0,"#,
-                r#""swapped_total":0,"workers":0,"skipped":[],"kept":[]"#
+                r#""swapped_total":0,"workers":0,"skipped":[],"tiering":null,"kept":[]"#
             ),
         );
         let a = task(
@@ -337,7 +360,7 @@ mod tests {
                 r#""last_error":null,"backend":"page_idle+process_madvise","#,
                 r#""pages_scanned":1,"cold_pages":2,"requested_bytes":3,"#,
                 r#""swapped_bytes":4,"vmswap_growth":5,"swapped_total":7,"workers":6,"#,
-                r#""skipped":["x","y\\"],"#,
+                r#""skipped":["x","y\\"],"tiering":null,"#,
                 r#""kept":[{"reason":"locked \"m\"","bytes":8192,"ranges":2},"#,
                 r#"{"reason":"hugetlb","bytes":4096,"ranges":1}]"#
             ),

@@ -85,18 +85,33 @@ pub fn scan(target: &Pidfd, spec: &ScanSpec, stop: &dyn Fn() -> bool) -> Result<
     // swap_flag: openEuler's kernel scans only the VMAs marked with MADV_SWAPFLAG when
     // asked (VMA_SCAN_FLAG); with other backends we keep only the marked VMAs ourselves.
     let flags = if only_marked { VMA_SCAN_FLAG } else { 0 };
-    let mut tracker = track::open_with_flags(spec.backend, target, flags)?;
+    let tracker = track::open_with_flags(spec.backend, target, flags)?;
     let by_name = only_marked && tracker.backend() != ScanBackend::IdlePages;
     let maps = read_maps(target.pid()).map_err(|e| exited_if_missing(target, e))?;
     let vmas = watched(&maps, spec.watch, by_name);
-    let res = track::scan(
-        &mut *tracker,
-        target,
-        &vmas,
-        spec.loops,
-        spec.interval,
-        stop,
-    );
+    scan_with(tracker, target, spec, &vmas, stop)
+}
+
+/// Scan the VMAs `vmas` of the process `target` holds (an engine that picks its VMAs
+/// itself, e.g. by smaps flags); `spec.watch` is not used.
+pub fn scan_vmas(
+    target: &Pidfd,
+    spec: &ScanSpec,
+    vmas: &[Vma],
+    stop: &dyn Fn() -> bool,
+) -> Result<Scanned> {
+    let tracker = track::open_with_flags(spec.backend, target, 0)?;
+    scan_with(tracker, target, spec, vmas, stop)
+}
+
+fn scan_with(
+    mut tracker: Box<dyn track::Tracker>,
+    target: &Pidfd,
+    spec: &ScanSpec,
+    vmas: &[Vma],
+    stop: &dyn Fn() -> bool,
+) -> Result<Scanned> {
+    let res = track::scan(&mut *tracker, target, vmas, spec.loops, spec.interval, stop);
     tracker.finish();
     res?;
     Ok(Scanned {

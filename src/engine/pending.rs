@@ -13,8 +13,6 @@ pub struct Pending {
     pub children: bool,
     /// What the policy would do, for the task's note (`NUMA tiering`...).
     pub what: &'static str,
-    /// NUMA nodes the engine's config names (cslide's node pairs), checked at start.
-    pub nodes: Vec<u32>,
 }
 
 impl Engine for Pending {
@@ -23,18 +21,7 @@ impl Engine for Pending {
     }
 
     fn check_start(&self, _project: &ProjectConf) -> Result<()> {
-        let online = crate::sys::numa::online_nodes();
-        match self.nodes.iter().find(|n| !online.contains(n)) {
-            Some(n) => Err(Error::invalid(format!(
-                "node_pair names NUMA node {n}, but this machine's online nodes are {}",
-                online
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ))),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     fn note(&self, _project: &ProjectConf, _task: &TaskConf) -> Option<String> {

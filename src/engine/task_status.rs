@@ -52,6 +52,29 @@ pub struct CycleStats {
     /// the cycle runs ([`CycleStats::keep`]), the [`KEPT_REASONS`] with the most bytes once
     /// it ended ([`TaskStatus::end_cycle`]).
     pub kept: Vec<Kept>,
+    /// NUMA tiering engines (cslide): where the task's hot and cold memory was and what
+    /// moved.
+    pub tiering: Option<Tiering>,
+}
+
+/// One tiering cycle of one task, in bytes: where its memory was when scanned and what
+/// moved between the nodes of its engine's pairs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tiering {
+    /// Hot memory on DRAM nodes.
+    pub hot_in_dram: u64,
+    /// Hot memory on slow nodes: what promotion is for.
+    pub hot_on_slow: u64,
+    /// Cold memory on DRAM nodes: what demotion is for.
+    pub cold_in_dram: u64,
+    /// Cold memory on slow nodes.
+    pub cold_on_slow: u64,
+    /// Bytes moved to DRAM nodes.
+    pub moved_up: u64,
+    /// Bytes moved to slow nodes.
+    pub moved_down: u64,
+    /// Bytes the policy chose to move that did not move.
+    pub not_moved: u64,
 }
 
 /// How many reasons for kept memory a finished cycle reports.

@@ -22,6 +22,8 @@ pub struct LocalTime {
 
 /// `secs` since the epoch in local time; `None` when the C library cannot convert it.
 pub fn local_time(secs: i64) -> Option<LocalTime> {
+    // time_t is 32 bits on some targets: there a far date does not convert.
+    #[allow(clippy::useless_conversion)]
     let t: libc::time_t = secs.try_into().ok()?;
     // SAFETY: an all-zero `tm` is a valid value of the plain C struct (its zone pointer
     // is NULL until localtime_r fills it).

@@ -9,6 +9,7 @@ pub mod damon_sysfs;
 pub mod fork;
 pub mod idle_pages_io;
 pub mod kpageflags;
+pub mod local_time;
 pub mod maps;
 pub mod meminfo;
 pub mod mman;

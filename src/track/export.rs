@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::sys::idle_pages_io::ALL_SCAN_FLAGS;
 use crate::sys::maps::read_maps;
 use crate::sys::pidfd::Pidfd;
-use crate::sys::smaps::read_smaps;
+use crate::sys::smaps::{read_smaps, SmapsVma};
 use crate::track::idle_pages::IdlePagesTracker;
 use crate::track::scan::{check_target, gone_or};
 use crate::track::{open, Tracker};
@@ -35,7 +35,7 @@ pub fn get_vmas(pid: Pid, vmflags: &[&str], anon_only: bool) -> Result<Vec<Vma>>
     } else {
         read_smaps(pid)?
             .into_iter()
-            .filter(|s| vmflags.iter().all(|f| s.has_flag(f)))
+            .filter(|s| has_flags(s, vmflags))
             .map(|s| s.vma)
             .collect()
     };
@@ -43,6 +43,11 @@ pub fn get_vmas(pid: Pid, vmflags: &[&str], anon_only: bool) -> Result<Vec<Vma>>
         .into_iter()
         .filter(|v| !anon_only || v.is_etmem_anon())
         .collect())
+}
+
+/// Whether the smaps VMA `s` has every one of `vmflags` (cslide's `vm_flags`).
+pub fn has_flags(s: &SmapsVma, vmflags: &[&str]) -> bool {
+    vmflags.iter().all(|f| s.has_flag(f))
 }
 
 /// One page and its accumulated count (upstream's `struct page_refs` node).

@@ -23,8 +23,10 @@ use super::task_run::TaskRun;
 use super::task_status::{CycleStats, Kept, Tiering};
 use super::{Command, Engine};
 use crate::act::migrate::{self, Migrator, Place};
-use crate::config::{CslideConf, CslideTask, PageScan, ProjectConf, ScanConf, TaskConf, TaskParams};
-use crate::error::{Error, Kind, Result};
+use crate::config::{
+    CslideConf, CslideTask, PageScan, ProjectConf, ScanConf, TaskConf, TaskParams,
+};
+use crate::error::{catch_panic, Error, Kind, Result};
 use crate::sys::{node_mem, numa, smaps};
 use crate::track::export::has_flags;
 use crate::types::{PageSize, ScanBackend, Vma};
@@ -56,9 +58,78 @@ impl Cslide {
     }
 
     fn nodes(&self) -> Vec<u32> {
-        let mut n: Vec<u32> = self.conf.node_pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
+        let mut n: Vec<u32> = self
+            .conf
+            .node_pairs
+            .iter()
+            .flat_map(|&(a, b)| [a, b])
+            .collect();
         n.sort_unstable();
         n
+    }
+
+    /// Plan every pair's moves over all tasks' pages and carry them out: down first (it
+    /// makes room), then up; per task, so a process that is gone fails only its own task.
+    fn migrate(
+        &self,
+        migrator: &mut Migrator,
+        tasks: &mut [TaskCycle],
+        roles: &[Roles],
+        host: &BTreeMap<u32, (u64, u64)>,
+        limits: &Limits,
+    ) -> Vec<PairMoves> {
+        // The policy sees every task's pages in one list; `owner` maps them back.
+        let mut pages = Vec::new();
+        let mut owner = Vec::new();
+        for (ti, t) in tasks.iter().enumerate() {
+            for (pi, p) in t.pages.iter().enumerate() {
+                pages.push(Page {
+                    bytes: p.size.bytes(),
+                    count: p.count,
+                    node: p.node,
+                });
+                owner.push((ti, pi));
+            }
+        }
+        let free = |n: u32| host.get(&n).map_or(0, |h| h.1);
+        let pairs: Vec<Pair> = roles
+            .iter()
+            .map(|r| Pair {
+                dram: r.dram,
+                slow: r.slow,
+                dram_free: free(r.dram),
+                slow_free: free(r.slow),
+            })
+            .collect();
+        let plans = policy::plan(&pairs, &pages, limits);
+        let mut moves = vec![PairMoves::default(); roles.len()];
+        for ((plan, r), m) in plans.iter().zip(roles).zip(&mut moves) {
+            for (list, to, up) in [
+                (&plan.to_slow, r.slow, false),
+                (&plan.to_dram, r.dram, true),
+            ] {
+                for (ti, t) in tasks.iter_mut().enumerate() {
+                    let mine: Vec<(u64, PageSize)> = list
+                        .iter()
+                        .filter(|&&i| owner[i].0 == ti)
+                        .map(|&i| {
+                            let p = &t.pages[owner[i].1];
+                            (p.addr, p.size)
+                        })
+                        .collect();
+                    let planned: u64 = mine.iter().map(|p| p.1.bytes()).sum();
+                    let moved = t.move_to(migrator, &mine, to, up);
+                    let (p, d) = if up {
+                        (&mut m.up_planned, &mut m.up_moved)
+                    } else {
+                        (&mut m.down_planned, &mut m.down_moved)
+                    };
+                    *p += planned;
+                    *d += moved;
+                }
+            }
+        }
+        moves
     }
 
     fn limits(&self) -> Limits {
@@ -91,7 +162,11 @@ impl Engine for Cslide {
         if let Some(n) = self.nodes().into_iter().find(|n| !online.contains(n)) {
             return Err(Error::invalid(format!(
                 "node_pair names NUMA node {n}, but this machine's online nodes are {}",
-                online.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+                online
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
             )));
         }
         if !migrate::can_move_others() {
@@ -131,7 +206,7 @@ impl Engine for Cslide {
             }
         }
         if let ScanConf::Page(p) = &project.scan {
-            let most = 3 * p.loop_count;
+            let most = 3 * p.loops;
             if self.conf.hot_threshold > most {
                 notes.push(format!(
                     "hot_threshold={} is above the highest count a cycle can give (3 x loop = \
@@ -154,21 +229,18 @@ impl Engine for Cslide {
     }
 
     fn run_joint_cycle(&self, runs: &[TaskRun]) -> Vec<Result<()>> {
-        let Some(first) = runs.first() else {
-            return Vec::new();
-        };
-        let ScanConf::Page(scan) = &first.project.scan else {
+        let Some(ScanConf::Page(scan)) = runs.first().map(|r| &r.project.scan) else {
             return runs
                 .iter()
                 .map(|_| Err(Error::invalid("cslide task outside a page project")))
                 .collect();
         };
-        let stop = || runs.iter().all(TaskRun::should_stop);
+        let nodes = self.nodes();
         // Scan every task side by side: each takes `loop` x `interval`.
         let found: Vec<Result<Found>> = std::thread::scope(|s| {
             let handles: Vec<_> = runs
                 .iter()
-                .map(|run| s.spawn(move || crate::error::catch_panic("the engine", || find(run, scan))))
+                .map(|run| s.spawn(move || catch_panic("the engine", || find(run, scan))))
                 .collect();
             handles
                 .into_iter()
@@ -178,23 +250,20 @@ impl Engine for Cslide {
                 })
                 .collect()
         });
-        if stop() {
-            return runs.iter().map(|_| Ok(())).collect();
-        }
         let mut migrator = lock(&self.migrator);
-        let mut outcomes: Vec<Result<()>> = Vec::new();
-        let mut tasks: Vec<Located> = Vec::new();
+        let mut results: Vec<Result<()>> = Vec::with_capacity(runs.len());
+        let mut tasks: Vec<TaskCycle> = Vec::new();
         for (run, f) in runs.iter().zip(found) {
-            let r = f.and_then(|f| locate(&mut migrator, run, f, &self.nodes()));
-            match r {
-                Ok(l) => {
-                    outcomes.push(Ok(()));
-                    tasks.push(l);
+            match f.and_then(|f| locate(&mut migrator, run, f, &nodes)) {
+                Ok(t) => {
+                    results.push(Ok(()));
+                    tasks.push(t);
                 }
-                Err(e) => {
-                    outcomes.push(Err(e));
-                }
+                Err(e) => results.push(Err(e)),
             }
+        }
+        if runs.iter().all(TaskRun::should_stop) {
+            return results;
         }
         let roles = lock(&self.roles).clone();
         let hugetlb = !tasks.is_empty() && tasks.iter().all(|t| t.hugetlb);
@@ -202,175 +271,38 @@ impl Engine for Cslide {
             .iter()
             .flat_map(|t| t.pages.iter().map(|p| p.size.bytes()))
             .collect();
-        let host: BTreeMap<u32, (u64, u64)> = self
-            .nodes()
-            .into_iter()
-            .map(|n| (n, node_room(n, hugetlb, &sizes)))
-            .collect();
-        let limits = self.limits();
-
-        // The policy sees every task's pages in one list.
-        let mut pages = Vec::new();
-        let mut owner = Vec::new();
-        for (ti, t) in tasks.iter().enumerate() {
-            for (pi, p) in t.pages.iter().enumerate() {
-                pages.push(Page {
-                    bytes: p.size.bytes(),
-                    count: p.count,
-                    node: p.node,
-                });
-                owner.push((ti, pi));
-            }
-        }
-        let snapshot_time = SystemTime::now();
-        let pairs: Vec<Pair> = roles
+        let host: BTreeMap<u32, (u64, u64)> = nodes
             .iter()
-            .map(|r| Pair {
-                dram: r.dram,
-                slow: r.slow,
-                dram_free: host.get(&r.dram).map_or(0, |h| h.1),
-                slow_free: host.get(&r.slow).map_or(0, |h| h.1),
-            })
+            .map(|&n| (n, node_room(n, hugetlb, &sizes)))
             .collect();
-        let plans = policy::plan(&pairs, &pages, &limits);
+        let time = SystemTime::now();
+        let limits = self.limits();
+        let moves = self.migrate(&mut migrator, &mut tasks, &roles, &host, &limits);
 
-        // Move: down first (it makes room), then up; per task, so a process that is
-        // gone fails only its own task.
-        let mut moves = vec![PairMoves::default(); roles.len()];
-        let mut moved: Vec<(u64, u64, u64)> = vec![(0, 0, 0); tasks.len()];
-        let mut failed: Vec<Option<Error>> = (0..tasks.len()).map(|_| None).collect();
-        let mut kept: Vec<Vec<Kept>> = vec![Vec::new(); tasks.len()];
-        for (pi, (plan, r)) in plans.iter().zip(&roles).enumerate() {
-            for (list, to, up) in [(&plan.to_slow, r.slow, false), (&plan.to_dram, r.dram, true)] {
-                for (ti, t) in tasks.iter().enumerate() {
-                    if failed[ti].is_some() || stop() {
-                        continue;
-                    }
-                    let mine: Vec<(u64, PageSize)> = list
-                        .iter()
-                        .filter(|&&i| owner[i].0 == ti)
-                        .map(|&i| {
-                            let p = &t.pages[owner[i].1];
-                            (p.addr, p.size)
-                        })
-                        .collect();
-                    if mine.is_empty() {
-                        continue;
-                    }
-                    let planned: u64 = mine.iter().map(|p| p.1.bytes()).sum();
-                    let moved_now = t
-                        .held
-                        .check()
-                        .and_then(|target| migrator.move_to(target, &mine, to, &stop));
-                    match moved_now {
-                        Ok(rep) => {
-                            let m = &mut moves[pi];
-                            if up {
-                                m.up_planned += planned;
-                                m.up_moved += rep.moved.bytes;
-                                moved[ti].0 += rep.moved.bytes;
-                            } else {
-                                m.down_planned += planned;
-                                m.down_moved += rep.moved.bytes;
-                                moved[ti].1 += rep.moved.bytes;
-                            }
-                            moved[ti].2 += planned.saturating_sub(rep.moved.bytes);
-                            for (why, t) in rep.failures() {
-                                kept[ti].push(Kept {
-                                    reason: format!("not moved to node {to}: {why}"),
-                                    bytes: t.bytes,
-                                    ranges: t.pages,
-                                });
-                            }
-                            if rep.moved.bytes > 0 {
-                                crate::log_info!(
-                                    "project {} task {}: moved {} kB to node {to} ({})",
-                                    t.run_project,
-                                    t.name,
-                                    rep.moved.bytes / 1024,
-                                    if up { "promoted" } else { "demoted" }
-                                );
-                            }
-                        }
-                        Err(e) => failed[ti] = Some(e),
-                    }
-                }
-            }
-        }
-
-        // Figures: the snapshot for the show commands, each task's status.
-        let is_dram = |n: u32| roles.iter().any(|r| r.dram == n);
+        // Figures: each task's status, and the snapshot for the show commands.
         let mut host_pages: BTreeMap<u32, NodePages> = BTreeMap::new();
         let mut table = Vec::new();
-        let mut it = tasks.into_iter().zip(moved).zip(failed).zip(kept);
-        let mut results = Vec::new();
-        for outcome in outcomes {
-            let Ok(()) = outcome else {
-                results.push(outcome);
-                continue;
-            };
-            let Some((((t, (up, down, not)), fail), kept)) = it.next() else {
-                results.push(Ok(()));
-                continue;
-            };
-            let mut per_node: BTreeMap<u32, NodePages> = BTreeMap::new();
-            let mut tiering = Tiering {
-                moved_up: up,
-                moved_down: down,
-                not_moved: not,
-                ..Tiering::default()
-            };
-            for p in &t.pages {
-                let e = per_node.entry(p.node).or_insert(NodePages {
+        let mut done = tasks.into_iter();
+        for r in results.iter_mut().filter(|r| r.is_ok()) {
+            let Some(t) = done.next() else { break };
+            let per_node = t.per_node(&limits);
+            for p in &per_node {
+                let h = host_pages.entry(p.node).or_insert(NodePages {
                     node: p.node,
-                    ..NodePages::default()
-                });
-                let b = p.size.bytes();
-                let hot = limits.is_hot(p.count);
-                if hot {
-                    e.hot += b;
-                } else {
-                    e.cold += b;
-                }
-                match (hot, is_dram(p.node)) {
-                    (true, true) => tiering.hot_in_dram += b,
-                    (true, false) => tiering.hot_on_slow += b,
-                    (false, true) => tiering.cold_in_dram += b,
-                    (false, false) => tiering.cold_on_slow += b,
-                }
-            }
-            for (n, p) in &per_node {
-                let h = host_pages.entry(*n).or_insert(NodePages {
-                    node: *n,
                     ..NodePages::default()
                 });
                 h.hot += p.hot;
                 h.cold += p.cold;
             }
             table.push(TaskPages {
-                name: t.name.clone(),
+                name: t.run.task.name.clone(),
                 pid: t.held.pid(),
-                nodes: per_node.into_values().collect(),
+                nodes: per_node,
             });
-            {
-                let mut st = t.status.lock().unwrap_or_else(|p| p.into_inner());
-                st.backend = Some(format!("{}+move_pages", t.backend.name()));
-                st.end_cycle(CycleStats {
-                    pages_scanned: t.base_pages,
-                    cold_pages: 0,
-                    workers: 1,
-                    kept,
-                    tiering: Some(tiering),
-                    ..CycleStats::default()
-                });
-            }
-            results.push(match fail {
-                Some(e) => Err(e),
-                None => Ok(()),
-            });
+            *r = t.finish(&limits, &roles);
         }
         *lock(&self.snapshot) = Snapshot {
-            time: snapshot_time,
+            time,
             host: host
                 .iter()
                 .map(|(&n, &(total, free))| HostNode {
@@ -431,7 +363,10 @@ fn node_room(node: u32, hugetlb: bool, sizes: &[u64]) -> (u64, u64) {
         let pools = node_mem::hugepage_pools(node).unwrap_or_default();
         let used: Vec<_> = pools
             .iter()
-            .filter(|p| sizes.contains(&p.page_bytes) || (sizes.is_empty() && p.page_bytes == PageSize::Pmd.bytes()))
+            .filter(|p| {
+                sizes.contains(&p.page_bytes)
+                    || (sizes.is_empty() && p.page_bytes == PageSize::Pmd.bytes())
+            })
             .collect();
         return (
             used.iter().map(|p| p.total * p.page_bytes).sum(),
@@ -462,41 +397,165 @@ struct TaskPage {
     node: u32,
 }
 
-/// One task's pages on the engine's nodes.
-struct Located {
-    name: String,
-    run_project: String,
-    status: std::sync::Arc<Mutex<super::task_status::TaskStatus>>,
+/// One task's share of a cycle: its pages on the engine's nodes, and what moving them
+/// did.
+struct TaskCycle<'a> {
+    run: &'a TaskRun,
     held: Held,
     backend: ScanBackend,
     base_pages: u64,
     hugetlb: bool,
     pages: Vec<TaskPage>,
+    moved_up: u64,
+    moved_down: u64,
+    not_moved: u64,
+    kept: Vec<Kept>,
+    failed: Option<Error>,
+}
+
+impl TaskCycle<'_> {
+    /// Move `pages` of this task to `node`; the bytes that got there. A failure ends the
+    /// task's moves for this cycle and becomes its error.
+    fn move_to(
+        &mut self,
+        migrator: &mut Migrator,
+        pages: &[(u64, PageSize)],
+        node: u32,
+        up: bool,
+    ) -> u64 {
+        if pages.is_empty() || self.failed.is_some() || self.run.should_stop() {
+            return 0;
+        }
+        let planned: u64 = pages.iter().map(|p| p.1.bytes()).sum();
+        let stop = || self.run.should_stop();
+        let report = self
+            .held
+            .check()
+            .and_then(|target| migrator.move_to(target, pages, node, &stop));
+        let rep = match report {
+            Ok(r) => r,
+            Err(e) => {
+                self.failed = Some(e);
+                return 0;
+            }
+        };
+        let moved = rep.moved.bytes;
+        if up {
+            self.moved_up += moved;
+        } else {
+            self.moved_down += moved;
+        }
+        self.not_moved += planned.saturating_sub(moved);
+        for (why, t) in rep.failures() {
+            self.kept.push(Kept {
+                reason: format!("not moved to node {node}: {why}"),
+                bytes: t.bytes,
+                ranges: t.pages,
+            });
+        }
+        if moved > 0 {
+            crate::log_info!(
+                "project {} task {}: {} {} kB to node {node}",
+                self.run.project.name,
+                self.run.task.name,
+                if up { "promoted" } else { "demoted" },
+                moved / 1024
+            );
+        }
+        moved
+    }
+
+    /// The task's hot and cold bytes per node, as scanned (before this cycle's moves).
+    fn per_node(&self, limits: &Limits) -> Vec<NodePages> {
+        let mut per: BTreeMap<u32, NodePages> = BTreeMap::new();
+        for p in &self.pages {
+            let e = per.entry(p.node).or_insert(NodePages {
+                node: p.node,
+                ..NodePages::default()
+            });
+            if limits.is_hot(p.count) {
+                e.hot += p.size.bytes();
+            } else {
+                e.cold += p.size.bytes();
+            }
+        }
+        per.into_values().collect()
+    }
+
+    /// Record the cycle in the task's status; the task's outcome.
+    fn finish(self, limits: &Limits, roles: &[Roles]) -> Result<()> {
+        let mut tiering = Tiering {
+            moved_up: self.moved_up,
+            moved_down: self.moved_down,
+            not_moved: self.not_moved,
+            ..Tiering::default()
+        };
+        let mut cold_bytes = 0;
+        for p in &self.pages {
+            let b = p.size.bytes();
+            let hot = limits.is_hot(p.count);
+            let dram = roles.iter().any(|r| r.dram == p.node);
+            let slot = match (hot, dram) {
+                (true, true) => &mut tiering.hot_in_dram,
+                (true, false) => &mut tiering.hot_on_slow,
+                (false, true) => &mut tiering.cold_in_dram,
+                (false, false) => &mut tiering.cold_on_slow,
+            };
+            *slot += b;
+            if !hot {
+                cold_bytes += b;
+            }
+        }
+        let mut st = self.run.status();
+        st.backend = Some(format!("{}+move_pages", self.backend.name()));
+        st.end_cycle(CycleStats {
+            pages_scanned: self.base_pages,
+            cold_pages: cold_bytes / PageSize::Base.bytes(),
+            workers: 1,
+            kept: self.kept,
+            tiering: Some(tiering),
+            ..CycleStats::default()
+        });
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Resolve the task's process, pick its VMAs and scan them.
 fn find(run: &TaskRun, scan: &PageScan) -> Result<Found> {
     let TaskParams::Cslide(params) = &run.task.params else {
-        return Err(Error::invalid("cslide engine with a task of another engine"));
+        return Err(Error::invalid(
+            "cslide engine with a task of another engine",
+        ));
     };
     let held = run.resolve(false)?.swap_remove(0);
     let target = held.check()?;
     let vmas = chosen_vmas(target.pid(), params)?;
     let hugetlb = !vmas.is_empty() && vmas.iter().all(|v| v.1);
     let vmas: Vec<Vma> = vmas.into_iter().map(|v| v.0).collect();
-    // Accessed-bit trackers cannot see hugetlb pages (they are not on the LRU lists and
-    // read as always accessed): with hugetlb memory and no backend chosen, DAMON first.
-    let backend = match run.task.scan_backend {
-        None if hugetlb => Some(ScanBackend::Damon).filter(|_| crate::track::open(Some(ScanBackend::Damon), target).is_ok()),
-        b => b,
-    };
-    let spec = ScanSpec {
+    let spec = |backend| ScanSpec {
         backend,
-        loops: scan.loop_count,
+        loops: scan.loops,
         interval: Duration::from_secs(scan.interval.into()),
         watch: Watch::All,
     };
-    let scanned = cold::scan_vmas(target, &spec, &vmas, &|| run.should_stop())?;
+    let stop = || run.should_stop();
+    let scanned = match run.task.scan_backend {
+        // Accessed-bit trackers cannot see hugetlb pages (they are not on the LRU lists
+        // and read as always accessed): with hugetlb memory and no backend chosen,
+        // DAMON, and only where it cannot run the usual order.
+        None if hugetlb => {
+            match cold::scan_vmas(target, &spec(Some(ScanBackend::Damon)), &vmas, &stop) {
+                Err(e) if e.kind != Kind::Gone => {
+                    cold::scan_vmas(target, &spec(None), &vmas, &stop)
+                }
+                r => r,
+            }
+        }
+        b => cold::scan_vmas(target, &spec(b), &vmas, &stop),
+    }?;
     Ok(Found {
         held,
         scanned,
@@ -521,7 +580,12 @@ fn chosen_vmas(pid: crate::types::Pid, params: &CslideTask) -> Result<Vec<(Vma, 
 }
 
 /// Find the node of every page of a scan; keep those on the engine's nodes.
-fn locate(migrator: &mut Migrator, run: &TaskRun, f: Found, nodes: &[u32]) -> Result<Located> {
+fn locate<'a>(
+    migrator: &mut Migrator,
+    run: &'a TaskRun,
+    f: Found,
+    nodes: &[u32],
+) -> Result<TaskCycle<'a>> {
     let target = f.held.check()?;
     let mut pages: Vec<TaskPage> = Vec::new();
     for r in f.scanned.runs() {
@@ -549,15 +613,17 @@ fn locate(migrator: &mut Migrator, run: &TaskRun, f: Found, nodes: &[u32]) -> Re
             }
         }
     }
-    let base_pages = f.scanned.base_pages();
-    Ok(Located {
-        name: run.task.name.clone(),
-        run_project: run.project.name.clone(),
-        status: run.status.clone(),
-        held: f.held,
+    Ok(TaskCycle {
+        run,
         backend: f.scanned.backend,
-        base_pages,
+        base_pages: f.scanned.base_pages(),
+        held: f.held,
         hugetlb: f.hugetlb,
         pages: keep,
+        moved_up: 0,
+        moved_down: 0,
+        not_moved: 0,
+        kept: Vec::new(),
+        failed: None,
     })
 }

@@ -107,7 +107,11 @@ impl Snapshot {
     /// last cycle's moves.
     pub fn host_text(&self) -> String {
         let mut out = format!("{}host pages info (KB):\n", stamp(self.time));
-        let _ = writeln!(out, "{:>5} {:>10} {:>10} {:>10} {:>10}", "node", "total", "used", "hot", "cold");
+        let _ = writeln!(
+            out,
+            "{:>5} {:>10} {:>10} {:>10} {:>10}",
+            "node", "total", "used", "hot", "cold"
+        );
         for n in &self.host {
             let p = n.pages;
             let _ = writeln!(
@@ -138,7 +142,11 @@ impl Snapshot {
     pub fn task_text(&self, name: &str) -> Option<String> {
         let t = self.tasks.iter().find(|t| t.name == name)?;
         let mut out = format!("{}task {} pages info (KB):\n", stamp(self.time), t.pid);
-        let _ = writeln!(out, "{:>5} {:>10} {:>10} {:>10}", "node", "used", "hot", "cold");
+        let _ = writeln!(
+            out,
+            "{:>5} {:>10} {:>10} {:>10}",
+            "node", "used", "hot", "cold"
+        );
         for p in &t.nodes {
             let _ = writeln!(
                 out,
@@ -153,7 +161,9 @@ impl Snapshot {
     }
 
     fn secs(&self) -> u64 {
-        self.time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        self.time
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
     }
 
     /// `showhostpages` as JSON, in bytes.
@@ -219,14 +229,34 @@ mod tests {
     use crate::engine::cslide::roles::DecidedBy;
 
     fn snap() -> Snapshot {
-        let p = NodePages { node: 0, hot: 2 << 20, cold: 2 << 20 };
+        let p = NodePages {
+            node: 0,
+            hot: 2 << 20,
+            cold: 2 << 20,
+        };
         Snapshot {
             time: UNIX_EPOCH,
-            host: vec![HostNode { pages: p, total: 20_480_000 << 10, free: 0 }],
-            tasks: vec![TaskPages { name: "vm1".into(), pid: 42, nodes: vec![p] }],
+            host: vec![HostNode {
+                pages: p,
+                total: 20_480_000 << 10,
+                free: 0,
+            }],
+            tasks: vec![TaskPages {
+                name: "vm1".into(),
+                pid: 42,
+                nodes: vec![p],
+            }],
             pairs: vec![(
-                Roles { dram: 0, slow: 1, by: DecidedBy::Cpus },
-                PairMoves { up_planned: 4096, up_moved: 4096, ..PairMoves::default() },
+                Roles {
+                    dram: 0,
+                    slow: 1,
+                    by: DecidedBy::Cpus,
+                },
+                PairMoves {
+                    up_planned: 4096,
+                    up_moved: 4096,
+                    ..PairMoves::default()
+                },
             )],
             hugetlb: true,
         }
@@ -243,7 +273,11 @@ mod tests {
             body[2],
             "pair: DRAM node 0, slow node 1 (node 1 has no CPUs); last cycle moved 4 of 4 KB up, 0 of 0 KB down"
         );
-        assert!(host.lines().next().unwrap().ends_with("] host pages info (KB):"));
+        assert!(host
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("] host pages info (KB):"));
         let task = s.task_text("vm1").unwrap();
         let lines: Vec<&str> = task.lines().collect();
         assert!(lines[0].ends_with("] task 42 pages info (KB):"), "{task}");

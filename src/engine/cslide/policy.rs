@@ -80,15 +80,20 @@ pub fn plan(pairs: &[Pair], pages: &[Page], limits: &Limits) -> Vec<PairPlan> {
 }
 
 fn plan_pair(pair: &Pair, pages: &[Page], limits: &Limits) -> PairPlan {
-    let on = |node: u32| -> Vec<usize> { (0..pages.len()).filter(|&i| pages[i].node == node).collect() };
+    let on = |node: u32| -> Vec<usize> {
+        (0..pages.len())
+            .filter(|&i| pages[i].node == node)
+            .collect()
+    };
     let mut on_slow = on(pair.slow);
     let mut on_dram = on(pair.dram);
     // Hottest first for the way up, coldest first for the way down; ties keep address
     // order (the sort is stable).
     on_slow.sort_by_key(|&i| std::cmp::Reverse(pages[i].count));
     on_dram.sort_by_key(|&i| pages[i].count);
-    let (hot_up, warm_up): (Vec<usize>, Vec<usize>) =
-        on_slow.into_iter().partition(|&i| limits.is_hot(pages[i].count));
+    let (hot_up, warm_up): (Vec<usize>, Vec<usize>) = on_slow
+        .into_iter()
+        .partition(|&i| limits.is_hot(pages[i].count));
     let cold_down: Vec<usize> = on_dram
         .into_iter()
         .filter(|&i| !limits.is_hot(pages[i].count))
@@ -170,16 +175,27 @@ mod tests {
 
     fn pages(spec: &[(u64, u16, u32, usize)]) -> Vec<Page> {
         spec.iter()
-            .flat_map(|&(bytes, count, node, n)| std::iter::repeat(Page { bytes, count, node }).take(n))
+            .flat_map(|&(bytes, count, node, n)| {
+                std::iter::repeat(Page { bytes, count, node }).take(n)
+            })
             .collect()
     }
 
     fn pair(dram_free: u64, slow_free: u64) -> Pair {
-        Pair { dram: 0, slow: 1, dram_free, slow_free }
+        Pair {
+            dram: 0,
+            slow: 1,
+            dram_free,
+            slow_free,
+        }
     }
 
     fn limits(quota: u64, reserve: u64) -> Limits {
-        Limits { quota: quota * MIB, reserve: reserve * MIB, hot_threshold: 2 }
+        Limits {
+            quota: quota * MIB,
+            reserve: reserve * MIB,
+            hot_threshold: 2,
+        }
     }
 
     #[test]
@@ -187,22 +203,36 @@ mod tests {
         // 10 hot MiB on the slow node, 10 cold MiB in DRAM; DRAM has 100 MiB free and
         // must keep 200 MiB free: the reserve asks for demotion, the quota limits both.
         let p = pages(&[(MIB, 3, 1, 10), (MIB, 0, 0, 10)]);
-        let plan = plan(&[pair(100 * MIB, 500 * MIB)], &p, &limits(4, 200));
-        let plan = &plan[0];
-        assert_eq!(plan.promoted, 4 * MIB);
-        assert_eq!(plan.prefetched, 0);
-        assert_eq!(plan.demoted, 4 * MIB);
-        assert!(plan.to_dram.iter().all(|&i| p[i].node == 1 && p[i].count == 3));
-        assert!(plan.to_slow.iter().all(|&i| p[i].node == 0 && p[i].count == 0));
+        let got = &plan(&[pair(100 * MIB, 500 * MIB)], &p, &limits(4, 200))[0];
+        // Promotion comes first and spends the quota (spec §7.3): nothing is left to
+        // demote with, as upstream.
+        assert_eq!((got.promoted, got.prefetched, got.demoted), (4 * MIB, 0, 0));
+        assert!(got
+            .to_dram
+            .iter()
+            .all(|&i| p[i].node == 1 && p[i].count == 3));
+        // Once the hot pages are up, the quota goes to demotion.
+        let p = pages(&[(MIB, 3, 0, 10), (MIB, 0, 0, 10)]);
+        let got = &plan(&[pair(100 * MIB, 500 * MIB)], &p, &limits(4, 200))[0];
+        assert_eq!((got.promoted, got.prefetched, got.demoted), (0, 0, 4 * MIB));
+        assert!(got
+            .to_slow
+            .iter()
+            .all(|&i| p[i].node == 0 && p[i].count == 0));
     }
 
     #[test]
     fn the_hottest_go_first_and_the_coldest_first_down() {
-        let p = pages(&[(MIB, 2, 1, 1), (MIB, 6, 1, 1), (MIB, 1, 0, 1), (MIB, 0, 0, 1)]);
-        let plan = &plan(&[pair(0, 100 * MIB)], &p, &limits(2, 10))[0];
+        let p = pages(&[
+            (MIB, 2, 1, 1),
+            (MIB, 6, 1, 1),
+            (MIB, 1, 0, 1),
+            (MIB, 0, 0, 1),
+        ]);
+        let got = &plan(&[pair(0, 100 * MIB)], &p, &limits(2, 10))[0];
         // DRAM is full: promoting 1 MiB (half of what exceeds free) displaces 1 MiB.
-        assert_eq!(plan.to_dram, vec![1]);
-        assert_eq!(plan.to_slow, vec![3]);
+        assert_eq!(got.to_dram, vec![1]);
+        assert_eq!(got.to_slow, vec![3]);
     }
 
     #[test]
@@ -214,44 +244,49 @@ mod tests {
             (6, 6, 8, 0),
             (1000, 1000, 64, 999),
         ] {
-            let p = pages(&[(MIB, 5, 1, 50), (MIB, 1, 1, 50), (MIB, 0, 0, 50), (2 * MIB, 0, 0, 10)]);
+            let p = pages(&[
+                (MIB, 5, 1, 50),
+                (MIB, 1, 1, 50),
+                (MIB, 0, 0, 50),
+                (2 * MIB, 0, 0, 10),
+            ]);
             let l = limits(quota, reserve);
-            let plan = &plan(&[pair(free * MIB, slow_free * MIB)], &p, &l)[0];
-            assert!(plan.promoted + plan.prefetched <= l.quota, "{plan:?}");
-            assert!(plan.demoted <= l.quota, "{plan:?}");
+            let got = &plan(&[pair(free * MIB, slow_free * MIB)], &p, &l)[0];
+            assert!(got.promoted + got.prefetched <= l.quota, "{got:?}");
+            assert!(got.demoted <= l.quota, "{got:?}");
         }
     }
 
     #[test]
     fn a_zero_quota_moves_nothing() {
         let p = pages(&[(MIB, 5, 1, 5), (MIB, 0, 0, 5)]);
-        let plan = &plan(&[pair(0, 100 * MIB)], &p, &limits(0, 100))[0];
-        assert_eq!(plan, &PairPlan::default());
+        let got = &plan(&[pair(0, 100 * MIB)], &p, &limits(0, 100))[0];
+        assert_eq!(got, &PairPlan::default());
     }
 
     #[test]
     fn prefetch_only_above_the_reserve() {
         let p = pages(&[(MIB, 1, 1, 20)]);
-        let plan = &plan(&[pair(12 * MIB, 100 * MIB)], &p, &limits(100, 10))[0];
-        assert_eq!(plan.prefetched, 2 * MIB);
-        let plan = &plan(&[pair(10 * MIB, 100 * MIB)], &p, &limits(100, 10))[0];
-        assert_eq!(plan.prefetched, 0);
+        let got = &plan(&[pair(12 * MIB, 100 * MIB)], &p, &limits(100, 10))[0];
+        assert_eq!(got.prefetched, 2 * MIB);
+        let got = &plan(&[pair(10 * MIB, 100 * MIB)], &p, &limits(100, 10))[0];
+        assert_eq!(got.prefetched, 0);
     }
 
     #[test]
     fn demotion_stops_once_the_reserve_is_free() {
         let p = pages(&[(MIB, 0, 0, 50)]);
-        let plan = &plan(&[pair(90 * MIB, 1000 * MIB)], &p, &limits(1000, 100))[0];
-        assert_eq!(plan.demoted, 10 * MIB);
+        let got = &plan(&[pair(90 * MIB, 1000 * MIB)], &p, &limits(1000, 100))[0];
+        assert_eq!(got.demoted, 10 * MIB);
         // ...and to the slow node's free space.
-        let plan = &plan(&[pair(0, 3 * MIB)], &p, &limits(1000, 100))[0];
-        assert_eq!(plan.demoted, 3 * MIB);
+        let got = &plan(&[pair(0, 3 * MIB)], &p, &limits(1000, 100))[0];
+        assert_eq!(got.demoted, 3 * MIB);
     }
 
     #[test]
     fn a_page_that_does_not_fit_ends_the_phase() {
         let p = pages(&[(2 * MIB, 0, 0, 1), (4096, 0, 0, 1)]);
-        let plan = &plan(&[pair(0, 1000 * MIB)], &p, &limits(1, 100))[0];
-        assert_eq!(plan.demoted, 0);
+        let got = &plan(&[pair(0, 1000 * MIB)], &p, &limits(1, 100))[0];
+        assert_eq!(got.demoted, 0);
     }
 }

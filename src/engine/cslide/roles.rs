@@ -49,8 +49,12 @@ pub fn decide((first, second): (u32, u32), facts: impl Fn(u32) -> NodeFacts) -> 
     let (a, b) = (facts(first), facts(second));
     let roles = |dram, slow, by| Roles { dram, slow, by };
     match (a.tier, b.tier) {
-        (Some(ta), Some(tb)) if ta > tb => return roles(second, first, DecidedBy::Tiers { dram: tb, slow: ta }),
-        (Some(ta), Some(tb)) if tb > ta => return roles(first, second, DecidedBy::Tiers { dram: ta, slow: tb }),
+        (Some(ta), Some(tb)) if ta > tb => {
+            return roles(second, first, DecidedBy::Tiers { dram: tb, slow: ta })
+        }
+        (Some(ta), Some(tb)) if tb > ta => {
+            return roles(first, second, DecidedBy::Tiers { dram: ta, slow: tb })
+        }
         _ => {}
     }
     match (a.has_cpus, b.has_cpus) {
@@ -82,14 +86,20 @@ mod tests {
     use super::*;
 
     fn facts(tiers: [Option<u32>; 4], cpus: [Option<bool>; 4]) -> impl Fn(u32) -> NodeFacts {
-        move |n| NodeFacts { tier: tiers[n as usize], has_cpus: cpus[n as usize] }
+        move |n| NodeFacts {
+            tier: tiers[n as usize],
+            has_cpus: cpus[n as usize],
+        }
     }
 
     #[test]
     fn tiers_decide_first() {
         // Node 2 is in a lower tier: slow, whichever way the pair is written, even
         // though it has CPUs.
-        let f = facts([Some(1), None, Some(4), None], [Some(false), None, Some(true), None]);
+        let f = facts(
+            [Some(1), None, Some(4), None],
+            [Some(false), None, Some(true), None],
+        );
         for pair in [(0, 2), (2, 0)] {
             let r = decide(pair, &f);
             assert_eq!((r.dram, r.slow), (0, 2), "{pair:?}");
@@ -99,12 +109,18 @@ mod tests {
 
     #[test]
     fn then_the_node_without_cpus_is_slow() {
-        let f = facts([Some(4), Some(4), None, None], [Some(true), Some(false), None, None]);
+        let f = facts(
+            [Some(4), Some(4), None, None],
+            [Some(true), Some(false), None, None],
+        );
         for pair in [(0, 1), (1, 0)] {
             let r = decide(pair, &f);
             assert_eq!((r.dram, r.slow, r.by), (0, 1, DecidedBy::Cpus));
         }
-        assert_eq!(decide((1, 0), &f).to_string(), "DRAM node 0, slow node 1 (node 1 has no CPUs)");
+        assert_eq!(
+            decide((1, 0), &f).to_string(),
+            "DRAM node 0, slow node 1 (node 1 has no CPUs)"
+        );
     }
 
     #[test]

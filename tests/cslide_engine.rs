@@ -25,7 +25,8 @@ fn a_missing_node_refuses_the_start_and_changes_nothing() {
     let w = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "4"]);
     let d = Daemon::start("cslide-one-node");
     let s = Scratch::new("cslide-one-node");
-    d.add(&s.conf("c.conf", &cslide("c", "1,0", w.pid))).expect(0);
+    d.add(&s.conf("c.conf", &cslide("c", "1,0", w.pid)))
+        .expect(0);
     let before = d.show();
     let r = d.run(&["project", "start", "-n", "c"]).expect(1);
     r.err_has(&["NUMA node 1", "online nodes are 0"]);
@@ -41,14 +42,24 @@ fn engine_commands_fail_clearly() {
     let w = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "4"]);
     let d = Daemon::start("cslide-cmds");
     let s = Scratch::new("cslide-cmds");
-    d.add(&s.conf("c.conf", &cslide("c", "1,0", w.pid))).expect(0);
+    d.add(&s.conf("c.conf", &cslide("c", "1,0", w.pid)))
+        .expect(0);
     // Not started.
     d.run(&["engine", "showhostpages", "-n", "c", "-e", "cslide"])
         .expect(1)
         .err_has(&["project c is not started"]);
-    d.run(&["engine", "showtaskpages", "-n", "c", "-e", "cslide", "-t", "w"])
-        .expect(1)
-        .err_has(&["project c is not started"]);
+    d.run(&[
+        "engine",
+        "showtaskpages",
+        "-n",
+        "c",
+        "-e",
+        "cslide",
+        "-t",
+        "w",
+    ])
+    .expect(1)
+    .err_has(&["project c is not started"]);
     // A slide engine has no engine commands.
     let slide = format!(
         "[project]\nname=s\nloop=1\ninterval=1\nsleep=5\n[engine]\nname=slide\nproject=s\n\
@@ -57,15 +68,33 @@ fn engine_commands_fail_clearly() {
     );
     d.add(&s.conf("s.conf", &slide)).expect(0);
     d.run(&["project", "start", "-n", "s"]).expect(0);
-    d.run(&["engine", "showtaskpages", "-n", "s", "-e", "slide", "-t", "w"])
-        .expect(1)
-        .err_has(&["engine slide has no command \"showtaskpages\""]);
+    d.run(&[
+        "engine",
+        "showtaskpages",
+        "-n",
+        "s",
+        "-e",
+        "slide",
+        "-t",
+        "w",
+    ])
+    .expect(1)
+    .err_has(&["engine slide has no command \"showtaskpages\""]);
     // Unknown engine and task names.
     d.run(&["engine", "showhostpages", "-n", "s", "-e", "cslide"])
         .expect(1)
         .err_has(&["engine cslide"]);
-    d.run(&["engine", "showtaskpages", "-n", "s", "-e", "slide", "-t", "nosuch"])
-        .expect(1)
-        .err_has(&["task nosuch"]);
+    d.run(&[
+        "engine",
+        "showtaskpages",
+        "-n",
+        "s",
+        "-e",
+        "slide",
+        "-t",
+        "nosuch",
+    ])
+    .expect(1)
+    .err_has(&["task nosuch"]);
     d.run(&["project", "stop", "-n", "s"]).expect(0);
 }

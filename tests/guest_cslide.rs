@@ -25,6 +25,15 @@ fn on(pid: i32, start: u64, node: u32) -> u64 {
     numa_maps::vma(pid, start).bytes_on(node)
 }
 
+/// `AnonHugePages` of the mapping starting at `start`, bytes.
+fn anon_huge(pid: i32, start: u64) -> u64 {
+    let smaps = etmem::sys::smaps::read_smaps(pid).expect("smaps");
+    smaps
+        .iter()
+        .find(|v| v.vma.range.start == start)
+        .map_or(0, |v| v.anon_huge)
+}
+
 fn node_free(node: u32) -> u64 {
     let text = std::fs::read_to_string(format!("/sys/devices/system/node/node{node}/meminfo"))
         .expect("node meminfo");
@@ -49,7 +58,10 @@ fn conf(pid: i32, quota_mib: u64, reserve_mib: u64, task_extra: &str) -> String 
 /// The task's last cycle figures from `project show --json`: (cycles, moved up, moved
 /// down).
 fn cycle_figures(d: &Daemon) -> (u64, u64, u64) {
-    let out = d.run(&["project", "show", "-n", "t", "--json"]).expect(0).stdout;
+    let out = d
+        .run(&["project", "show", "-n", "t", "--json"])
+        .expect(0)
+        .stdout;
     let v = common::parse_json(&out);
     let t = &v["projects"][0]["engines"][0]["tasks"][0];
     let tier = &t["tiering"];
@@ -71,15 +83,24 @@ fn run_until(d: &Daemon, quota: u64, mut done: impl FnMut() -> bool) -> u64 {
         if cycles > seen {
             seen = cycles;
             max = (max.0.max(up), max.1.max(down));
-            assert!(up <= quota, "cycle {cycles} moved {up} bytes up, quota {quota}");
-            assert!(down <= quota, "cycle {cycles} moved {down} bytes down, quota {quota}");
+            assert!(
+                up <= quota,
+                "cycle {cycles} moved {up} bytes up, quota {quota}"
+            );
+            assert!(
+                down <= quota,
+                "cycle {cycles} moved {down} bytes down, quota {quota}"
+            );
         }
         if done() {
             break;
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    println!("cycles {seen}, most moved in a cycle: {} up, {} down", max.0, max.1);
+    println!(
+        "cycles {seen}, most moved in a cycle: {} up, {} down",
+        max.0, max.1
+    );
     seen
 }
 
@@ -88,7 +109,16 @@ fn run_until(d: &Daemon, quota: u64, mut done: impl FnMut() -> bool) -> u64 {
 fn tiers_a_workload(extra_args: &[&str], task_extra: &str, hot_mib: u64, cold_mib: u64) {
     no_numa_balancing();
     let (hot_s, cold_s) = (hot_mib.to_string(), cold_mib.to_string());
-    let mut args = vec!["--hot-mib", &hot_s, "--cold-mib", &cold_s, "--hot-node", "1", "--cold-node", "0"];
+    let mut args = vec![
+        "--hot-mib",
+        &hot_s,
+        "--cold-mib",
+        &cold_s,
+        "--hot-node",
+        "1",
+        "--cold-node",
+        "0",
+    ];
     args.extend_from_slice(extra_args);
     let mut w = Workload::spawn(&args);
     let (hot, cold) = (w.hot.unwrap(), w.cold.unwrap());
@@ -98,63 +128,139 @@ fn tiers_a_workload(extra_args: &[&str], task_extra: &str, hot_mib: u64, cold_mi
         on(w.pid, cold.start, 0),
     );
     println!("numa_maps before:\n{}", before.0);
-    assert!(before.1 >= hot.len() * 95 / 100, "hot did not start on node 1");
-    assert!(before.2 >= cold.len() * 95 / 100, "cold did not start on node 0");
+    assert!(
+        before.1 >= hot.len() * 95 / 100,
+        "hot did not start on node 1"
+    );
+    assert!(
+        before.2 >= cold.len() * 95 / 100,
+        "cold did not start on node 0"
+    );
 
     let d = Daemon::start("guest-cslide");
     let s = Scratch::new("guest-cslide");
     // A reserve of all of node 0: demotion is always asked for, prefetch never.
     let quota_mib = 8;
-    d.add(&s.conf("t.conf", &conf(w.pid, quota_mib, 4096, task_extra))).expect(0);
+    d.add(&s.conf("t.conf", &conf(w.pid, quota_mib, 4096, task_extra)))
+        .expect(0);
     d.run(&["project", "start", "-n", "t"]).expect(0);
     let pid = w.pid;
     let cycles = run_until(&d, quota_mib * MIB, || {
-        on(pid, hot.start, 0) >= hot.len() * 95 / 100 && on(pid, cold.start, 1) >= cold.len() * 95 / 100
+        on(pid, hot.start, 0) >= hot.len() * 95 / 100
+            && on(pid, cold.start, 1) >= cold.len() * 95 / 100
     });
+    // The show commands report what the last cycle's scan found, before it moved: one
+    // more cycle sees the final placement.
+    let (c0, _, _) = cycle_figures(&d);
+    while cycle_figures(&d).0 < c0 + 1 {
+        std::thread::sleep(Duration::from_millis(300));
+    }
     let after = std::fs::read_to_string(format!("/proc/{pid}/numa_maps")).unwrap();
+    if extra_args.contains(&"--thp") {
+        println!(
+            "THP after the moves: hot {} bytes, cold {} bytes",
+            anon_huge(pid, hot.start),
+            anon_huge(pid, cold.start)
+        );
+    }
     println!("numa_maps after:\n{after}");
-    let show = d.run(&["project", "show", "-v", "-n", "t"]).expect(0).stdout;
+    let show = d
+        .run(&["project", "show", "-v", "-n", "t"])
+        .expect(0)
+        .stdout;
     println!("{show}");
     let (h0, c1) = (on(pid, hot.start, 0), on(pid, cold.start, 1));
-    assert!(h0 >= hot.len() * 95 / 100, "hot region: {h0} of {} bytes on node 0", hot.len());
-    assert!(c1 >= cold.len() * 95 / 100, "cold region: {c1} of {} bytes on node 1", cold.len());
+    assert!(
+        h0 >= hot.len() * 95 / 100,
+        "hot region: {h0} of {} bytes on node 0",
+        hot.len()
+    );
+    assert!(
+        c1 >= cold.len() * 95 / 100,
+        "cold region: {c1} of {} bytes on node 1",
+        cold.len()
+    );
     // What moved came in quota-sized steps: at least that many cycles were needed.
     let least = (hot.len() + cold.len()) / (2 * quota_mib * MIB);
-    assert!(cycles >= least, "{cycles} cycles moved {} bytes with a quota of {quota_mib} MiB", hot.len() + cold.len());
+    assert!(
+        cycles >= least,
+        "{cycles} cycles moved {} bytes with a quota of {quota_mib} MiB",
+        hot.len() + cold.len()
+    );
 
     // The show commands, parsed: the task's hot bytes are in DRAM, its cold on node 1.
     let task = d
-        .run(&["engine", "showtaskpages", "-n", "t", "-e", "cslide", "-t", "w"])
+        .run(&[
+            "engine",
+            "showtaskpages",
+            "-n",
+            "t",
+            "-e",
+            "cslide",
+            "-t",
+            "w",
+        ])
         .expect(0)
         .stdout;
-    let host = d.run(&["engine", "showhostpages", "-n", "t", "-e", "cslide"]).expect(0).stdout;
+    let host = d
+        .run(&["engine", "showhostpages", "-n", "t", "-e", "cslide"])
+        .expect(0)
+        .stdout;
     println!("{task}\n{host}");
     let rows = table(&task);
     let kb = |b: u64| b / 1024;
     // Columns: node used hot cold (kB). The workload's own stack and heap count too.
     let row0 = rows.iter().find(|r| r[0] == 0).expect("node 0 row");
-    assert!(row0[2] >= kb(hot.len()) * 95 / 100 && row0[2] <= kb(hot.len()) + 8192, "{task}");
+    assert!(
+        row0[2] >= kb(hot.len()) * 95 / 100 && row0[2] <= kb(hot.len()) + 8192,
+        "{task}"
+    );
     assert_eq!(row0[1], row0[2] + row0[3], "{task}");
     let row1 = rows.iter().find(|r| r[0] == 1).expect("node 1 row");
-    assert!(row1[3] >= kb(cold.len()) * 95 / 100 && row1[3] <= kb(cold.len()) + 8192, "{task}");
+    assert!(
+        row1[3] >= kb(cold.len()) * 95 / 100 && row1[3] <= kb(cold.len()) + 8192,
+        "{task}"
+    );
     let hrows = table(&host);
     for r in &hrows {
         // Columns: node total used hot cold.
         assert_eq!(r[2], r[3] + r[4], "{host}");
         assert!(r[1] > 0, "{host}");
     }
-    assert!(host.contains("DRAM node 0, slow node 1 (node 1 has no CPUs)"), "{host}");
+    assert!(
+        host.contains("DRAM node 0, slow node 1 (node 1 has no CPUs)"),
+        "{host}"
+    );
     let json = d
-        .run(&["engine", "showtaskpages", "-n", "t", "-e", "cslide", "-t", "w", "--json"])
+        .run(&[
+            "engine",
+            "showtaskpages",
+            "-n",
+            "t",
+            "-e",
+            "cslide",
+            "-t",
+            "w",
+            "--json",
+        ])
         .expect(0)
         .stdout;
     let v = common::parse_json(&json);
     assert_eq!(v["pid"].as_i64(), Some(i64::from(pid)), "{json}");
 
     // Failures: an unknown task, no -t, a stopped project.
-    d.run(&["engine", "showtaskpages", "-n", "t", "-e", "cslide", "-t", "nosuch"])
-        .expect(1)
-        .err_has(&["task nosuch"]);
+    d.run(&[
+        "engine",
+        "showtaskpages",
+        "-n",
+        "t",
+        "-e",
+        "cslide",
+        "-t",
+        "nosuch",
+    ])
+    .expect(1)
+    .err_has(&["task nosuch"]);
     d.run(&["engine", "showtaskpages", "-n", "t", "-e", "cslide"])
         .expect(1)
         .err_has(&["-t TASK"]);
@@ -181,7 +287,11 @@ fn table(text: &str) -> Vec<Vec<u64>> {
 
 #[test]
 fn cslide_tiers_base_pages_in_guest() {
-    let opts = GuestOpts { mem_mib: 1024, tier_mib: 512, append: None };
+    let opts = GuestOpts {
+        mem_mib: 1024,
+        tier_mib: 512,
+        append: None,
+    };
     if !in_guest_or_rerun_with("cslide_tiers_base_pages_in_guest", &opts) {
         return;
     }
@@ -190,7 +300,11 @@ fn cslide_tiers_base_pages_in_guest() {
 
 #[test]
 fn cslide_tiers_thp_in_guest() {
-    let opts = GuestOpts { mem_mib: 1024, tier_mib: 512, append: None };
+    let opts = GuestOpts {
+        mem_mib: 1024,
+        tier_mib: 512,
+        append: None,
+    };
     if !in_guest_or_rerun_with("cslide_tiers_thp_in_guest", &opts) {
         return;
     }
@@ -201,7 +315,11 @@ fn cslide_tiers_thp_in_guest() {
 #[test]
 fn cslide_tiers_hugetlb_in_guest() {
     // 64 hugepages on each node (the boot reservation is spread over the nodes).
-    let opts = GuestOpts { mem_mib: 1024, tier_mib: 512, append: Some("hugepages=128") };
+    let opts = GuestOpts {
+        mem_mib: 1024,
+        tier_mib: 512,
+        append: Some("hugepages=128"),
+    };
     if !in_guest_or_rerun_with("cslide_tiers_hugetlb_in_guest", &opts) {
         return;
     }
@@ -212,19 +330,33 @@ fn cslide_tiers_hugetlb_in_guest() {
 /// more go.
 #[test]
 fn cslide_keeps_the_hot_reserve_free_in_guest() {
-    let opts = GuestOpts { mem_mib: 1024, tier_mib: 512, append: None };
+    let opts = GuestOpts {
+        mem_mib: 1024,
+        tier_mib: 512,
+        append: None,
+    };
     if !in_guest_or_rerun_with("cslide_keeps_the_hot_reserve_free_in_guest", &opts) {
         return;
     }
     no_numa_balancing();
-    let mut w = Workload::spawn(&["--hot-mib", "8", "--cold-mib", "256", "--hot-node", "0", "--cold-node", "0"]);
+    let mut w = Workload::spawn(&[
+        "--hot-mib",
+        "8",
+        "--cold-mib",
+        "256",
+        "--hot-node",
+        "0",
+        "--cold-node",
+        "0",
+    ]);
     let cold = w.cold.unwrap();
     // Ask for 96 MiB more free than node 0 has now: about that much of the cold
     // region must leave, not all of it.
     let reserve = node_free(0) / MIB + 96;
     let d = Daemon::start("guest-cslide-reserve");
     let s = Scratch::new("guest-cslide-reserve");
-    d.add(&s.conf("t.conf", &conf(w.pid, 64, reserve, ""))).expect(0);
+    d.add(&s.conf("t.conf", &conf(w.pid, 64, reserve, "")))
+        .expect(0);
     d.run(&["project", "start", "-n", "t"]).expect(0);
     let pid = w.pid;
     let reserve_bytes = reserve * MIB;
@@ -236,11 +368,24 @@ fn cslide_keeps_the_hot_reserve_free_in_guest() {
     }
     let free = node_free(0);
     let down = on(pid, cold.start, 1);
-    println!("reserve {reserve} MiB, node 0 free {} MiB, cold on node 1 {} MiB", free / MIB, down / MIB);
+    println!(
+        "reserve {reserve} MiB, node 0 free {} MiB, cold on node 1 {} MiB",
+        free / MIB,
+        down / MIB
+    );
     d.run(&["project", "stop", "-n", "t"]).expect(0);
-    assert!(free + 8 * MIB >= reserve_bytes, "node 0 has {free} bytes free, reserve {reserve_bytes}");
-    assert!(down >= 64 * MIB, "only {down} bytes of the cold region left node 0");
-    assert!(down <= 160 * MIB, "{down} bytes left node 0: more than the reserve asked for");
+    assert!(
+        free + 8 * MIB >= reserve_bytes,
+        "node 0 has {free} bytes free, reserve {reserve_bytes}"
+    );
+    assert!(
+        down >= 64 * MIB,
+        "only {down} bytes of the cold region left node 0"
+    );
+    assert!(
+        down <= 160 * MIB,
+        "{down} bytes left node 0: more than the reserve asked for"
+    );
     let v = w.verify();
     assert!(v.starts_with("verify ok"), "{v}");
 }

@@ -152,6 +152,20 @@ impl MoveReport {
         }
     }
 
+    /// Each failure class that happened, named, with its pages and bytes.
+    pub fn failures(&self) -> Vec<(&'static str, Tally)> {
+        [
+            ("busy", self.busy),
+            ("absent", self.absent),
+            ("no memory on node", self.no_memory),
+            ("not movable", self.denied),
+            ("failed", self.other),
+        ]
+        .into_iter()
+        .filter(|(_, t)| t.pages > 0)
+        .collect()
+    }
+
     /// One line for the log and `project show`: pages and KiB asked and moved, and each
     /// failure class that happened.
     pub fn summary(&self) -> String {
@@ -162,17 +176,9 @@ impl MoveReport {
             part("asked", self.asked),
             part("moved", self.moved)
         );
-        for (name, t) in [
-            ("busy", self.busy),
-            ("absent", self.absent),
-            ("no memory on node", self.no_memory),
-            ("not movable", self.denied),
-            ("failed", self.other),
-        ] {
-            if t.pages > 0 {
-                out.push_str(", ");
-                out.push_str(&part(name, t));
-            }
+        for (name, t) in self.failures() {
+            out.push_str(", ");
+            out.push_str(&part(name, t));
         }
         if let Some(s) = self.first_other {
             out.push_str(&format!(" (first failure status {s})"));

@@ -10,9 +10,9 @@
 //! NUMA balancing (`numa_balancing=2`, memory tiering, where the machine has memory tiers
 //! that differ; otherwise mode 1, which promotes to the node of the accessing CPU and has
 //! no demotion). Prints one Markdown table per run: per cycle, the hot bytes still on the
-//! slow node, the cold bytes still in DRAM, the bytes moved against the quota, and the CPU
-//! time spent (etmemd's own; for the kernel, the workload's system time, where its NUMA
-//! hinting faults run).
+//! slow node, the cold bytes still in DRAM, the bytes moved against the quota, etmemd's CPU
+//! time, and the workload's system time (where the kernel's NUMA hinting faults run; in the
+//! cslide run it is the workload's own baseline).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -36,7 +36,13 @@ impl Drop for Proc {
 /// The workload: (process, hot start, cold start).
 fn workload() -> (Proc, u64, u64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_etmem"))
-        .args(["workload", "--hot-mib", &HOT_MIB.to_string(), "--cold-mib", &COLD_MIB.to_string()])
+        .args([
+            "workload",
+            "--hot-mib",
+            &HOT_MIB.to_string(),
+            "--cold-mib",
+            &COLD_MIB.to_string(),
+        ])
         .args(["--hot-node", "1", "--cold-node", "0"])
         .stdout(Stdio::piped())
         .spawn()
@@ -46,7 +52,17 @@ fn workload() -> (Proc, u64, u64) {
     for line in out.lines() {
         let line = line.expect("workload output");
         let start = |l: &str| {
-            u64::from_str_radix(l.split_whitespace().nth(1).unwrap().trim_start_matches("0x").split('-').next().unwrap(), 16).unwrap()
+            u64::from_str_radix(
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap()
+                    .trim_start_matches("0x")
+                    .split('-')
+                    .next()
+                    .unwrap(),
+                16,
+            )
+            .unwrap()
         };
         if line.starts_with("hot ") {
             hot = start(&line);
@@ -62,10 +78,12 @@ fn workload() -> (Proc, u64, u64) {
 /// Bytes of the mapping at `start` on `node`, per numa_maps.
 fn on(pid: u32, start: u64, node: u32) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/numa_maps")).unwrap_or_default();
-    let Some(line) = text
-        .lines()
-        .find(|l| l.split_whitespace().next().and_then(|a| u64::from_str_radix(a, 16).ok()) == Some(start))
-    else {
+    let Some(line) = text.lines().find(|l| {
+        l.split_whitespace()
+            .next()
+            .and_then(|a| u64::from_str_radix(a, 16).ok())
+            == Some(start)
+    }) else {
         return 0;
     };
     let mut page = 4096;
@@ -84,9 +102,15 @@ fn on(pid: u32, start: u64, node: u32) -> u64 {
 fn cpu_ms(pid: u32) -> (u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |x| x.1);
-    let f: Vec<u64> = after.split_whitespace().map(|v| v.parse().unwrap_or(0)).collect();
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
     let tick = 1000 / 100; // USER_HZ is 100 on Linux
-    let (u, s) = (f.get(11).copied().unwrap_or(0), f.get(12).copied().unwrap_or(0));
+    let (u, s) = (
+        f.get(11).copied().unwrap_or(0),
+        f.get(12).copied().unwrap_or(0),
+    );
     ((u + s) * tick, s * tick)
 }
 
@@ -96,7 +120,11 @@ fn etmem(socket: &str, args: &[&str]) -> String {
         .args(["-s", socket])
         .output()
         .expect("etmem runs");
-    assert!(out.status.success(), "etmem {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "etmem {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -110,18 +138,40 @@ fn number(json: &str, key: &str) -> u64 {
 
 fn header(title: &str) {
     println!("\n{title}\n");
-    println!("| cycle | s | hot on slow node | cold in DRAM | moved up | moved down | quota | CPU ms |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| cycle | s | hot on slow node | cold in DRAM | moved up | moved down | quota | etmemd CPU ms | workload sys ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
 }
 
-fn row(cycle: u64, t: Duration, hot_slow: u64, cold_dram: u64, up: u64, down: u64, quota: &str, cpu: u64) {
+/// One row of a table.
+struct Sample<'a> {
+    cycle: u64,
+    at: Duration,
+    hot_on_slow: u64,
+    cold_in_dram: u64,
+    up: u64,
+    down: u64,
+    quota: &'a str,
+    /// etmemd's CPU time over the cycle (user + system), if etmemd ran.
+    etmemd_ms: Option<u64>,
+    /// The workload's system time over the cycle: its own TLB flushes, plus the NUMA
+    /// hinting faults where the kernel's balancing runs.
+    workload_sys_ms: u64,
+}
+
+fn row(r: Sample) {
     println!(
-        "| {cycle} | {:.0} | {} MiB | {} MiB | {} MiB | {} MiB | {quota} | {cpu} |",
-        t.as_secs_f64(),
-        hot_slow / MIB,
-        cold_dram / MIB,
-        up / MIB,
-        down / MIB
+        "| {} | {:.0} | {} MiB | {} MiB | {} MiB | {} MiB | {} | {} | {} |",
+        r.cycle,
+        r.at.as_secs_f64(),
+        r.hot_on_slow / MIB,
+        r.cold_in_dram / MIB,
+        r.up / MIB,
+        r.down / MIB,
+        r.quota,
+        r.etmemd_ms.map_or("-".to_string(), |m| m.to_string()),
+        r.workload_sys_ms
     );
 }
 
@@ -143,7 +193,10 @@ fn cslide() -> Duration {
         .output()
         .map_or(true, |o| !o.status.success())
     {
-        assert!(t0.elapsed() < Duration::from_secs(30), "etmemd did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "etmemd did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let conf = std::env::temp_dir().join(format!("bench-tiering-{}.conf", std::process::id()));
@@ -156,14 +209,27 @@ fn cslide() -> Duration {
         ),
     )
     .unwrap();
+    // etmemd accepts only config files that nobody else can write (spec §4.1).
+    std::fs::set_permissions(&conf, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     etmem(&socket, &["obj", "add", "-f", conf.to_str().unwrap()]);
     header(&format!(
         "cslide ({HOT_MIB} MiB hot on the slow node, {COLD_MIB} MiB cold in DRAM; quota {QUOTA_MIB} MiB per direction and cycle; loop=2 interval=1 sleep=1)"
     ));
     let quota = format!("{QUOTA_MIB} MiB");
-    row(0, Duration::ZERO, on(pid, hot, 1), on(pid, cold, 0), 0, 0, &quota, 0);
+    row(Sample {
+        cycle: 0,
+        at: Duration::ZERO,
+        hot_on_slow: on(pid, hot, 1),
+        cold_in_dram: on(pid, cold, 0),
+        up: 0,
+        down: 0,
+        quota: &quota,
+        etmemd_ms: Some(0),
+        workload_sys_ms: 0,
+    });
     let start = Instant::now();
     let mut cpu_before = cpu_ms(d.0.id()).0;
+    let mut sys_before = cpu_ms(pid).1;
     etmem(&socket, &["project", "start", "-n", "b"]);
     let mut seen = 0;
     while seen < CYCLES && start.elapsed() < Duration::from_secs(600) {
@@ -171,18 +237,19 @@ fn cslide() -> Duration {
         let cycles = number(&json, "cycles");
         if cycles > seen {
             seen = cycles;
-            let cpu = cpu_ms(d.0.id()).0;
-            row(
-                seen,
-                start.elapsed(),
-                on(pid, hot, 1),
-                on(pid, cold, 0),
-                number(&json, "moved_up_bytes"),
-                number(&json, "moved_down_bytes"),
-                &quota,
-                cpu - cpu_before,
-            );
-            cpu_before = cpu;
+            let (cpu, sys) = (cpu_ms(d.0.id()).0, cpu_ms(pid).1);
+            row(Sample {
+                cycle: seen,
+                at: start.elapsed(),
+                hot_on_slow: on(pid, hot, 1),
+                cold_in_dram: on(pid, cold, 0),
+                up: number(&json, "moved_up_bytes"),
+                down: number(&json, "moved_down_bytes"),
+                quota: &quota,
+                etmemd_ms: Some(cpu - cpu_before),
+                workload_sys_ms: sys - sys_before,
+            });
+            (cpu_before, sys_before) = (cpu, sys);
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -199,15 +266,18 @@ fn tiers_differ() -> bool {
     let mut tier_of = [None, None];
     for e in dir.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(id) = name.strip_prefix("memory_tier").and_then(|i| i.parse::<u32>().ok()) else {
+        let Some(id) = name
+            .strip_prefix("memory_tier")
+            .and_then(|i| i.parse::<u32>().ok())
+        else {
             continue;
         };
         let list = std::fs::read_to_string(e.path().join("nodelist")).unwrap_or_default();
         for part in list.trim().split(',') {
             let (a, b) = part.split_once('-').unwrap_or((part, part));
             if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
-                for n in a..=b.min(1) {
-                    tier_of[n] = Some(id);
+                for slot in tier_of.iter_mut().take(b + 1).skip(a) {
+                    *slot = Some(id);
                 }
             }
         }
@@ -234,7 +304,17 @@ fn kernel(duration: Duration) {
             ""
         }
     ));
-    row(0, Duration::ZERO, on(pid, hot, 1), on(pid, cold, 0), 0, 0, "none", 0);
+    row(Sample {
+        cycle: 0,
+        at: Duration::ZERO,
+        hot_on_slow: on(pid, hot, 1),
+        cold_in_dram: on(pid, cold, 0),
+        up: 0,
+        down: 0,
+        quota: "none",
+        etmemd_ms: None,
+        workload_sys_ms: 0,
+    });
     std::fs::write("/proc/sys/kernel/numa_balancing", mode).expect("numa_balancing on");
     let start = Instant::now();
     let (mut migrated, mut sys) = (vmstat(), cpu_ms(pid).1);
@@ -245,7 +325,17 @@ fn kernel(duration: Duration) {
         let (m, s) = (vmstat(), cpu_ms(pid).1);
         let moved = (m - migrated) * 4096;
         // The kernel reports pages migrated, not their direction: all under "moved up".
-        row(i, start.elapsed(), on(pid, hot, 1), on(pid, cold, 0), moved, 0, "none", s - sys);
+        row(Sample {
+            cycle: i,
+            at: start.elapsed(),
+            hot_on_slow: on(pid, hot, 1),
+            cold_in_dram: on(pid, cold, 0),
+            up: moved,
+            down: 0,
+            quota: "none",
+            etmemd_ms: None,
+            workload_sys_ms: s - sys,
+        });
         (migrated, sys) = (m, s);
     }
     std::fs::write("/proc/sys/kernel/numa_balancing", "0").unwrap();

@@ -160,6 +160,23 @@ struct Sample<'a> {
     workload_sys_ms: u64,
 }
 
+impl<'a> Sample<'a> {
+    /// Row 0: where the workload's memory is before anything ran.
+    fn start(pid: u32, hot: u64, cold: u64, quota: &'a str, etmemd_ms: Option<u64>) -> Self {
+        Sample {
+            cycle: 0,
+            at: Duration::ZERO,
+            hot_on_slow: on(pid, hot, 1),
+            cold_in_dram: on(pid, cold, 0),
+            up: 0,
+            down: 0,
+            quota,
+            etmemd_ms,
+            workload_sys_ms: 0,
+        }
+    }
+}
+
 fn row(r: Sample) {
     println!(
         "| {} | {:.0} | {} MiB | {} MiB | {} MiB | {} MiB | {} | {} | {} |",
@@ -216,17 +233,7 @@ fn cslide() -> Duration {
         "cslide ({HOT_MIB} MiB hot on the slow node, {COLD_MIB} MiB cold in DRAM; quota {QUOTA_MIB} MiB per direction and cycle; loop=2 interval=1 sleep=1)"
     ));
     let quota = format!("{QUOTA_MIB} MiB");
-    row(Sample {
-        cycle: 0,
-        at: Duration::ZERO,
-        hot_on_slow: on(pid, hot, 1),
-        cold_in_dram: on(pid, cold, 0),
-        up: 0,
-        down: 0,
-        quota: &quota,
-        etmemd_ms: Some(0),
-        workload_sys_ms: 0,
-    });
+    row(Sample::start(pid, hot, cold, &quota, Some(0)));
     let start = Instant::now();
     let mut cpu_before = cpu_ms(d.0.id()).0;
     let mut sys_before = cpu_ms(pid).1;
@@ -304,17 +311,7 @@ fn kernel(duration: Duration) {
             ""
         }
     ));
-    row(Sample {
-        cycle: 0,
-        at: Duration::ZERO,
-        hot_on_slow: on(pid, hot, 1),
-        cold_in_dram: on(pid, cold, 0),
-        up: 0,
-        down: 0,
-        quota: "none",
-        etmemd_ms: None,
-        workload_sys_ms: 0,
-    });
+    row(Sample::start(pid, hot, cold, "none", None));
     std::fs::write("/proc/sys/kernel/numa_balancing", mode).expect("numa_balancing on");
     let start = Instant::now();
     let (mut migrated, mut sys) = (vmstat(), cpu_ms(pid).1);

@@ -189,21 +189,10 @@ fn tiers_a_workload(extra_args: &[&str], task_extra: &str, hot_mib: u64, cold_mi
     );
 
     // The show commands, parsed: the task's hot bytes are in DRAM, its cold on node 1.
-    let task = d
-        .run(&[
-            "engine",
-            "showtaskpages",
-            "-n",
-            "t",
-            "-e",
-            "cslide",
-            "-t",
-            "w",
-        ])
+    let task = engine_cmd(&d, "showtaskpages", Some("w"), false)
         .expect(0)
         .stdout;
-    let host = d
-        .run(&["engine", "showhostpages", "-n", "t", "-e", "cslide"])
+    let host = engine_cmd(&d, "showhostpages", None, false)
         .expect(0)
         .stdout;
     println!("{task}\n{host}");
@@ -231,48 +220,60 @@ fn tiers_a_workload(extra_args: &[&str], task_extra: &str, hot_mib: u64, cold_mi
         host.contains("DRAM node 0, slow node 1 (node 1 has no CPUs)"),
         "{host}"
     );
-    let json = d
-        .run(&[
-            "engine",
-            "showtaskpages",
-            "-n",
-            "t",
-            "-e",
-            "cslide",
-            "-t",
-            "w",
-            "--json",
-        ])
+    // The upstream C client's exact request gets the same table, terminated as upstream.
+    let c_reply = common::wire::raw(
+        &d.socket,
+        "proj_name t file_name - cmd 5 eng_name cslide eng_cmd showtaskpages task_name w",
+    );
+    let (c_text, end) = c_reply.split_at(c_reply.len() - 1);
+    assert_eq!(end, b"\xff");
+    let c_text = String::from_utf8_lossy(c_text);
+    let mut c_lines = c_text.lines();
+    let first = c_lines.next().unwrap_or_default();
+    assert!(
+        first.starts_with('[') && first.ends_with(&format!("] task {pid} pages info (KB):")),
+        "{c_text}"
+    );
+    assert_eq!(
+        c_lines.next(),
+        Some(" node       used        hot       cold"),
+        "{c_text}"
+    );
+    assert_eq!(table(&c_text).len(), rows.len(), "{c_text}");
+    let json = engine_cmd(&d, "showtaskpages", Some("w"), true)
         .expect(0)
         .stdout;
     let v = common::parse_json(&json);
     assert_eq!(v["pid"].as_i64(), Some(i64::from(pid)), "{json}");
 
     // Failures: an unknown task, no -t, a stopped project.
-    d.run(&[
-        "engine",
-        "showtaskpages",
-        "-n",
-        "t",
-        "-e",
-        "cslide",
-        "-t",
-        "nosuch",
-    ])
-    .expect(1)
-    .err_has(&["task nosuch"]);
-    d.run(&["engine", "showtaskpages", "-n", "t", "-e", "cslide"])
+    engine_cmd(&d, "showtaskpages", Some("nosuch"), false)
+        .expect(1)
+        .err_has(&["task nosuch"]);
+    engine_cmd(&d, "showtaskpages", None, false)
         .expect(1)
         .err_has(&["-t TASK"]);
-    d.run(&["engine", "nosuchcmd", "-n", "t", "-e", "cslide"])
+    engine_cmd(&d, "nosuchcmd", None, false)
         .expect(1)
         .err_has(&["showtaskpages and showhostpages"]);
     d.run(&["project", "stop", "-n", "t"]).expect(0);
-    d.run(&["engine", "showhostpages", "-n", "t", "-e", "cslide"])
+    engine_cmd(&d, "showhostpages", None, false)
         .expect(1)
         .err_has(&["not started"]);
     let v = w.verify();
     assert!(v.starts_with("verify ok"), "{v}");
+}
+
+/// `etmem engine WORD -n t -e cslide [-t TASK] [--json]`.
+fn engine_cmd(d: &Daemon, word: &str, task: Option<&str>, json: bool) -> common::daemon::Run {
+    let mut args = vec!["engine", word, "-n", "t", "-e", "cslide"];
+    if let Some(t) = task {
+        args.extend(["-t", t]);
+    }
+    if json {
+        args.push("--json");
+    }
+    d.run(&args)
 }
 
 /// The number rows of a show table (lines that are all numbers).

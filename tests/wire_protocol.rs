@@ -3,40 +3,13 @@
 
 mod common;
 use common::daemon::{Daemon, Run, Scratch};
+use common::wire::{connect, raw};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn connect(socket: &str) -> UnixStream {
-    let addr = SocketAddr::from_abstract_name(socket.as_bytes()).unwrap();
-    let s = UnixStream::connect_addr(&addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s
-}
-
-/// Send one request exactly as the C client does (one write, no newline, no NUL) and
-/// read up to and including the terminator byte.
-fn raw(socket: &str, msg: &str) -> Vec<u8> {
-    let mut s = connect(socket);
-    s.write_all(msg.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 512];
-    loop {
-        let n = s.read(&mut buf).unwrap();
-        assert!(
-            n > 0,
-            "daemon closed without a terminator after {:?}",
-            String::from_utf8_lossy(&out)
-        );
-        out.extend_from_slice(&buf[..n]);
-        if matches!(out.last(), Some(0xff) | Some(0xfe)) {
-            return out;
-        }
-    }
-}
 
 #[test]
 fn upstream_client_bytes_get_upstream_replies() {

@@ -66,8 +66,10 @@ impl EngineKind {
 /// cslide: NUMA tiering between DRAM nodes and slower (persistent-memory) nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CslideConf {
-    /// (hot DRAM node, cold node) pairs. Checked against this machine's nodes at project
-    /// start, not here, so a file can be read on another machine.
+    /// NUMA node pairs as written: the guide writes "AEP,DRAM", upstream's samples
+    /// "DRAM,AEP", so the engine decides each pair's roles from the machine at project
+    /// start. Checked against this machine's nodes then too, so a file can be read on
+    /// another machine.
     pub node_pairs: Vec<(u32, u32)>,
     /// Access count per cycle at or above which a page is hot, 0 or more (upstream
     /// silently clamped it to 3 x `loop` + 1).
@@ -225,10 +227,11 @@ fn read_cslide(s: &mut Section) -> Option<CslideConf> {
 }
 
 const NODE_PAIR_RULE: &str =
-    "pairs of NUMA nodes 'hot,cold' separated by ';', each node once, e.g. 0,2;1,3";
+    "pairs of NUMA nodes 'a,b' separated by ';', each node once, e.g. 2,0;3,1 \
+     (which node of a pair is DRAM is decided from the machine at project start)";
 
 /// `node_pair` (spec §7.1): pairs separated by `;` or blanks, the two nodes of a pair by
-/// `,`; the first node of a pair is the hot (DRAM) one.
+/// `,`, as written (the engine decides which is DRAM from the machine).
 fn node_pairs(raw: &str) -> Result<Vec<(u32, u32)>, String> {
     let bad = |why: String| format!("{NODE_PAIR_RULE} ({why})");
     let mut pairs = Vec::new();

@@ -5,6 +5,7 @@
 pub mod daemon;
 pub mod guest;
 pub mod numa_maps;
+pub mod wire;
 pub mod workload;
 
 use std::process::{Command, Output, Stdio};

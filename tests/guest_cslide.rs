@@ -169,6 +169,10 @@ fn tiers_a_workload(extra_args: &[&str], task_extra: &str, hot_mib: u64, cold_mi
         .expect(0)
         .stdout;
     println!("{show}");
+    assert!(
+        show.contains("note: pair 1,0: DRAM node 0, slow node 1 (node 1 has no CPUs)"),
+        "{show}"
+    );
     let (h0, c1) = (on(pid, hot.start, 0), on(pid, cold.start, 1));
     assert!(
         h0 >= hot.len() * 95 / 100,

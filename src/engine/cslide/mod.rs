@@ -195,7 +195,14 @@ impl Engine for Cslide {
     }
 
     fn note(&self, project: &ProjectConf, task: &TaskConf) -> Option<String> {
-        let mut notes = Vec::new();
+        // The roles, once a start decided them.
+        let mut notes: Vec<String> = self
+            .conf
+            .node_pairs
+            .iter()
+            .zip(lock(&self.roles).iter())
+            .map(|(&(a, b), r)| format!("pair {a},{b}: {r}"))
+            .collect();
         if let TaskParams::Cslide(t) = &task.params {
             if t.ign_host && task.scan_backend != Some(ScanBackend::IdlePages) {
                 notes.push(

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use self::pages_table::{HostNode, NodePages, PairMoves, Snapshot, TaskPages};
-use self::policy::{Limits, Page, Pair};
+use self::policy::{Extent, Limits, Pair, Take};
 use self::roles::{NodeFacts, Roles};
 use super::cold::{self, ScanSpec, Scanned, Watch};
 use super::targets::Held;
@@ -78,17 +78,18 @@ impl Cslide {
         host: &BTreeMap<u32, (u64, u64)>,
         limits: &Limits,
     ) -> Vec<PairMoves> {
-        // The policy sees every task's pages in one list; `owner` maps them back.
-        let mut pages = Vec::new();
+        // The policy sees every task's extents in one list; `owner` maps them back.
+        let mut extents = Vec::new();
         let mut owner = Vec::new();
         for (ti, t) in tasks.iter().enumerate() {
-            for (pi, p) in t.pages.iter().enumerate() {
-                pages.push(Page {
-                    bytes: p.size.bytes(),
-                    count: p.count,
-                    node: p.node,
+            for (ei, e) in t.extents.iter().enumerate() {
+                extents.push(Extent {
+                    page_bytes: e.size.bytes(),
+                    pages: e.pages,
+                    count: e.count,
+                    node: e.node,
                 });
-                owner.push((ti, pi));
+                owner.push((ti, ei));
             }
         }
         let free = |n: u32| host.get(&n).map_or(0, |h| h.1);
@@ -101,7 +102,7 @@ impl Cslide {
                 slow_free: free(r.slow),
             })
             .collect();
-        let plans = policy::plan(&pairs, &pages, limits);
+        let plans = policy::plan(&pairs, &extents, limits);
         let mut moves = vec![PairMoves::default(); roles.len()];
         for ((plan, r), m) in plans.iter().zip(roles).zip(&mut moves) {
             for (list, to, up) in [
@@ -111,11 +112,8 @@ impl Cslide {
                 for (ti, t) in tasks.iter_mut().enumerate() {
                     let mine: Vec<(u64, PageSize)> = list
                         .iter()
-                        .filter(|&&i| owner[i].0 == ti)
-                        .map(|&i| {
-                            let p = &t.pages[owner[i].1];
-                            (p.addr, p.size)
-                        })
+                        .filter(|take| owner[take.extent].0 == ti)
+                        .flat_map(|take| t.extents[owner[take.extent].1].pages(take))
                         .collect();
                     let planned: u64 = mine.iter().map(|p| p.1.bytes()).sum();
                     let moved = t.move_to(migrator, &mine, to, up);
@@ -276,7 +274,9 @@ impl Engine for Cslide {
         let hugetlb = !tasks.is_empty() && tasks.iter().all(|t| t.hugetlb);
         let sizes: Vec<u64> = tasks
             .iter()
-            .flat_map(|t| t.pages.iter().map(|p| p.size.bytes()))
+            .flat_map(|t| t.extents.iter().map(|e| e.size.bytes()))
+            .collect::<std::collections::BTreeSet<u64>>()
+            .into_iter()
             .collect();
         let host: BTreeMap<u32, (u64, u64)> = nodes
             .iter()
@@ -345,9 +345,11 @@ impl Engine for Cslide {
                 } else {
                     snap.task_text(task)
                 };
+                // Upstream answers "invalid parameters" when the engine has nothing to
+                // show for the task.
                 text.ok_or_else(|| {
                     Error::new(
-                        Kind::State,
+                        Kind::Usage,
                         format!(
                             "task {task} has no pages to show yet: its last cycle did not scan it \
                              (see etmem project show -v)"
@@ -396,12 +398,25 @@ struct Found {
     hugetlb: bool,
 }
 
-/// One page of a task, scanned and located.
-struct TaskPage {
+/// Adjacent pages of a task with one size and count, on one node.
+struct TaskExtent {
     addr: u64,
     size: PageSize,
+    pages: u64,
     count: u16,
     node: u32,
+}
+
+impl TaskExtent {
+    fn bytes(&self) -> u64 {
+        self.size.bytes().saturating_mul(self.pages)
+    }
+
+    /// The pages `take` names: the extent's first ones.
+    fn pages(&self, take: &Take) -> impl Iterator<Item = (u64, PageSize)> + '_ {
+        let step = self.size.bytes();
+        (0..take.pages.min(self.pages)).map(move |k| (self.addr + k * step, self.size))
+    }
 }
 
 /// One task's share of a cycle: its pages on the engine's nodes, and what moving them
@@ -412,7 +427,7 @@ struct TaskCycle<'a> {
     backend: ScanBackend,
     base_pages: u64,
     hugetlb: bool,
-    pages: Vec<TaskPage>,
+    extents: Vec<TaskExtent>,
     moved_up: u64,
     moved_down: u64,
     not_moved: u64,
@@ -475,15 +490,15 @@ impl TaskCycle<'_> {
     /// The task's hot and cold bytes per node, as scanned (before this cycle's moves).
     fn per_node(&self, limits: &Limits) -> Vec<NodePages> {
         let mut per: BTreeMap<u32, NodePages> = BTreeMap::new();
-        for p in &self.pages {
-            let e = per.entry(p.node).or_insert(NodePages {
-                node: p.node,
+        for x in &self.extents {
+            let e = per.entry(x.node).or_insert(NodePages {
+                node: x.node,
                 ..NodePages::default()
             });
-            if limits.is_hot(p.count) {
-                e.hot += p.size.bytes();
+            if limits.is_hot(x.count) {
+                e.hot += x.bytes();
             } else {
-                e.cold += p.size.bytes();
+                e.cold += x.bytes();
             }
         }
         per.into_values().collect()
@@ -498,10 +513,10 @@ impl TaskCycle<'_> {
             ..Tiering::default()
         };
         let mut cold_bytes = 0;
-        for p in &self.pages {
-            let b = p.size.bytes();
-            let hot = limits.is_hot(p.count);
-            let dram = roles.iter().any(|r| r.dram == p.node);
+        for x in &self.extents {
+            let b = x.bytes();
+            let hot = limits.is_hot(x.count);
+            let dram = roles.iter().any(|r| r.dram == x.node);
             let slot = match (hot, dram) {
                 (true, true) => &mut tiering.hot_in_dram,
                 (true, false) => &mut tiering.hot_on_slow,
@@ -586,7 +601,11 @@ fn chosen_vmas(pid: crate::types::Pid, params: &CslideTask) -> Result<Vec<(Vma, 
         .collect())
 }
 
-/// Find the node of every page of a scan; keep those on the engine's nodes.
+/// Pages gathered before they are located: one actuator batch.
+const LOCATE_BATCH: usize = migrate::BATCH;
+
+/// Find the node of every page of a scan, in batches across its runs; keep those on the
+/// engine's nodes, merged into extents.
 fn locate<'a>(
     migrator: &mut Migrator,
     run: &'a TaskRun,
@@ -594,39 +613,57 @@ fn locate<'a>(
     nodes: &[u32],
 ) -> Result<TaskCycle<'a>> {
     let target = f.held.check()?;
-    let mut pages: Vec<TaskPage> = Vec::new();
+    let mut extents: Vec<TaskExtent> = Vec::new();
+    let mut batch: Vec<(u64, PageSize, u16)> = Vec::with_capacity(LOCATE_BATCH);
+    let mut addrs: Vec<u64> = Vec::with_capacity(LOCATE_BATCH);
+    let mut places = Vec::with_capacity(LOCATE_BATCH);
+    let mut flush = |batch: &mut Vec<(u64, PageSize, u16)>| -> Result<()> {
+        addrs.clear();
+        addrs.extend(batch.iter().map(|b| b.0));
+        migrator.locate(target, &addrs, &mut places)?;
+        for (&(addr, size, count), place) in batch.iter().zip(&places) {
+            let Place::Node(node) = *place else { continue };
+            if !nodes.contains(&node) {
+                continue;
+            }
+            match extents.last_mut() {
+                Some(e)
+                    if (e.node, e.size, e.count) == (node, size, count)
+                        && e.addr + e.bytes() == addr =>
+                {
+                    e.pages += 1
+                }
+                _ => extents.push(TaskExtent {
+                    addr,
+                    size,
+                    pages: 1,
+                    count,
+                    node,
+                }),
+            }
+        }
+        batch.clear();
+        Ok(())
+    };
     for r in f.scanned.runs() {
         let step = r.size.bytes();
         let mut a = r.range.start;
         while a < r.range.end {
-            pages.push(TaskPage {
-                addr: a,
-                size: r.size,
-                count: r.count,
-                node: 0,
-            });
+            batch.push((a, r.size, r.count));
+            if batch.len() == LOCATE_BATCH {
+                flush(&mut batch)?;
+            }
             a += step;
         }
     }
-    let addrs: Vec<u64> = pages.iter().map(|p| p.addr).collect();
-    let mut places = Vec::with_capacity(addrs.len());
-    migrator.locate(target, &addrs, &mut places)?;
-    let mut keep = Vec::with_capacity(pages.len());
-    for (mut p, place) in pages.into_iter().zip(places) {
-        if let Place::Node(n) = place {
-            if nodes.contains(&n) {
-                p.node = n;
-                keep.push(p);
-            }
-        }
-    }
+    flush(&mut batch)?;
     Ok(TaskCycle {
         run,
         backend: f.scanned.backend,
         base_pages: f.scanned.base_pages(),
         held: f.held,
         hugetlb: f.hugetlb,
-        pages: keep,
+        extents,
         moved_up: 0,
         moved_down: 0,
         not_moved: 0,

@@ -17,15 +17,35 @@
 //!
 //! Each direction moves at most the quota per cycle.
 
-/// One page a scan found and located, as the policy sees it.
+/// Adjacent pages of one size with the same access count on the same node, as a scan
+/// found and located them: the unit the policy works in (a process's memory is mostly
+/// long such extents, so a cycle's bookkeeping is far smaller than one entry per page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Page {
-    /// Bytes (the page's real size: 4 KiB, a THP or a hugetlb page).
-    pub bytes: u64,
+pub struct Extent {
+    /// Bytes of one page (its real size: 4 KiB, a THP or a hugetlb page).
+    pub page_bytes: u64,
+    /// How many pages.
+    pub pages: u64,
     /// Access count over the cycle's scans.
     pub count: u16,
-    /// The NUMA node the page is on.
+    /// The NUMA node the pages are on.
     pub node: u32,
+}
+
+impl Extent {
+    /// Bytes of all its pages.
+    pub fn bytes(&self) -> u64 {
+        self.page_bytes.saturating_mul(self.pages)
+    }
+}
+
+/// The first `pages` pages of extent number `extent`: what the policy chose to move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Take {
+    /// Index into the extent list.
+    pub extent: usize,
+    /// Pages from the extent's start.
+    pub pages: u64,
 }
 
 /// One node pair at the start of the cycle.
@@ -52,13 +72,13 @@ pub struct Limits {
     pub hot_threshold: u32,
 }
 
-/// What one pair's cycle decided: indexes into the page list, in moving order.
+/// What one pair's cycle decided, in moving order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PairPlan {
     /// Pages to move to the DRAM node: promoted first, then prefetched.
-    pub to_dram: Vec<usize>,
+    pub to_dram: Vec<Take>,
     /// Pages to move to the slow node.
-    pub to_slow: Vec<usize>,
+    pub to_slow: Vec<Take>,
     /// Bytes promoted (hot pages up).
     pub promoted: u64,
     /// Bytes prefetched (colder pages up while DRAM has room).
@@ -75,11 +95,11 @@ impl Limits {
 }
 
 /// The plan of every pair, in `pairs` order.
-pub fn plan(pairs: &[Pair], pages: &[Page], limits: &Limits) -> Vec<PairPlan> {
+pub fn plan(pairs: &[Pair], pages: &[Extent], limits: &Limits) -> Vec<PairPlan> {
     pairs.iter().map(|p| plan_pair(p, pages, limits)).collect()
 }
 
-fn plan_pair(pair: &Pair, pages: &[Page], limits: &Limits) -> PairPlan {
+fn plan_pair(pair: &Pair, pages: &[Extent], limits: &Limits) -> PairPlan {
     let on = |node: u32| -> Vec<usize> {
         (0..pages.len())
             .filter(|&i| pages[i].node == node)
@@ -98,7 +118,7 @@ fn plan_pair(pair: &Pair, pages: &[Page], limits: &Limits) -> PairPlan {
         .into_iter()
         .filter(|&i| !limits.is_hot(pages[i].count))
         .collect();
-    let cold_on_dram: u64 = cold_down.iter().map(|&i| pages[i].bytes).sum();
+    let cold_on_dram: u64 = cold_down.iter().map(|&i| pages[i].bytes()).sum();
 
     let mut free = pair.dram_free;
     let mut slow_free = pair.slow_free;
@@ -151,18 +171,24 @@ fn plan_pair(pair: &Pair, pages: &[Page], limits: &Limits) -> PairPlan {
     plan
 }
 
-/// Whole pages of `candidates`, in order, while they fit in `budget`: the pages and
-/// their bytes.
-fn take(candidates: &[usize], pages: &[Page], budget: u64) -> (Vec<usize>, u64) {
+/// Whole pages of `candidates`, in order, while they fit in `budget`: what to take and
+/// its bytes. The first page that does not fit ends it.
+fn take(candidates: &[usize], pages: &[Extent], budget: u64) -> (Vec<Take>, u64) {
     let mut used = 0u64;
     let mut out = Vec::new();
     for &i in candidates {
-        let b = pages[i].bytes;
-        if used + b > budget {
+        let e = &pages[i];
+        let fit = ((budget - used) / e.page_bytes.max(1)).min(e.pages);
+        if fit > 0 {
+            used += fit * e.page_bytes;
+            out.push(Take {
+                extent: i,
+                pages: fit,
+            });
+        }
+        if fit < e.pages {
             break;
         }
-        used += b;
-        out.push(i);
     }
     (out, used)
 }
@@ -173,12 +199,23 @@ mod tests {
 
     const MIB: u64 = 1 << 20;
 
-    fn pages(spec: &[(u64, u16, u32, usize)]) -> Vec<Page> {
+    /// One extent per page, so the tests read page by page.
+    fn pages(spec: &[(u64, u16, u32, usize)]) -> Vec<Extent> {
         spec.iter()
-            .flat_map(|&(bytes, count, node, n)| {
-                std::iter::repeat(Page { bytes, count, node }).take(n)
+            .flat_map(|&(page_bytes, count, node, n)| {
+                std::iter::repeat(Extent {
+                    page_bytes,
+                    pages: 1,
+                    count,
+                    node,
+                })
+                .take(n)
             })
             .collect()
+    }
+
+    fn indexes(takes: &[Take]) -> Vec<usize> {
+        takes.iter().map(|t| t.extent).collect()
     }
 
     fn pair(dram_free: u64, slow_free: u64) -> Pair {
@@ -207,16 +244,14 @@ mod tests {
         // Promotion comes first and spends the quota (spec §7.3): nothing is left to
         // demote with, as upstream.
         assert_eq!((got.promoted, got.prefetched, got.demoted), (4 * MIB, 0, 0));
-        assert!(got
-            .to_dram
+        assert!(indexes(&got.to_dram)
             .iter()
             .all(|&i| p[i].node == 1 && p[i].count == 3));
         // Once the hot pages are up, the quota goes to demotion.
         let p = pages(&[(MIB, 3, 0, 10), (MIB, 0, 0, 10)]);
         let got = &plan(&[pair(100 * MIB, 500 * MIB)], &p, &limits(4, 200))[0];
         assert_eq!((got.promoted, got.prefetched, got.demoted), (0, 0, 4 * MIB));
-        assert!(got
-            .to_slow
+        assert!(indexes(&got.to_slow)
             .iter()
             .all(|&i| p[i].node == 0 && p[i].count == 0));
     }
@@ -231,8 +266,8 @@ mod tests {
         ]);
         let got = &plan(&[pair(0, 100 * MIB)], &p, &limits(2, 10))[0];
         // DRAM is full: promoting 1 MiB (half of what exceeds free) displaces 1 MiB.
-        assert_eq!(got.to_dram, vec![1]);
-        assert_eq!(got.to_slow, vec![3]);
+        assert_eq!(indexes(&got.to_dram), vec![1]);
+        assert_eq!(indexes(&got.to_slow), vec![3]);
     }
 
     #[test]
@@ -288,5 +323,24 @@ mod tests {
         let p = pages(&[(2 * MIB, 0, 0, 1), (4096, 0, 0, 1)]);
         let got = &plan(&[pair(0, 1000 * MIB)], &p, &limits(1, 100))[0];
         assert_eq!(got.demoted, 0);
+    }
+
+    #[test]
+    fn an_extent_is_taken_in_part_when_the_budget_ends_inside_it() {
+        let p = [Extent {
+            page_bytes: 4096,
+            pages: 1000,
+            count: 0,
+            node: 0,
+        }];
+        let got = &plan(&[pair(0, 1000 * MIB)], &p, &limits(1, 100))[0];
+        assert_eq!(
+            got.to_slow,
+            vec![Take {
+                extent: 0,
+                pages: 256
+            }]
+        );
+        assert_eq!(got.demoted, MIB);
     }
 }

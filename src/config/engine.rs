@@ -97,6 +97,9 @@ pub struct DamonConf {
     pub max_age: u32,
     /// What DAMON does with the matching regions.
     pub action: DamonAction,
+    /// `target_nid` (ours): the NUMA node `migrate_hot`/`migrate_cold` move pages to;
+    /// required by those actions and refused with the others.
+    pub target_nid: Option<u32>,
 }
 
 /// A DAMON scheme action.
@@ -114,17 +117,25 @@ pub enum DamonAction {
     Nohugepage,
     /// `stat` (5): only count the matching regions.
     Stat,
+    /// `migrate_hot` (ours; DAMON's, Linux 6.11+): move the regions' pages to
+    /// `target_nid`, the hottest first.
+    MigrateHot,
+    /// `migrate_cold` (ours; DAMON's, Linux 6.11+): move the regions' pages to
+    /// `target_nid`, the coldest first.
+    MigrateCold,
 }
 
 impl DamonAction {
-    /// All actions, in upstream's numbering order.
-    pub const ALL: [DamonAction; 6] = [
+    /// All actions: upstream's six in its numbering order, then the migrations.
+    pub const ALL: [DamonAction; 8] = [
         DamonAction::Willneed,
         DamonAction::Cold,
         DamonAction::Pageout,
         DamonAction::Hugepage,
         DamonAction::Nohugepage,
         DamonAction::Stat,
+        DamonAction::MigrateHot,
+        DamonAction::MigrateCold,
     ];
 
     /// The config word.
@@ -136,19 +147,14 @@ impl DamonAction {
             DamonAction::Hugepage => "hugepage",
             DamonAction::Nohugepage => "nohugepage",
             DamonAction::Stat => "stat",
+            DamonAction::MigrateHot => "migrate_hot",
+            DamonAction::MigrateCold => "migrate_cold",
         }
     }
 
-    /// The number DAMON's debugfs `schemes` file takes (0..5).
-    pub fn number(&self) -> u32 {
-        match self {
-            DamonAction::Willneed => 0,
-            DamonAction::Cold => 1,
-            DamonAction::Pageout => 2,
-            DamonAction::Hugepage => 3,
-            DamonAction::Nohugepage => 4,
-            DamonAction::Stat => 5,
-        }
+    /// Whether the action moves pages to `target_nid`.
+    pub fn migrates(&self) -> bool {
+        matches!(self, DamonAction::MigrateHot | DamonAction::MigrateCold)
     }
 
     /// The action named `word`.
@@ -279,6 +285,7 @@ fn read_damon(s: &mut Section) -> Option<DamonConf> {
         min_max(s, "acc", min_acc, max_acc),
         min_max(s, "age", min_age, max_age),
     ];
+    let target_nid = read_target_nid(s, action);
     if ordered.contains(&false) {
         return None;
     }
@@ -290,7 +297,39 @@ fn read_damon(s: &mut Section) -> Option<DamonConf> {
         min_age: min_age?,
         max_age: max_age?,
         action: action?,
+        target_nid: target_nid?,
     })
+}
+
+/// `target_nid`: a node number, required by the migrate actions and only by them.
+/// `None` (reported) when wrong; `Some(None)` when rightly absent.
+fn read_target_nid(s: &mut Section, action: Option<DamonAction>) -> Option<Option<u32>> {
+    let migrates = action.is_some_and(|a| a.migrates());
+    let given = s.peek("target_nid");
+    match (given, action) {
+        (Some(e), Some(a)) if !migrates => {
+            let msg = format!(
+                "only migrate_hot and migrate_cold move pages to a node; action={} does not",
+                a.name()
+            );
+            s.error(e, &msg);
+            None
+        }
+        (None, Some(_)) if migrates => {
+            s.missing(
+                "target_nid",
+                "the NUMA node migrate_hot/migrate_cold move pages to",
+            );
+            None
+        }
+        _ => {
+            let node = s.int("target_nid", false, 0, i64::from(i32::MAX));
+            match (given, node) {
+                (Some(_), None) => None,
+                (_, n) => Some(n),
+            }
+        }
+    }
 }
 
 /// `min_X <= max_X` (a fix: upstream let DAMON reject it at project start). False when
@@ -574,17 +613,39 @@ mod tests {
                 })
             });
         }
-        for (n, a) in DamonAction::ALL.iter().enumerate() {
-            assert_eq!(a.number() as usize, n);
+        for a in DamonAction::ALL.iter().filter(|a| !a.migrates()) {
             assert_eq!(DamonAction::from_name(a.name()), Some(*a));
             accepts(DAMON, "action", a.name(), *a, |c| damon(c).action);
         }
+        // The migrations need a node, and only they take one.
+        let (text, _) = set(DAMON, "action", "migrate_cold");
+        err_has(
+            &text,
+            "[engine] target_nid is missing (required: the NUMA node",
+        );
+        let (text, _) = set(&text, "target_nid", "1");
+        assert_eq!(
+            (damon(&ok(&text)).action, damon(&ok(&text)).target_nid),
+            (DamonAction::MigrateCold, Some(1))
+        );
+        int_edges(
+            &text,
+            "engine",
+            "target_nid",
+            (0, i64::from(i32::MAX)),
+            |c| i64::from(damon(c).target_nid.unwrap()),
+        );
+        let (text, line) = set(DAMON, "target_nid", "1");
+        err_has(
+            &text,
+            &format!("{F}:{line}: [engine] target_nid=1: only migrate_hot and migrate_cold"),
+        );
         rejects(
             DAMON,
             "engine",
             "action",
             "PAGEOUT",
-            "one of willneed, cold, pageout, hugepage, nohugepage, stat",
+            "one of willneed, cold, pageout, hugepage, nohugepage, stat, migrate_hot, migrate_cold",
         );
         for key in [
             "min_size", "max_size", "min_acc", "max_acc", "min_age", "max_age", "action",

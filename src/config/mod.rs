@@ -435,7 +435,8 @@ mod tests {
                 max_acc: 2,
                 min_age: 0,
                 max_age: 4_294_967_295,
-                action: DamonAction::Pageout
+                action: DamonAction::Pageout,
+                target_nid: None,
             }
         );
         assert_eq!(

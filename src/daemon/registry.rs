@@ -80,6 +80,9 @@ impl Project {
     fn stop(&mut self) {
         if let Some(r) = self.runner.take() {
             r.stop();
+            for e in &self.engines {
+                e.engine.stopped();
+            }
         }
     }
 }
@@ -397,9 +400,11 @@ impl Registry {
         for e in &file.engines {
             let p = self.project_mut(&e.project).expect("checked");
             if let Some(i) = p.engines.iter().position(|s| s.conf.name() == e.name()) {
-                for t in &p.engines.remove(i).tasks {
+                let slot = p.engines.remove(i);
+                for t in &slot.tasks {
                     t.stop.set();
                 }
+                slot.engine.stopped();
             }
             p.sync_work();
             crate::log_info!("deleted engine {} from project {}", e.name(), e.project);
@@ -425,10 +430,14 @@ impl Registry {
                 format!("project {name}"),
             ));
         }
-        for e in &p.engines {
-            e.engine
-                .check_start(&p.conf)
-                .map_err(|err| err.context(format!("project {name} engine {}", e.conf.name())))?;
+        for (i, e) in p.engines.iter().enumerate() {
+            if let Err(err) = e.engine.check_start(&p.conf) {
+                // Nothing of a failed start stays behind in the kernel.
+                for done in &p.engines[..i] {
+                    done.engine.stopped();
+                }
+                return Err(err.context(format!("project {name} engine {}", e.conf.name())));
+            }
         }
         for e in &p.engines {
             for t in &e.tasks {
@@ -438,8 +447,12 @@ impl Registry {
             }
         }
         p.sync_work();
-        let runner = Runner::start(p.conf.clone(), p.work.clone())
-            .map_err(|err| Error::io(format!("project {name}: cannot start its thread"), err))?;
+        let runner = Runner::start(p.conf.clone(), p.work.clone()).map_err(|err| {
+            for e in &p.engines {
+                e.engine.stopped();
+            }
+            Error::io(format!("project {name}: cannot start its thread"), err)
+        })?;
         p.runner = Some(runner);
         Ok(())
     }

@@ -118,7 +118,14 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
             s.cycles
         );
     }
-    if let (Some(b), Some(t)) = (&s.backend, &s.last.tiering) {
+    if let (Some(b), Some(d)) = (&s.backend, &s.last.damon) {
+        let pid = d.kdamond_pid.map_or("none".to_string(), |p| p.to_string());
+        let _ = writeln!(
+            out,
+            "{INDENT}backend: {b}  kdamond pid {pid}, action {}: tried {} regions ({} bytes), applied to {} regions ({} bytes), quota exceeded {} times",
+            d.action, d.tried_regions, d.tried_bytes, d.applied_regions, d.applied_bytes, d.quota_exceeds
+        );
+    } else if let (Some(b), Some(t)) = (&s.backend, &s.last.tiering) {
         let _ = writeln!(
             out,
             "{INDENT}backend: {b}  last cycle: scanned {} pages; hot {} bytes in DRAM, {} on the slow tier; cold {} in DRAM, {} on the slow tier; moved {} bytes up, {} down, {} not moved",
@@ -225,6 +232,17 @@ fn task_json(o: &mut json::Object, t: &TaskSlot) {
             o.field("tiering", json::Null);
         }
     }
+    if let Some(d) = &s.last.damon {
+        o.object("damon", |o| {
+            o.field("kdamond_pid", d.kdamond_pid)
+                .field("action", d.action)
+                .field("tried_regions", d.tried_regions)
+                .field("tried_bytes", d.tried_bytes)
+                .field("applied_regions", d.applied_regions)
+                .field("applied_bytes", d.applied_bytes)
+                .field("quota_exceeds", d.quota_exceeds);
+        });
+    }
     o.array("kept", |a| {
         for k in &s.last.kept {
             a.object(|o| {
@@ -319,6 +337,7 @@ mod tests {
                 vmswap_growth: 5,
                 workers: 6,
                 tiering: None,
+                damon: None,
                 skipped: vec!["x".into(), "y\\".into()],
                 kept: vec![
                     Kept {

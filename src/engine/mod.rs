@@ -10,6 +10,7 @@
 pub mod claim;
 pub mod cold;
 pub mod cslide;
+pub mod damon;
 pub mod pending;
 pub mod slide;
 pub mod stop;
@@ -49,6 +50,11 @@ pub trait Engine: Send + Sync {
         runs.iter().map(|r| self.run_cycle(r)).collect()
     }
 
+    /// The project stopped, was deleted, the daemon shuts down, or a start failed after
+    /// this engine's [`Engine::check_start`]: release what the engine holds in the kernel
+    /// (the damon engine's kdamond). Called with no cycle running.
+    fn stopped(&self) {}
+
     /// The engine's own command (`etmem engine CMD`): the text to send back. The daemon
     /// has checked that the project runs and that the task, if named, is the engine's.
     fn command(&self, cmd: &Command) -> Result<String> {
@@ -81,10 +87,7 @@ pub fn for_conf(conf: &EngineConf) -> Box<dyn Engine> {
             what: "sending scans to memdcd",
         }),
         EngineKind::Cslide(c) => Box::new(cslide::Cslide::new(c.clone())),
-        EngineKind::Damon(_) => Box::new(pending::Pending {
-            children: false,
-            what: "DAMON monitoring",
-        }),
+        EngineKind::Damon(d) => Box::new(damon::Damon::new(d.clone())),
         EngineKind::Thirdparty(_) => Box::new(pending::Thirdparty),
     }
 }

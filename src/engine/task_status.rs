@@ -55,6 +55,28 @@ pub struct CycleStats {
     /// NUMA tiering engines (cslide): where the task's hot and cold memory was and what
     /// moved.
     pub tiering: Option<Tiering>,
+    /// The damon engine: the project's kdamond and its scheme's figures.
+    pub damon: Option<DamonFigures>,
+}
+
+/// The damon engine's kdamond and what its scheme did, as the kernel counts it since the
+/// kdamond started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DamonFigures {
+    /// The kdamond's thread, while it runs.
+    pub kdamond_pid: Option<u64>,
+    /// The scheme's action.
+    pub action: &'static str,
+    /// Regions the scheme was tried on.
+    pub tried_regions: u64,
+    /// Bytes of those regions.
+    pub tried_bytes: u64,
+    /// Regions the action was applied to.
+    pub applied_regions: u64,
+    /// Bytes the action was applied to.
+    pub applied_bytes: u64,
+    /// Times the scheme's quota was exceeded.
+    pub quota_exceeds: u64,
 }
 
 /// One tiering cycle of one task, in bytes: where its memory was when scanned and what

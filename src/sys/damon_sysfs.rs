@@ -1,7 +1,9 @@
-//! DAMON through sysfs (`/sys/kernel/mm/damon/admin`, Linux 5.18+): one kdamond that
-//! monitors one process's virtual address space, with a `stat` scheme whose "tried
-//! regions" list every monitored region with its access frequency. The monitor is turned
-//! off and the kdamond count restored on `stop` and in `Drop`, so it never outlives us.
+//! DAMON through sysfs (`/sys/kernel/mm/damon/admin`, Linux 5.18+): one kdamond of ours
+//! that monitors processes' virtual address spaces with one scheme. The tracker uses a
+//! `stat` scheme whose "tried regions" list every monitored region with its access
+//! frequency; the damon engine a scheme with the user's access pattern and action. Every
+//! write is checked. The monitor is turned off and the kdamond count restored on `stop`
+//! and in `Drop`, so it never outlives us; kdamonds set up by others are never touched.
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +41,110 @@ pub struct Region {
     pub nr_accesses: u64,
     /// Aggregation intervals since the access frequency last changed noticeably.
     pub age: u64,
+}
+
+/// One DAMOS scheme: what to do with regions of a given size, access frequency and age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheme<'a> {
+    /// The action's sysfs word (`pageout`, `stat`, `migrate_cold`...).
+    pub action: &'a str,
+    /// Region size range, bytes.
+    pub size: (u64, u64),
+    /// `nr_accesses` range (samples with an access per aggregation interval).
+    pub accesses: (u64, u64),
+    /// Age range, aggregation intervals.
+    pub age: (u64, u64),
+    /// The node migrate actions move pages to.
+    pub target_nid: Option<u32>,
+}
+
+impl Scheme<'_> {
+    /// A `stat` scheme matching every region: its tried regions are all regions.
+    pub const STAT_ALL: Scheme<'static> = Scheme {
+        action: "stat",
+        size: (0, u64::MAX),
+        accesses: (0, u32::MAX as u64),
+        age: (0, u32::MAX as u64),
+        target_nid: None,
+    };
+}
+
+/// What a kdamond monitors and does.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup<'a> {
+    /// Intervals and region limits.
+    pub attrs: Attrs,
+    /// The processes, each with its initial regions (empty: DAMON's own split).
+    pub targets: &'a [(Pid, &'a [Range])],
+    /// The one scheme.
+    pub scheme: Scheme<'a>,
+}
+
+/// A scheme's statistics, as the kernel counts them since the kdamond started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchemeStats {
+    /// Regions the scheme was tried on.
+    pub nr_tried: u64,
+    /// Bytes of those regions.
+    pub sz_tried: u64,
+    /// Regions the action was applied to.
+    pub nr_applied: u64,
+    /// Bytes the action was applied to.
+    pub sz_applied: u64,
+    /// Times the quota was exceeded.
+    pub qt_exceeds: u64,
+}
+
+/// A kdamond someone else set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Foreign {
+    /// Its index under `kdamonds/`.
+    pub index: u64,
+    /// `on` or `off`.
+    pub state: String,
+    /// Its thread's pid while on.
+    pub pid: Option<u64>,
+}
+
+/// The kdamonds that exist now (etmemd sets up one only when there is none, so any
+/// that exist when it is about to are someone else's).
+pub fn existing_kdamonds() -> Result<Vec<Foreign>> {
+    let kdamonds = Path::new(ADMIN).join("kdamonds");
+    if !kdamonds.is_dir() {
+        return Err(needs(&format!("{ADMIN} does not exist")));
+    }
+    let n = read_u64(&kdamonds.join("nr_kdamonds"))?;
+    Ok((0..n)
+        .map(|i| {
+            let k = kdamonds.join(i.to_string());
+            let state = std::fs::read_to_string(k.join("state")).unwrap_or_default();
+            Foreign {
+                index: i,
+                state: state.trim().to_string(),
+                pid: read_u64(&k.join("pid")).ok().filter(|&p| p > 0),
+            }
+        })
+        .collect())
+}
+
+/// The operations DAMON offers (`avail_operations` of a context). Only contexts have
+/// that file: with no kdamond at all, one is made for the reading and removed again.
+pub fn offered_operations() -> Result<String> {
+    let kdamonds = Path::new(ADMIN).join("kdamonds");
+    let ops = kdamonds.join("0/contexts/0/avail_operations");
+    if let Ok(list) = std::fs::read_to_string(&ops) {
+        return Ok(list);
+    }
+    if read_u64(&kdamonds.join("nr_kdamonds"))? != 0 {
+        return Err(Error::invalid(format!("{}: cannot be read", ops.display())));
+    }
+    write(&kdamonds.join("nr_kdamonds"), "1")?;
+    let list = write(&kdamonds.join("0/contexts/nr_contexts"), "1")
+        .and_then(|()| std::fs::read_to_string(&ops).map_err(|e| Error::file(ops.display(), e)));
+    let undone = write(&kdamonds.join("nr_kdamonds"), "0");
+    let list = list?;
+    undone?;
+    Ok(list)
 }
 
 /// A running kdamond of ours.
@@ -113,6 +219,16 @@ impl Monitor {
     /// page aligned; empty: DAMON's own split of the address space). Refuses to touch
     /// kdamonds someone else set up.
     pub fn start(pid: Pid, attrs: Attrs, regions: &[Range]) -> Result<Monitor> {
+        Monitor::start_with(&Setup {
+            attrs,
+            targets: &[(pid, regions)],
+            scheme: Scheme::STAT_ALL,
+        })
+    }
+
+    /// Configure a kdamond as `setup` says and turn it on. Refuses to touch kdamonds
+    /// someone else set up; on any failure nothing of ours is left behind.
+    pub fn start_with(setup: &Setup) -> Result<Monitor> {
         let prior = check_available()?;
         let kdamonds = Path::new(ADMIN).join("kdamonds");
         write(&kdamonds.join("nr_kdamonds"), "1")?;
@@ -121,14 +237,15 @@ impl Monitor {
             prior,
             active: true,
         };
-        if let Err(e) = m.configure(pid, attrs, regions) {
+        if let Err(e) = m.configure(setup) {
             m.stop();
             return Err(e);
         }
         Ok(m)
     }
 
-    fn configure(&mut self, pid: Pid, a: Attrs, regions: &[Range]) -> Result<()> {
+    fn configure(&mut self, setup: &Setup) -> Result<()> {
+        let a = setup.attrs;
         let k = &self.kdamond;
         write(&k.join("contexts/nr_contexts"), "1")?;
         let c = k.join("contexts/0");
@@ -144,27 +261,39 @@ impl Monitor {
         // max before min: the kernel checks min <= max when the kdamond starts.
         write(&at.join("nr_regions/max"), &a.max_regions.to_string())?;
         write(&at.join("nr_regions/min"), &a.min_regions.to_string())?;
-        write(&c.join("targets/nr_targets"), "1")?;
-        write(&c.join("targets/0/pid_target"), &pid.to_string())?;
-        // Initial regions: vaddr keeps what the user set instead of its own three-region
-        // split, and later address-space updates only trim and extend them.
-        let r = c.join("targets/0/regions");
-        write(&r.join("nr_regions"), &regions.len().to_string())?;
-        for (i, range) in regions.iter().enumerate() {
-            write(&r.join(format!("{i}/start")), &range.start.to_string())?;
-            write(&r.join(format!("{i}/end")), &range.end.to_string())?;
+        let t = c.join("targets");
+        write(&t.join("nr_targets"), &setup.targets.len().to_string())?;
+        for (ti, (pid, regions)) in setup.targets.iter().enumerate() {
+            let t = t.join(ti.to_string());
+            write(&t.join("pid_target"), &pid.to_string())?;
+            // Initial regions: vaddr keeps what the user set instead of its own
+            // three-region split, and later address-space updates only trim and extend
+            // them.
+            let r = t.join("regions");
+            write(&r.join("nr_regions"), &regions.len().to_string())?;
+            for (i, range) in regions.iter().enumerate() {
+                write(&r.join(format!("{i}/start")), &range.start.to_string())?;
+                write(&r.join(format!("{i}/end")), &range.end.to_string())?;
+            }
         }
         write(&c.join("schemes/nr_schemes"), "1")?;
         let s = c.join("schemes/0");
-        write(&s.join("action"), "stat")?;
+        let sc = &setup.scheme;
+        write(&s.join("action"), sc.action)
+            .map_err(|e| e.context(format!("this kernel's DAMON has no action {:?}", sc.action)))?;
+        if let Some(nid) = sc.target_nid {
+            write(&s.join("target_nid"), &nid.to_string()).map_err(|e| {
+                e.context("this kernel's DAMON has no target_nid (migrate actions: Linux 6.11+)")
+            })?;
+        }
         let p = s.join("access_pattern");
-        for (dir, max) in [
-            ("sz", u64::MAX.to_string()),
-            ("nr_accesses", u32::MAX.to_string()),
-            ("age", u32::MAX.to_string()),
+        for (dir, (min, max)) in [
+            ("sz", sc.size),
+            ("nr_accesses", sc.accesses),
+            ("age", sc.age),
         ] {
-            write(&p.join(dir).join("max"), &max)?;
-            write(&p.join(dir).join("min"), "0")?;
+            write(&p.join(dir).join("max"), &max.to_string())?;
+            write(&p.join(dir).join("min"), &min.to_string())?;
         }
         // A target that exited makes this fail too; the scan loop tells the two apart by
         // the process's pidfd.
@@ -206,6 +335,29 @@ impl Monitor {
         }
         out.sort_unstable_by_key(|r| r.start);
         Ok(())
+    }
+
+    /// The kdamond's thread, while it runs.
+    pub fn kdamond_pid(&self) -> Option<u64> {
+        read_u64(&self.kdamond.join("pid")).ok().filter(|&p| p > 0)
+    }
+
+    /// Whether the kdamond runs (it stops by itself when all its targets exited).
+    pub fn is_on(&self) -> bool {
+        std::fs::read_to_string(self.kdamond.join("state")).is_ok_and(|s| s.trim() == "on")
+    }
+
+    /// The scheme's statistics, refreshed now (`update_schemes_stats`).
+    pub fn scheme_stats(&mut self) -> Result<SchemeStats> {
+        write(&self.kdamond.join("state"), "update_schemes_stats")?;
+        let d = self.kdamond.join("contexts/0/schemes/0/stats");
+        Ok(SchemeStats {
+            nr_tried: read_u64(&d.join("nr_tried"))?,
+            sz_tried: read_u64(&d.join("sz_tried"))?,
+            nr_applied: read_u64(&d.join("nr_applied"))?,
+            sz_applied: read_u64(&d.join("sz_applied"))?,
+            qt_exceeds: read_u64(&d.join("qt_exceeds"))?,
+        })
     }
 
     /// Turn the kdamond off and restore the kdamond count. Idempotent, never fails

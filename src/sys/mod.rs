@@ -37,7 +37,35 @@ pub fn online_cpus() -> usize {
     }
 }
 
+/// The running kernel's version (major, minor), from `/proc/sys/kernel/osrelease`, for
+/// features the kernel offers without a file to probe.
+pub fn kernel_version() -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    parse_version(&text)
+}
+
+/// `6.12.117-foo` → `(6, 12)`.
+pub fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.trim().split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
 /// The effective uid of this process.
 pub fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("6.12.117\n"), Some((6, 12)));
+        assert_eq!(parse_version("6.18-rc1+"), Some((6, 18)));
+        assert_eq!(parse_version("x"), None);
+        assert!(kernel_version().is_some());
+    }
 }

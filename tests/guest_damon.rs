@@ -1,0 +1,195 @@
+//! The damon engine inside the guest kernel (DAMON vaddr through sysfs): a `pageout`
+//! scheme swaps the workload's cold region out and keeps its hot region; `migrate_cold`
+//! moves the cold region to the slow node where the kernel's vaddr operations can migrate
+//! (6.17+) and is refused at start where they cannot; stopping the project and SIGTERM to
+//! the daemon leave no kdamond behind.
+
+mod common;
+use common::daemon::{Daemon, Scratch};
+use common::guest::{in_guest_or_rerun_with, GuestOpts};
+use common::numa_maps;
+use common::workload::Workload;
+
+use etmem::act::resident_bytes;
+use etmem::types::Range;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const K: &str = "/sys/kernel/mm/damon/admin/kdamonds";
+
+/// Swap on the guest's zram device (the guest starts without swap).
+fn zram_swap() {
+    if std::fs::read_to_string("/proc/swaps")
+        .unwrap()
+        .contains("zram0")
+    {
+        return;
+    }
+    std::fs::write("/sys/block/zram0/disksize", "512M").expect("zram0 disksize");
+    for cmd in [&["mkswap", "/dev/zram0"][..], &["swapon", "/dev/zram0"]] {
+        assert!(Command::new(cmd[0])
+            .args(&cmd[1..])
+            .status()
+            .unwrap()
+            .success());
+    }
+}
+
+fn share(pid: i32, r: Range) -> f64 {
+    resident_bytes(pid, &[r]).unwrap() as f64 / r.len() as f64
+}
+
+/// No kdamond runs (none exists, or every one is off).
+fn no_kdamond_on() -> bool {
+    let n: u64 = std::fs::read_to_string(format!("{K}/nr_kdamonds"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    (0..n)
+        .all(|i| std::fs::read_to_string(format!("{K}/{i}/state")).is_ok_and(|s| s.trim() == "off"))
+}
+
+fn conf(pid: i32, action: &str) -> String {
+    format!(
+        "[project]\nname=d\nscan_type=region\nsample_interval=5000\naggr_interval=100000\n\
+         update_interval=1000000\nmin_nr_regions=10\nmax_nr_regions=1000\n\
+         [engine]\nname=damon\nproject=d\nmin_size=4096\nmax_size=9223372036854775807\n\
+         min_acc=0\nmax_acc=0\nmin_age=10\nmax_age=4294967295\naction={action}\n\
+         [task]\nproject=d\nengine=damon\nname=w\ntype=pid\nvalue={pid}\n"
+    )
+}
+
+fn wait(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    done()
+}
+
+#[test]
+fn damon_pageout_swaps_cold_keeps_hot_in_guest() {
+    let opts = GuestOpts {
+        mem_mib: 2048,
+        tier_mib: 0,
+        append: None,
+    };
+    if !in_guest_or_rerun_with("damon_pageout_swaps_cold_keeps_hot_in_guest", &opts) {
+        return;
+    }
+    zram_swap();
+    let mut w = Workload::spawn(&["--hot-mib", "16", "--cold-mib", "64"]);
+    let (hot, cold) = (w.hot.unwrap(), w.cold.unwrap());
+    let d = Daemon::start("guest-damon");
+    let s = Scratch::new("guest-damon");
+    d.add(&s.conf("d.conf", &conf(w.pid, "pageout\n")))
+        .expect(0);
+    d.run(&["project", "start", "-n", "d"]).expect(0);
+    let pid = w.pid;
+    wait(Duration::from_secs(240), || share(pid, cold) <= 0.10);
+    let show = d
+        .run(&["project", "show", "-v", "-n", "d"])
+        .expect(0)
+        .stdout;
+    println!("{show}");
+    let (c, h) = (share(pid, cold), share(pid, hot));
+    println!(
+        "cold resident {:.1}%, hot resident {:.1}%",
+        c * 100.0,
+        h * 100.0
+    );
+    assert!(c <= 0.10, "cold region still {:.1}% resident", c * 100.0);
+    assert!(h >= 0.90, "hot region only {:.1}% resident", h * 100.0);
+    assert!(
+        show.contains("backend: damon(vaddr)  kdamond pid "),
+        "{show}"
+    );
+    assert!(show.contains("action pageout"), "{show}");
+    assert!(!no_kdamond_on(), "no kdamond runs while the project does");
+    d.run(&["project", "stop", "-n", "d"]).expect(0);
+    assert!(no_kdamond_on(), "project stop left a kdamond on");
+    // Started again, then the daemon is told to end: the kdamond ends with it.
+    d.run(&["project", "start", "-n", "d"]).expect(0);
+    assert!(
+        wait(Duration::from_secs(30), || !no_kdamond_on()),
+        "no kdamond after a restart"
+    );
+    let mut d = d;
+    let daemon_pid = d.pid();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon_pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let _ = d.child.take().map(|mut c| c.wait());
+    assert!(no_kdamond_on(), "SIGTERM left a kdamond on");
+    let v = w.verify();
+    assert!(v.starts_with("verify ok"), "{v}");
+}
+
+#[test]
+fn damon_migrate_cold_moves_cold_to_the_slow_node_in_guest() {
+    let opts = GuestOpts {
+        mem_mib: 1024,
+        tier_mib: 512,
+        append: None,
+    };
+    if !in_guest_or_rerun_with(
+        "damon_migrate_cold_moves_cold_to_the_slow_node_in_guest",
+        &opts,
+    ) {
+        return;
+    }
+    std::fs::write("/proc/sys/kernel/numa_balancing", "0").unwrap();
+    let mut w = Workload::spawn(&[
+        "--hot-mib",
+        "16",
+        "--cold-mib",
+        "32",
+        "--hot-node",
+        "0",
+        "--cold-node",
+        "0",
+    ]);
+    let (hot, cold) = (w.hot.unwrap(), w.cold.unwrap());
+    let d = Daemon::start("guest-damon-migrate");
+    let s = Scratch::new("guest-damon-migrate");
+    d.add(&s.conf("d.conf", &conf(w.pid, "migrate_cold\ntarget_nid=1\n")))
+        .expect(0);
+    if etmem::sys::kernel_version().is_some_and(|v| v < (6, 17)) {
+        // DAMON's vaddr operations migrate only from Linux 6.17: before, they accept
+        // the action and never apply it, so the start must refuse, not pretend.
+        d.run(&["project", "start", "-n", "d"])
+            .expect(1)
+            .err_has(&["action=migrate_cold with virtual-address monitoring needs Linux 6.17+"]);
+        assert!(no_kdamond_on());
+        let v = w.verify();
+        assert!(v.starts_with("verify ok"), "{v}");
+        return;
+    }
+    d.run(&["project", "start", "-n", "d"]).expect(0);
+    let pid = w.pid;
+    let moved = || numa_maps::vma(pid, cold.start).bytes_on(1) >= cold.len() * 9 / 10;
+    wait(Duration::from_secs(240), moved);
+    let show = d
+        .run(&["project", "show", "-v", "-n", "d"])
+        .expect(0)
+        .stdout;
+    println!("{show}");
+    let numa = std::fs::read_to_string(format!("/proc/{pid}/numa_maps")).unwrap();
+    println!("{numa}");
+    d.run(&["project", "stop", "-n", "d"]).expect(0);
+    assert!(moved(), "the cold region did not reach node 1");
+    let hot_on_0 = numa_maps::vma(pid, hot.start).bytes_on(0);
+    assert!(
+        hot_on_0 >= hot.len() * 9 / 10,
+        "the hot region left node 0: {hot_on_0} bytes stay"
+    );
+    assert!(no_kdamond_on());
+    let v = w.verify();
+    assert!(v.starts_with("verify ok"), "{v}");
+}

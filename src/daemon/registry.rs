@@ -426,9 +426,15 @@ impl Registry {
             ));
         }
         for e in &p.engines {
+            let context = || format!("project {name} engine {}", e.conf.name());
             e.engine
                 .check_start(&p.conf)
-                .map_err(|err| err.context(format!("project {name} engine {}", e.conf.name())))?;
+                .map_err(|err| err.context(context()))?;
+            for t in &e.tasks {
+                e.engine
+                    .check_task_start(&p.conf, &t.conf)
+                    .map_err(|err| err.context(context()))?;
+            }
         }
         for e in &p.engines {
             for t in &e.tasks {

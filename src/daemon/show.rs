@@ -6,7 +6,8 @@ use std::fmt::Write;
 use std::time::SystemTime;
 
 use super::registry::{Project, Registry, TaskSlot};
-use crate::engine::task_status::TaskStatus;
+use crate::config::TaskParams;
+use crate::engine::task_status::{PsiCgroup, TaskStatus};
 use crate::json;
 
 /// Which view of the projects was asked for (the client sends it in `eng_cmd`, a field
@@ -132,6 +133,9 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
             l.workers, l.pages_scanned, l.cold_pages, l.swapped_bytes, l.requested_bytes, l.vmswap_growth, s.swapped_total
         );
     }
+    for c in &s.psi {
+        psi_line(out, c);
+    }
     for k in &s.last.kept {
         let ranges = if k.ranges == 1 { "range" } else { "ranges" };
         let _ = writeln!(
@@ -148,6 +152,21 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
     }
     if let Some(e) = &s.last_error {
         let _ = writeln!(out, "{INDENT}error: {e}");
+    }
+}
+
+/// One psi cgroup under its task: what was read, the rate, and what left.
+fn psi_line(out: &mut String, c: &PsiCgroup) {
+    let pressure = c
+        .pressure
+        .map_or_else(|| "unread".to_string(), |p| format!("{p:.2}"));
+    let _ = writeln!(
+        out,
+        "{INDENT}cgroup {}: {}  pressure {pressure}  rate {}  floor {}  current {}  reclaimed {} bytes last cycle (asked {}), {} total",
+        c.path, c.action, c.rate, c.floor, c.current, c.reclaimed, c.asked, c.reclaimed_total
+    );
+    if let Some(e) = &c.error {
+        let _ = writeln!(out, "{INDENT}cgroup {}: error: {e}", c.path);
     }
 }
 
@@ -224,6 +243,24 @@ fn task_json(o: &mut json::Object, t: &TaskSlot) {
         None => {
             o.field("tiering", json::Null);
         }
+    }
+    if matches!(t.conf.params, TaskParams::Psi(_)) {
+        o.array("psi", |a| {
+            for c in &s.psi {
+                a.object(|o| {
+                    o.field("cgroup", &c.path)
+                        .field("action", c.action)
+                        .field("pressure", c.pressure)
+                        .field("rate", c.rate)
+                        .field("floor_bytes", c.floor)
+                        .field("current_bytes", c.current)
+                        .field("asked_bytes", c.asked)
+                        .field("reclaimed_bytes", c.reclaimed)
+                        .field("reclaimed_total_bytes", c.reclaimed_total)
+                        .field("error", &c.error);
+                });
+            }
+        });
     }
     o.array("kept", |a| {
         for k in &s.last.kept {

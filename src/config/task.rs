@@ -920,7 +920,8 @@ mod tests {
 
     #[test]
     fn psi_floats() {
-        let keys: [(&str, fn(&PsiTask) -> f64); 5] = [
+        type Get = fn(&PsiTask) -> f64;
+        let keys: [(&str, Get); 5] = [
             ("pressure", |p| p.pressure.get()),
             ("reclaim_rate", |p| p.reclaim_rate.get()),
             ("reclaim_rate_min", |p| p.reclaim_rate_min.get()),

@@ -51,10 +51,10 @@ fn kernel_psi() -> Result<()> {
 fn needs(layout: &Layout) -> &'static str {
     match layout {
         Layout::V2 { .. } => {
-            "cgroup v2 with the memory controller enabled for the cgroup (memory.reclaim needs Linux 5.19+, memory.pressure CONFIG_PSI)"
+            "cgroup v2 with the memory controller enabled for the cgroup (memory.reclaim needs Linux 5.19+, memory.pressure needs CONFIG_PSI)"
         }
         Layout::V1 { .. } => {
-            "on cgroup v1, openEuler's memory.min, memory.low and memory.reclaim and its memory.pressure (psi=1 psi_v1=1, CONFIG_PSI_CGROUP_V1); mainline kernels have them only on cgroup v2"
+            "openEuler's cgroup v1 files memory.min, memory.low, memory.reclaim and memory.pressure (psi=1 psi_v1=1, CONFIG_PSI_CGROUP_V1); mainline kernels have these only on cgroup v2"
         }
     }
 }
@@ -138,11 +138,9 @@ impl Engine for Psi {
         let p = params(&run.task)?;
         let layout = cgroup::layout()?;
         let found = matches(&layout, p);
+        // A failed match forgets every cgroup's state, as upstream does.
         let before = std::mem::take(&mut run.status().psi);
-        let found = match found {
-            Ok(f) => f,
-            Err(e) => return Err(e),
-        };
+        let found = found?;
         // Swap anonymous memory can go to: none without swap, whatever the cgroup says.
         let swap_free = meminfo::swap_space().map_or(0, |s| s.free);
         let mut after = Vec::with_capacity(found.len());

@@ -6,33 +6,14 @@
 
 mod common;
 use common::daemon::{Daemon, Scratch};
-use common::guest::in_guest_or_rerun;
+use common::guest::{in_guest_or_rerun, zram_swap};
 use common::workload::Workload;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
 const ROOT: &str = "/sys/fs/cgroup";
-
-/// Swap on the guest's zram device (the guest starts without swap).
-fn zram_swap() {
-    if std::fs::read_to_string("/proc/swaps")
-        .unwrap()
-        .contains("zram0")
-    {
-        return;
-    }
-    std::fs::write("/sys/block/zram0/disksize", "512M").expect("zram0 disksize");
-    for cmd in ["mkswap", "swapon"] {
-        assert!(Command::new(cmd)
-            .arg("/dev/zram0")
-            .status()
-            .unwrap()
-            .success());
-    }
-}
 
 fn number(dir: &Path, file: &str) -> u64 {
     let text = std::fs::read_to_string(dir.join(file)).unwrap();
@@ -134,11 +115,9 @@ fn psi_reclaims_to_the_floor_and_backs_off_under_pressure_in_guest() {
     std::fs::create_dir(&bad).expect("make a cgroup without memory files");
 
     // 1. Low pressure: the cgroup shrinks toward its floor, never below it.
-    let t0 = Instant::now();
     let mut lowest = u64::MAX;
-    let mut state;
-    loop {
-        std::thread::sleep(Duration::from_millis(500));
+    let mut state = serde_json::Value::Null;
+    common::wait_for(Duration::from_secs(150), || {
         let current = number(&dir, "memory.current");
         lowest = lowest.min(current);
         assert!(
@@ -147,18 +126,13 @@ fn psi_reclaims_to_the_floor_and_backs_off_under_pressure_in_guest() {
         );
         state = psi_state(&d);
         let floor = state["floor_bytes"].as_u64().unwrap_or(0);
-        if floor > 0 {
-            // The kernel reclaims in batches of 32 pages: allow one batch or so.
-            assert!(
-                current + MIB >= floor,
-                "memory.current {current} below the floor {floor}: {state}"
-            );
-        }
-        let near = floor > 0 && current <= floor + 4 * MIB;
-        if near || t0.elapsed() > Duration::from_secs(150) {
-            break;
-        }
-    }
+        // The kernel reclaims in batches of 32 pages: allow one batch or so.
+        assert!(
+            floor == 0 || current + MIB >= floor,
+            "memory.current {current} below the floor {floor}: {state}"
+        );
+        floor > 0 && current <= floor + 4 * MIB
+    });
     let show = d
         .run(&["project", "show", "-v", "-n", "g"])
         .expect(0)
@@ -198,17 +172,10 @@ fn psi_reclaims_to_the_floor_and_backs_off_under_pressure_in_guest() {
     // 2. Pressure: memory.high below the hot set makes the workload thrash; the gate
     // refuses, nothing is asked, and the rate steps down.
     std::fs::write(dir.join("memory.high"), (8 * MIB).to_string()).unwrap();
-    let t0 = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(500));
+    common::wait_for(Duration::from_secs(120), || {
         state = psi_state(&d);
-        let rate = state["rate"].as_f64().unwrap();
-        if (state["action"] == "pressure high" && rate < rate_before)
-            || t0.elapsed() > Duration::from_secs(120)
-        {
-            break;
-        }
-    }
+        state["action"] == "pressure high" && state["rate"].as_f64().unwrap() < rate_before
+    });
     let show = d
         .run(&["project", "show", "-v", "-n", "g"])
         .expect(0)

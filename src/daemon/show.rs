@@ -425,4 +425,53 @@ mod tests {
         );
         assert!(verbose.contains(want), "{verbose}");
     }
+
+    #[test]
+    fn psi_cgroups_are_shown_under_their_task() {
+        let mut reg = Registry::default();
+        let text = concat!(
+            "[project]\nname=p\nscan_type=psi\ninterval=1\n",
+            "[engine]\nname=psi\nproject=p\n",
+            "[task]\nproject=p\nengine=psi\nname=t\ncg_dir=a/*\n",
+        );
+        reg.add(crate::config::parse(text, "/etc/etmem/t.conf").unwrap())
+            .unwrap();
+        {
+            let t = &reg.project("p").unwrap().engines[0].tasks;
+            let mut s = t[0].status.lock().unwrap();
+            s.psi = vec![PsiCgroup {
+                path: "a/b".into(),
+                inode: 7,
+                rate: 0.06,
+                gather: 1,
+                pressure: Some(0.25),
+                action: "reclaimed",
+                floor: 4096,
+                current: 8192,
+                asked: 12288,
+                reclaimed: 16384,
+                reclaimed_total: 20480,
+                error: Some("e\"".into()),
+            }];
+        }
+        let verbose = show(&reg, Some("p"), View::Verbose);
+        assert!(
+            verbose.contains(
+                "1        cgroup   a/*              t                psi              false   \n"
+            ),
+            "{verbose}"
+        );
+        assert!(verbose.contains(
+            "         cgroup a/b: reclaimed  pressure 0.25  rate 0.06  floor 4096  current 8192  reclaimed 16384 bytes last cycle (asked 12288), 20480 total\n         cgroup a/b: error: e\"\n"
+        ), "{verbose}");
+        let json = show(&reg, Some("p"), View::Json);
+        assert!(
+            json.contains(concat!(
+                r#""psi":[{"cgroup":"a/b","action":"reclaimed","pressure":0.25,"rate":0.06,"#,
+                r#""floor_bytes":4096,"current_bytes":8192,"asked_bytes":12288,"#,
+                r#""reclaimed_bytes":16384,"reclaimed_total_bytes":20480,"error":"e\""}]"#
+            )),
+            "{json}"
+        );
+    }
 }

@@ -108,7 +108,9 @@ fn unescape_octal(s: &str) -> String {
             .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match (b[i], oct) {
             (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                let v = d.iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0'));
+                // \777 is more than a byte: keep its low 8 bits rather than fail.
+                out.push((v & 0xff) as u8);
                 i += 4;
             }
             (c, _) => {
@@ -445,6 +447,7 @@ mod tests {
         let spaced = parse_mountinfo("1 1 0:1 / /a\\040b rw - cgroup2 none rw\n");
         assert_eq!(spaced[0].point, Path::new("/a b"));
         assert_eq!(unescape_octal("x\\04"), "x\\04");
+        assert_eq!(unescape_octal("\\777\\134"), "\u{fffd}\\");
     }
 
     #[test]

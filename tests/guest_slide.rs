@@ -3,34 +3,12 @@
 
 mod common;
 use common::daemon::{Daemon, Scratch};
-use common::guest::in_guest_or_rerun;
+use common::guest::{in_guest_or_rerun, zram_swap};
 use common::workload::Workload;
 
 use etmem::act::resident_bytes;
 use etmem::types::Range;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Swap on the guest's zram device (the guest starts without swap).
-fn zram_swap() {
-    if std::fs::read_to_string("/proc/swaps")
-        .unwrap()
-        .contains("zram0")
-    {
-        return;
-    }
-    std::fs::write("/sys/block/zram0/disksize", "512M").expect("zram0 disksize");
-    assert!(Command::new("mkswap")
-        .arg("/dev/zram0")
-        .status()
-        .unwrap()
-        .success());
-    assert!(Command::new("swapon")
-        .arg("/dev/zram0")
-        .status()
-        .unwrap()
-        .success());
-}
 
 fn share(pid: i32, r: Range) -> f64 {
     resident_bytes(pid, &[r]).unwrap() as f64 / r.len() as f64

@@ -1,4 +1,4 @@
-//! The `[engine]` group (spec §4.5, §7.1, §8.1, §8.2): which policy a project runs and its
+//! The `[engine]` group (spec §4.5, §7.1, §8.1, §8.2, §8.4): which policy a project runs and its
 //! settings. The type is named by `name=` (as the guide's samples do) or `engine=`.
 
 use super::project::{ProjectConf, ScanConf};
@@ -7,10 +7,10 @@ use super::{value, Origin};
 use crate::error::{Error, Object, Result};
 
 /// The engine types etmem knows; any other engine is a thirdparty plugin's `eng_name`.
-pub const BUILTIN_ENGINES: &[&str] = &["slide", "cslide", "damon", "memdcd"];
+pub const BUILTIN_ENGINES: &[&str] = &["slide", "cslide", "damon", "memdcd", "psi"];
 
 /// Every word `name=` (the engine type) may hold.
-pub const ENGINE_TYPES: &[&str] = &["slide", "cslide", "damon", "memdcd", "thirdparty"];
+pub const ENGINE_TYPES: &[&str] = &["slide", "cslide", "damon", "memdcd", "psi", "thirdparty"];
 
 /// One engine of a project.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,9 @@ pub enum EngineKind {
     Cslide(CslideConf),
     /// damon: one DAMON scheme run by the kernel (spec §8.1).
     Damon(DamonConf),
+    /// psi: proactive reclaim from memory cgroups, steered by their memory pressure; no
+    /// engine keys (spec §8.4).
+    Psi,
     /// thirdparty: a plugin library (spec §8.2).
     Thirdparty(ThirdpartyConf),
 }
@@ -58,6 +61,7 @@ impl EngineKind {
             EngineKind::Memdcd => "memdcd",
             EngineKind::Cslide(_) => "cslide",
             EngineKind::Damon(_) => "damon",
+            EngineKind::Psi => "psi",
             EngineKind::Thirdparty(_) => "thirdparty",
         }
     }
@@ -184,6 +188,7 @@ pub fn read(s: &mut Section) -> Option<EngineConf> {
     let kind = match read_type(s)? {
         "slide" => Some(EngineKind::Slide),
         "memdcd" => Some(EngineKind::Memdcd),
+        "psi" => Some(EngineKind::Psi),
         "cslide" => read_cslide(s).map(EngineKind::Cslide),
         "damon" => read_damon(s).map(EngineKind::Damon),
         _ => read_thirdparty(s).map(EngineKind::Thirdparty),
@@ -399,12 +404,13 @@ fn is_c_identifier(word: &str) -> bool {
 }
 
 /// Checks that `engine` fits `project` (which may come from another file): damon needs
-/// `scan_type=region`, every other engine `scan_type=page` (upstream did not check and
-/// read region settings as page settings).
+/// `scan_type=region`, psi `scan_type=psi`, every other engine `scan_type=page` (upstream
+/// did not check and read region settings as page settings, or past the end of psi's).
 pub fn check_engine(engine: &EngineConf, project: &ProjectConf) -> Result<()> {
     let ty = engine.kind.type_word();
     let wants = match engine.kind {
         EngineKind::Damon(_) => "region",
+        EngineKind::Psi => "psi",
         _ => "page",
     };
     let has = project.scan.type_word();
@@ -416,7 +422,7 @@ pub fn check_engine(engine: &EngineConf, project: &ProjectConf) -> Result<()> {
     }
     if matches!(
         (wants, &project.scan),
-        ("region", ScanConf::Region(_)) | ("page", ScanConf::Page(_))
+        ("region", ScanConf::Region(_)) | ("page", ScanConf::Page(_)) | ("psi", ScanConf::Psi(_))
     ) {
         return Ok(());
     }
@@ -480,11 +486,11 @@ mod tests {
         );
         err_has(
             "[engine]\nproject=p\n",
-            &format!("{F}:1: [engine] name is missing (required: the engine type, one of slide, cslide, damon, memdcd, thirdparty)"),
+            &format!("{F}:1: [engine] name is missing (required: the engine type, one of slide, cslide, damon, memdcd, psi, thirdparty)"),
         );
         err_has(
             "[engine]\nname=Slide\nproject=p\n",
-            &format!("{F}:2: [engine] name=Slide: must be one of slide, cslide, damon, memdcd, thirdparty"),
+            &format!("{F}:2: [engine] name=Slide: must be one of slide, cslide, damon, memdcd, psi, thirdparty"),
         );
         err_has(
             "[engine]\nname=slide\n",
@@ -680,7 +686,7 @@ mod tests {
             t.keys[5],
             ("engine_private_key".to_string(), "1024".to_string())
         );
-        for bad in ["slide", "cslide", "damon", "memdcd", "thirdparty"] {
+        for bad in ["slide", "cslide", "damon", "memdcd", "psi", "thirdparty"] {
             rejects(
                 THIRD,
                 "engine",
@@ -772,6 +778,27 @@ mod tests {
             .unwrap_err()
             .msg
             .contains("needs a project with scan_type=page"));
+        let psi_project = project(ScanConf::Psi(crate::config::PsiScan { interval: 6 }));
+        let psi = &ok("[engine]\nname=psi\nproject=test\n").engines[0];
+        assert_eq!((psi.kind.clone(), psi.name()), (EngineKind::Psi, "psi"));
+        assert!(check_engine(psi, &psi_project).is_ok());
+        assert!(check_engine(psi, &page)
+            .unwrap_err()
+            .msg
+            .contains("the psi engine needs a project with scan_type=psi; project test (/p.conf:4) has scan_type=page"));
+        assert!(check_engine(slide, &psi_project)
+            .unwrap_err()
+            .msg
+            .contains("needs a project with scan_type=page"));
+        assert!(check_engine(damon_engine, &psi_project).is_err());
+        // psi has no engine keys.
+        let (text, line) = set("[engine]\nname=psi\nproject=p\n", "pressure", "1");
+        assert_eq!(
+            ok(&text).warnings,
+            vec![format!(
+                "{F}:{line}: [engine] pressure=1: unknown key in [engine], ignored"
+            )]
+        );
         let other = parse("[engine]\nname=slide\nproject=other\n", F).unwrap();
         assert!(check_engine(&other.engines[0], &page).is_err());
     }

@@ -10,6 +10,7 @@ mod admission;
 mod diag;
 mod engine;
 mod keyfile;
+mod positive;
 mod project;
 mod section;
 mod task;
@@ -19,9 +20,10 @@ pub use engine::{
     check_engine, CslideConf, DamonAction, DamonConf, EngineConf, EngineKind, ThirdpartyConf,
     BUILTIN_ENGINES, ENGINE_TYPES,
 };
-pub use project::{PageScan, ProjectConf, RegionScan, ScanConf, Wmark};
+pub use positive::Positive;
+pub use project::{PageScan, ProjectConf, PsiScan, RegionScan, ScanConf, Wmark};
 pub use task::{
-    check_task, is_builtin_engine, CslideTask, SlideTask, Target, TaskConf, TaskParams,
+    check_task, is_builtin_engine, CslideTask, PsiTask, SlideTask, Target, TaskConf, TaskParams,
 };
 pub use value::{NAME_MAX, NAME_RULE};
 

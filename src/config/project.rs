@@ -1,6 +1,6 @@
-//! The `[project]` group (spec §4.4): a project's name, how its processes are scanned
-//! (page scans for slide/cslide/memdcd/thirdparty, DAMON regions for damon) and the
-//! system-wide swap gates of the slide engine.
+//! The `[project]` group (spec §4.4, §8.4.2): a project's name, how its processes are
+//! scanned (page scans for slide/cslide/memdcd/thirdparty, DAMON regions for damon, a
+//! plain period for psi) and the system-wide swap gates of the slide engine.
 
 use super::section::Section;
 use super::Origin;
@@ -37,6 +37,8 @@ pub enum ScanConf {
     Page(PageScan),
     /// `scan_type=region`: DAMON monitoring, for the damon engine.
     Region(RegionScan),
+    /// `scan_type=psi`: the psi engine's feedback loop over memory cgroups.
+    Psi(PsiScan),
 }
 
 impl ScanConf {
@@ -45,6 +47,7 @@ impl ScanConf {
         match self {
             ScanConf::Page(_) => "page",
             ScanConf::Region(_) => "region",
+            ScanConf::Psi(_) => "psi",
         }
     }
 }
@@ -76,6 +79,14 @@ pub struct RegionScan {
     pub max_nr_regions: u64,
 }
 
+/// psi projects: one engine cycle every `interval` seconds (the only scan key psi reads;
+/// `loop` and `sleep` are not read, as upstream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PsiScan {
+    /// Key `interval`: seconds between two cycles, 1 to 1200 (required).
+    pub interval: u32,
+}
+
 const PAGE_KEYS: &[&str] = &["loop", "interval", "sleep"];
 const REGION_KEYS: &[&str] = &[
     "sample_interval",
@@ -88,12 +99,15 @@ const REGION_KEYS: &[&str] = &[
 /// Reads a `[project]` group; `None` when it has errors (all reported).
 pub fn read(s: &mut Section) -> Option<ProjectConf> {
     let name = s.name("name");
-    let scan_type = s.choice("scan_type", &["page", "region"], Some("page"));
+    let scan_type = s.choice("scan_type", &["page", "region", "psi"], Some("page"));
     let sysmem_threshold = s.int("sysmem_threshold", false, 0, 100);
     let swapcache_wmark = read_wmark(s);
     let scan = match scan_type {
         Some("page") => read_page(s).map(ScanConf::Page),
-        Some(_) => read_region(s).map(ScanConf::Region),
+        Some("region") => read_region(s).map(ScanConf::Region),
+        Some(_) => s
+            .int("interval", true, 1, 1200)
+            .map(|interval| ScanConf::Psi(PsiScan { interval })),
         None => {
             s.skip(PAGE_KEYS);
             s.skip(REGION_KEYS);
@@ -184,14 +198,14 @@ mod tests {
     fn page(c: &ConfigFile) -> PageScan {
         match c.projects[0].scan {
             ScanConf::Page(p) => p,
-            ScanConf::Region(_) => panic!("not page"),
+            _ => panic!("not page"),
         }
     }
 
     fn region(c: &ConfigFile) -> RegionScan {
         match c.projects[0].scan {
             ScanConf::Region(r) => r,
-            ScanConf::Page(_) => panic!("not region"),
+            _ => panic!("not region"),
         }
     }
 
@@ -271,7 +285,13 @@ mod tests {
             }
         );
         for bad in ["Page", "", "pages"] {
-            rejects(PAGE, "project", "scan_type", bad, "one of page, region");
+            rejects(
+                PAGE,
+                "project",
+                "scan_type",
+                bad,
+                "one of page, region, psi",
+            );
         }
         // A bad scan_type does not also call the scan keys unknown or missing.
         let msg = err(&set(PAGE, "scan_type", "x").0);
@@ -422,6 +442,41 @@ mod tests {
             &format!(
                 "{F}:6: [project] swapcache_low_wmark=5: swapcache_high_wmark must be given too"
             ),
+        );
+    }
+
+    #[test]
+    fn psi_keys() {
+        const PSI: &str = "[project]\nname=test\nscan_type=psi\ninterval=6\n";
+        let c = ok(PSI);
+        assert_eq!(c.projects[0].scan, ScanConf::Psi(PsiScan { interval: 6 }));
+        assert_eq!(c.projects[0].scan.type_word(), "psi");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        int_edges(PSI, "project", "interval", (1, 1200), |c| {
+            match c.projects[0].scan {
+                ScanConf::Psi(p) => i64::from(p.interval),
+                _ => panic!("not psi"),
+            }
+        });
+        err_has(
+            &unset(PSI, "interval"),
+            &format!("{F}:1: [project] interval is missing (required: an integer from 1 to 1200)"),
+        );
+        // loop and sleep are not psi keys: read, they would be unknown.
+        let (text, line) = set(PSI, "loop", "3");
+        assert_eq!(
+            ok(&text).warnings,
+            vec![format!(
+                "{F}:{line}: [project] loop=3: unknown key in [project], ignored"
+            )]
+        );
+        // The swap gates are still validated, as upstream.
+        rejects(
+            PSI,
+            "project",
+            "sysmem_threshold",
+            "101",
+            "an integer from 0 to 100",
         );
     }
 

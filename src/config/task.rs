@@ -1,11 +1,13 @@
-//! The `[task]` group (spec §4.6): which process an engine works on, and the engine's
-//! per-task settings. The engine's type follows from the `engine` key: `slide`, `cslide`,
-//! `damon` and `memdcd` are built-in types, any other name is a thirdparty engine.
+//! The `[task]` group (spec §4.6, §8.4.2): which process (or, for psi, which memory
+//! cgroups) an engine works on, and the engine's per-task settings. The engine's type
+//! follows from the `engine` key: `slide`, `cslide`, `damon`, `memdcd` and `psi` are
+//! built-in types, any other name is a thirdparty engine.
 
 use std::fmt;
 
 use super::engine::BUILTIN_ENGINES;
 use super::keyfile::Entry;
+use super::positive::{positive, Positive};
 use super::project::{ProjectConf, ScanConf};
 use super::section::Section;
 use super::{value, Origin};
@@ -23,7 +25,7 @@ pub struct TaskConf {
     /// The task's name, unique within its engine: an object name (see
     /// [`NAME_RULE`](super::NAME_RULE)).
     pub name: String,
-    /// Keys `type` and `value`: the process the task works on.
+    /// Keys `type` and `value`: the process the task works on (psi: the cgroups).
     pub target: Target,
     /// Worker threads for the task's processes, already within 1..=2*CPUs+1.
     pub max_threads: u32,
@@ -46,6 +48,9 @@ pub enum Target {
     Pid(i32),
     /// Exact `comm` of the process.
     Name(String),
+    /// A psi task without `type` and `value` (upstream's README example): it works on the
+    /// memory cgroups its `cg_dir` pattern matches, held here as the value shown.
+    Cgroups(String),
 }
 
 impl Target {
@@ -54,6 +59,7 @@ impl Target {
         match self {
             Target::Pid(_) => "pid",
             Target::Name(_) => "name",
+            Target::Cgroups(_) => "cgroup",
         }
     }
 
@@ -61,7 +67,7 @@ impl Target {
     pub fn value(&self) -> String {
         match self {
             Target::Pid(pid) => pid.to_string(),
-            Target::Name(name) => name.clone(),
+            Target::Name(name) | Target::Cgroups(name) => name.clone(),
         }
     }
 }
@@ -81,6 +87,8 @@ pub enum TaskParams {
     Cslide(CslideTask),
     /// damon tasks have no settings of their own: they only name processes.
     Damon,
+    /// A psi task's settings: which cgroups, and its feedback loop's parameters.
+    Psi(PsiTask),
     /// memdcd's socket: `-` for the default `@_memdcd.server`, else the name as given.
     Memdcd {
         /// Key `Sock`, 1 to 107 bytes.
@@ -117,6 +125,33 @@ pub struct CslideTask {
     pub ign_host: bool,
 }
 
+/// psi task settings (spec §8.4.2), upstream's keys and defaults; the floats are finite
+/// and above 0, and `reclaim_rate_min <= reclaim_rate <= reclaim_rate_max`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PsiTask {
+    /// Key `cg_dir`: which memory cgroups, a pattern of 1 to 63 bytes relative to the
+    /// memory cgroup hierarchy's root, with `*`, `?`, `[...]`, `{a,b}` per component.
+    pub cg_dir: String,
+    /// Key `pressure` (default 0.1): reclaim only while the cgroup's memory pressure,
+    /// max(some avg10, some avg60) in percent of time stalled, is below it.
+    pub pressure: Positive,
+    /// Key `reclaim_rate` (default 0.05): the share of the memory above the floor asked
+    /// back in a cycle, where each cgroup's rate starts.
+    pub reclaim_rate: Positive,
+    /// Key `reclaim_rate_min` (default 0.01): the lowest a cgroup's rate adapts down to.
+    pub reclaim_rate_min: Positive,
+    /// Key `reclaim_rate_max` (default 0.5): the highest a cgroup's rate adapts up to.
+    pub reclaim_rate_max: Positive,
+    /// Key `limit_min_ratio` (default 0.1): the floor is at least this share of the
+    /// cgroup's limit (when it has one).
+    pub limit_min_ratio: Positive,
+    /// Key `limit_min_bytes` (default 0): bytes always left to the cgroup above what it
+    /// cannot give back.
+    pub limit_min_bytes: u64,
+    /// Key `reclaim_max_bytes` (default 1 GiB): at most this much per cgroup and cycle.
+    pub reclaim_max_bytes: u64,
+}
+
 /// The largest `T`: 3 accesses per scan (spec §6.2) times the largest `loop`.
 const T_MAX: i64 = 3 * 120;
 
@@ -124,9 +159,17 @@ const T_MAX: i64 = 3 * 120;
 pub fn read(s: &mut Section) -> Option<TaskConf> {
     let project = s.name("project");
     let engine = s.name("engine");
-    let (name, value_entry) = name_and_value(s);
-    let type_word = s.choice("type", &["pid", "name"], None);
-    let target = value_entry.and_then(|e| s.convert(e, true, |raw| target(raw, type_word)));
+    // Upstream's psi README example has neither type nor value (unused by psi): accepted.
+    let untargeted =
+        engine.as_deref() == Some("psi") && s.peek("type").is_none() && s.peek("value").is_none();
+    let (name, target) = if untargeted {
+        (s.name("name"), Some(None))
+    } else {
+        let (name, value_entry) = name_and_value(s);
+        let type_word = s.choice("type", &["pid", "name"], None);
+        let target = value_entry.and_then(|e| s.convert(e, true, |raw| target(raw, type_word)));
+        (name, target)
+    };
     let swap_flag = s.yes_no("swap_flag", false);
     let max_threads = read_max_threads(s);
     let scan_backend = backend::<ScanBackend>(s, "scan_backend");
@@ -135,6 +178,7 @@ pub fn read(s: &mut Section) -> Option<TaskConf> {
         Some("slide") => read_slide(s).map(TaskParams::Slide),
         Some("cslide") => Some(TaskParams::Cslide(read_cslide(s))),
         Some("damon") => Some(TaskParams::Damon),
+        Some("psi") => read_psi(s).map(TaskParams::Psi),
         Some("memdcd") => read_memdcd(s),
         Some("thirdparty") => {
             if let Some(e) = s.peek("engine") {
@@ -149,11 +193,15 @@ pub fn read(s: &mut Section) -> Option<TaskConf> {
             None
         }
     };
+    let target = match (untargeted, &params) {
+        (true, Some(TaskParams::Psi(p))) => Target::Cgroups(p.cg_dir.clone()),
+        _ => target??,
+    };
     Some(TaskConf {
         project: project?,
         engine: engine?,
         name: name?,
-        target: target??,
+        target,
         max_threads,
         swap_flag,
         scan_backend: scan_backend?,
@@ -316,6 +364,97 @@ fn read_cslide(s: &mut Section) -> CslideTask {
         anon_only: s.yes_no("anon_only", false),
         ign_host: s.yes_no("ign_host", false),
     }
+}
+
+/// The longest `cg_dir`, bytes (upstream's buffer; its README says 64).
+const CG_DIR_MAX: usize = 63;
+
+fn read_psi(s: &mut Section) -> Option<PsiTask> {
+    // Upstream's order (spec §8.4.2): every key is read, so every problem is reported.
+    let pressure = float(s, "pressure", 0.1);
+    let reclaim_rate = float(s, "reclaim_rate", 0.05);
+    let reclaim_rate_max = float(s, "reclaim_rate_max", 0.5);
+    let reclaim_rate_min = float(s, "reclaim_rate_min", 0.01);
+    let limit_min_bytes = bytes(s, "limit_min_bytes", 0);
+    let limit_min_ratio = float(s, "limit_min_ratio", 0.1);
+    let reclaim_max_bytes = bytes(s, "reclaim_max_bytes", 1 << 30);
+    let rule = format!(
+        "a cgroup path pattern of 1 to {CG_DIR_MAX} bytes under the memory cgroup root,          such as isulad/*, with * ? [...] {{a,b}} per component and no '..'"
+    );
+    let cg_dir = s.get("cg_dir", Some(&rule), true, |raw| {
+        let pattern = raw.trim_start_matches('/');
+        if raw.is_empty() || raw.len() > CG_DIR_MAX || pattern.is_empty() {
+            return Err(rule.clone());
+        }
+        crate::sys::glob::check(pattern).map_err(|why| format!("{rule} ({why})"))?;
+        Ok(pattern.to_string())
+    });
+    let (rate, min, max) = (reclaim_rate?, reclaim_rate_min?, reclaim_rate_max?);
+    if !rates_in_order(s, rate, min, max) {
+        return None;
+    }
+    Some(PsiTask {
+        cg_dir: cg_dir?,
+        pressure: pressure?,
+        reclaim_rate: rate,
+        reclaim_rate_min: min,
+        reclaim_rate_max: max,
+        limit_min_ratio: limit_min_ratio?,
+        limit_min_bytes: limit_min_bytes?,
+        reclaim_max_bytes: reclaim_max_bytes?,
+    })
+}
+
+/// An optional psi float: `default` when absent, `None` when invalid (reported). Read
+/// raw, as `g_key_file_get_double` does (no string escapes).
+fn float(s: &mut Section, key: &str, default: f64) -> Option<Positive> {
+    match s.peek(key) {
+        None => Positive::new(default),
+        Some(_) => s.get(key, None, false, positive),
+    }
+}
+
+/// An optional psi byte count: `default` when absent. Decimal digits with an optional
+/// `+` (upstream's `strtoul` also wrapped `-1` to 2^64-1; refused here).
+fn bytes(s: &mut Section, key: &str, default: u64) -> Option<u64> {
+    if s.peek(key).is_none() {
+        return Some(default);
+    }
+    s.get(key, None, true, |raw| {
+        let digits = raw.strip_prefix('+').unwrap_or(raw);
+        digits
+            .parse::<u64>()
+            .ok()
+            .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| format!("a number of bytes from 0 to {}, in decimal", u64::MAX))
+    })
+}
+
+/// `reclaim_rate_min <= reclaim_rate <= reclaim_rate_max` (upstream did not check). A
+/// problem is reported at a key the file gives (a default has no line).
+fn rates_in_order(s: &mut Section, rate: Positive, min: Positive, max: Positive) -> bool {
+    let (what, keys): (String, &[&str]) = if min > max {
+        (
+            format!("reclaim_rate_min={min} is above reclaim_rate_max={max}"),
+            &["reclaim_rate_max", "reclaim_rate_min"],
+        )
+    } else if rate < min || rate > max {
+        (
+            format!(
+                "reclaim_rate={rate} is outside reclaim_rate_min={min} to reclaim_rate_max={max}"
+            ),
+            &["reclaim_rate", "reclaim_rate_min", "reclaim_rate_max"],
+        )
+    } else {
+        return true;
+    };
+    if let Some(e) = keys.iter().find_map(|k| s.peek(k)) {
+        s.error(
+            e,
+            &format!("must keep reclaim_rate_min <= reclaim_rate <= reclaim_rate_max ({what})"),
+        );
+    }
+    false
 }
 
 /// The longest memdcd socket name: `sun_path` is 108 bytes with the NUL.
@@ -721,6 +860,227 @@ mod tests {
             "{:?}",
             c.warnings
         );
+    }
+
+    const PSI: &str = "[task]\nproject=test\nengine=psi\nname=psi_task\ntype=name\nvalue=cgroup_v1\ncg_dir=isulad/*\npressure=0.1\nlimit_min_bytes=209715200\n";
+    /// Upstream's README example: no type, no value.
+    const PSI_README: &str = "[task]\nproject=test\nengine=psi\nname=psi_task\ncg_dir=isulad/*\n";
+
+    fn psi(c: &ConfigFile) -> PsiTask {
+        match &c.tasks[0].params {
+            TaskParams::Psi(p) => p.clone(),
+            p => panic!("{p:?}"),
+        }
+    }
+
+    #[test]
+    fn psi_defaults_and_targets() {
+        let c = ok(PSI_README);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let f = |v| Positive::new(v).unwrap();
+        assert_eq!(
+            psi(&c),
+            PsiTask {
+                cg_dir: "isulad/*".into(),
+                pressure: f(0.1),
+                reclaim_rate: f(0.05),
+                reclaim_rate_min: f(0.01),
+                reclaim_rate_max: f(0.5),
+                limit_min_ratio: f(0.1),
+                limit_min_bytes: 0,
+                reclaim_max_bytes: 1 << 30,
+            }
+        );
+        // Without type and value the task shows its cgroups.
+        let t = &c.tasks[0].target;
+        assert_eq!(
+            (t.type_word(), t.value()),
+            ("cgroup", "isulad/*".to_string())
+        );
+        // The shipped sample's type/value are read (and shown) but unused.
+        let c = ok(PSI);
+        assert_eq!(c.tasks[0].target, Target::Name("cgroup_v1".into()));
+        assert_eq!(psi(&c).limit_min_bytes, 209715200);
+        // One of the two without the other is the usual error.
+        err_has(
+            &unset(PSI, "type"),
+            &format!("{F}:1: [task] type is missing"),
+        );
+        err_has(
+            &unset(PSI, "value"),
+            &format!("{F}:1: [task] value is missing"),
+        );
+        rejects(PSI, "task", "value", "a b", "a pid, or a process name");
+        // Other engines still need type and value.
+        err_has(
+            &PSI_README.replace("engine=psi", "engine=damon"),
+            &format!("{F}:1: [task] type is missing"),
+        );
+    }
+
+    #[test]
+    fn psi_floats() {
+        type Get = fn(&PsiTask) -> f64;
+        let keys: [(&str, Get); 5] = [
+            ("pressure", |p| p.pressure.get()),
+            ("reclaim_rate", |p| p.reclaim_rate.get()),
+            ("reclaim_rate_min", |p| p.reclaim_rate_min.get()),
+            ("reclaim_rate_max", |p| p.reclaim_rate_max.get()),
+            ("limit_min_ratio", |p| p.limit_min_ratio.get()),
+        ];
+        // Values every key takes alone (the rates stay in order with the defaults).
+        let good = |key: &str| -> &[(&str, f64)] {
+            match key {
+                "reclaim_rate" => &[
+                    ("0.01", 0.01),
+                    ("0.5", 0.5),
+                    ("5e-2", 0.05),
+                    ("0x1p-3", 0.125),
+                ],
+                "reclaim_rate_min" => &[("0.05", 0.05), ("1e-9", 1e-9), (".02", 0.02)],
+                "reclaim_rate_max" => &[("0.05", 0.05), ("7", 7.0), ("+1.", 1.0)],
+                _ => &[("0.1", 0.1), ("1e-3", 1e-3), ("250", 250.0), ("0x10", 16.0)],
+            }
+        };
+        for (key, get) in keys {
+            for &(v, want) in good(key) {
+                accepts(PSI, key, v, want, |c| get(&psi(c)));
+            }
+            for bad in [
+                "0", "-0.1", "-inf", "nan", "NaN", "inf", "infinity", "1e400", "1e-400", "", "1,5",
+                "x", "0.1%", "0.1\\s",
+            ] {
+                rejects(PSI, "task", key, bad, "a finite number above 0");
+            }
+        }
+        // The message names file, line, key, value and the range.
+        let (text, line) = set(PSI, "pressure", "nan");
+        err_has(
+            &text,
+            &format!("{F}:{line}: [task] pressure=nan: must be a finite number above 0"),
+        );
+    }
+
+    #[test]
+    fn psi_rates_in_order() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut t = PSI.to_string();
+            for (k, v) in pairs {
+                t.push_str(&format!("{k}={v}\n"));
+            }
+            t
+        };
+        let c = ok(&with(&[
+            ("reclaim_rate", "0.2"),
+            ("reclaim_rate_min", "0.2"),
+            ("reclaim_rate_max", "0.2"),
+        ]));
+        assert_eq!(psi(&c).reclaim_rate.get(), 0.2);
+        // Above the default max, below the default min: reported at reclaim_rate.
+        err_has(
+            &with(&[("reclaim_rate", "0.6")]),
+            &format!("{F}:10: [task] reclaim_rate=0.6: must keep reclaim_rate_min <= reclaim_rate <= reclaim_rate_max (reclaim_rate=0.6 is outside reclaim_rate_min=0.01 to reclaim_rate_max=0.5)"),
+        );
+        err_has(
+            &with(&[("reclaim_rate", "0.001")]),
+            "reclaim_rate=0.001 is outside",
+        );
+        // A bound that leaves the default rate out is reported at the bound.
+        err_has(
+            &with(&[("reclaim_rate_min", "0.1")]),
+            &format!("{F}:10: [task] reclaim_rate_min=0.1: must keep reclaim_rate_min <= reclaim_rate <= reclaim_rate_max (reclaim_rate=0.05 is outside"),
+        );
+        err_has(
+            &with(&[("reclaim_rate_max", "0.02")]),
+            &format!("{F}:10: [task] reclaim_rate_max=0.02: must keep"),
+        );
+        // min above max is named as such, at max.
+        err_has(
+            &with(&[("reclaim_rate_min", "0.3"), ("reclaim_rate_max", "0.2"), ("reclaim_rate", "0.25")]),
+            &format!("{F}:11: [task] reclaim_rate_max=0.2: must keep reclaim_rate_min <= reclaim_rate <= reclaim_rate_max (reclaim_rate_min=0.3 is above reclaim_rate_max=0.2)"),
+        );
+    }
+
+    #[test]
+    fn psi_bytes_and_cg_dir() {
+        for key in ["limit_min_bytes", "reclaim_max_bytes"] {
+            let get = |c: &ConfigFile| {
+                let p = psi(c);
+                if key == "limit_min_bytes" {
+                    p.limit_min_bytes
+                } else {
+                    p.reclaim_max_bytes
+                }
+            };
+            accepts(PSI, key, "0", 0, get);
+            accepts(PSI, key, "+4096", 4096, get);
+            accepts(PSI, key, "18446744073709551615", u64::MAX, get);
+            for bad in [
+                "-1",
+                "18446744073709551616",
+                "0x10",
+                "200M",
+                "1e9",
+                "",
+                "x",
+                "1\\s",
+            ] {
+                rejects(
+                    PSI,
+                    "task",
+                    key,
+                    bad,
+                    "a number of bytes from 0 to 18446744073709551615",
+                );
+            }
+        }
+        let cg = |c: &ConfigFile| psi(c).cg_dir;
+        accepts(PSI, "cg_dir", "isulad", "isulad".into(), cg);
+        accepts(
+            PSI,
+            "cg_dir",
+            "/a/{b,c}/d[0-9]?",
+            "a/{b,c}/d[0-9]?".into(),
+            cg,
+        );
+        accepts(PSI, "cg_dir", r"a\sb", "a b".into(), cg);
+        accepts(PSI, "cg_dir", &"c".repeat(63), "c".repeat(63), cg);
+        let rule = "a cgroup path pattern of 1 to 63 bytes";
+        for bad in [
+            "",
+            "/",
+            &"c".repeat(64),
+            "a/../b",
+            "..",
+            "a[b",
+            "{a,b",
+            "a}",
+        ] {
+            rejects(PSI, "task", "cg_dir", bad, rule);
+        }
+        let (text, line) = set(PSI, "cg_dir", "a/../b");
+        err_has(
+            &text,
+            &format!("{F}:{line}: [task] cg_dir=a/../b: must be {rule}"),
+        );
+        err_has(&text, "(a '..' component)");
+        err_has(
+            &unset(PSI, "cg_dir"),
+            &format!("{F}:1: [task] cg_dir is missing (required: {rule}"),
+        );
+        // Slide keys are not psi keys.
+        let (text, line) = set(PSI, "T", "1");
+        assert_eq!(
+            ok(&text).warnings,
+            vec![format!(
+                "{F}:{line}: [task] T=1: unknown key in [task], ignored"
+            )]
+        );
+        // Every bad key is reported at once.
+        let msg = err(&format!(
+            "{PSI}pressure=0\nreclaim_rate=nan\nreclaim_max_bytes=-1\n"
+        ));
+        assert_eq!(msg.lines().count(), 3, "{msg}");
     }
 
     fn project(loops: u32) -> ProjectConf {

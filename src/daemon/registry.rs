@@ -431,12 +431,18 @@ impl Registry {
             ));
         }
         for (i, e) in p.engines.iter().enumerate() {
-            if let Err(err) = e.engine.check_start(&p.conf) {
+            let context = || format!("project {name} engine {}", e.conf.name());
+            let checked = e.engine.check_start(&p.conf).and_then(|()| {
+                e.tasks
+                    .iter()
+                    .try_for_each(|t| e.engine.check_task_start(&p.conf, &t.conf))
+            });
+            if let Err(err) = checked {
                 // Nothing of a failed start stays behind in the kernel.
-                for done in &p.engines[..i] {
+                for done in &p.engines[..=i] {
                     done.engine.stopped();
                 }
-                return Err(err.context(format!("project {name} engine {}", e.conf.name())));
+                return Err(err.context(context()));
             }
         }
         for e in &p.engines {

@@ -76,11 +76,12 @@ impl Drop for Runner {
 }
 
 /// The pause between cycles: `sleep` seconds for page projects; for region (DAMON)
-/// projects the aggregation interval, at least one second.
+/// projects the aggregation interval, at least one second; `interval` seconds for psi.
 pub fn cycle_pause(project: &ProjectConf) -> Duration {
     match &project.scan {
         ScanConf::Page(p) => Duration::from_secs(p.sleep.into()),
         ScanConf::Region(r) => Duration::from_micros(r.aggr_interval).max(Duration::from_secs(1)),
+        ScanConf::Psi(p) => Duration::from_secs(p.interval.into()),
     }
 }
 

@@ -6,7 +6,8 @@ use std::fmt::Write;
 use std::time::SystemTime;
 
 use super::registry::{Project, Registry, TaskSlot};
-use crate::engine::task_status::TaskStatus;
+use crate::config::TaskParams;
+use crate::engine::task_status::{PsiCgroup, TaskStatus};
 use crate::json;
 
 /// Which view of the projects was asked for (the client sends it in `eng_cmd`, a field
@@ -139,6 +140,9 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
             l.workers, l.pages_scanned, l.cold_pages, l.swapped_bytes, l.requested_bytes, l.vmswap_growth, s.swapped_total
         );
     }
+    for c in &s.psi {
+        psi_line(out, c);
+    }
     for k in &s.last.kept {
         let ranges = if k.ranges == 1 { "range" } else { "ranges" };
         let _ = writeln!(
@@ -155,6 +159,21 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
     }
     if let Some(e) = &s.last_error {
         let _ = writeln!(out, "{INDENT}error: {e}");
+    }
+}
+
+/// One psi cgroup under its task: what was read, the rate, and what left.
+fn psi_line(out: &mut String, c: &PsiCgroup) {
+    let pressure = c
+        .pressure
+        .map_or_else(|| "unread".to_string(), |p| format!("{p:.2}"));
+    let _ = writeln!(
+        out,
+        "{INDENT}cgroup {}: {}  pressure {pressure}  rate {}  floor {}  current {}  reclaimed {} bytes last cycle (asked {}), {} total",
+        c.path, c.action, c.rate, c.floor, c.current, c.reclaimed, c.asked, c.reclaimed_total
+    );
+    if let Some(e) = &c.error {
+        let _ = writeln!(out, "{INDENT}cgroup {}: error: {e}", c.path);
     }
 }
 
@@ -241,6 +260,24 @@ fn task_json(o: &mut json::Object, t: &TaskSlot) {
                 .field("applied_regions", d.applied_regions)
                 .field("applied_bytes", d.applied_bytes)
                 .field("quota_exceeds", d.quota_exceeds);
+        });
+    }
+    if matches!(t.conf.params, TaskParams::Psi(_)) {
+        o.array("psi", |a| {
+            for c in &s.psi {
+                a.object(|o| {
+                    o.field("cgroup", &c.path)
+                        .field("action", c.action)
+                        .field("pressure", c.pressure)
+                        .field("rate", c.rate)
+                        .field("floor_bytes", c.floor)
+                        .field("current_bytes", c.current)
+                        .field("asked_bytes", c.asked)
+                        .field("reclaimed_bytes", c.reclaimed)
+                        .field("reclaimed_total_bytes", c.reclaimed_total)
+                        .field("error", &c.error);
+                });
+            }
         });
     }
     o.array("kept", |a| {
@@ -406,5 +443,54 @@ mod tests {
             "         skipped: x\n"
         );
         assert!(verbose.contains(want), "{verbose}");
+    }
+
+    #[test]
+    fn psi_cgroups_are_shown_under_their_task() {
+        let mut reg = Registry::default();
+        let text = concat!(
+            "[project]\nname=p\nscan_type=psi\ninterval=1\n",
+            "[engine]\nname=psi\nproject=p\n",
+            "[task]\nproject=p\nengine=psi\nname=t\ncg_dir=a/*\n",
+        );
+        reg.add(crate::config::parse(text, "/etc/etmem/t.conf").unwrap())
+            .unwrap();
+        {
+            let t = &reg.project("p").unwrap().engines[0].tasks;
+            let mut s = t[0].status.lock().unwrap();
+            s.psi = vec![PsiCgroup {
+                path: "a/b".into(),
+                inode: 7,
+                rate: 0.06,
+                gather: 1,
+                pressure: Some(0.25),
+                action: "reclaimed",
+                floor: 4096,
+                current: 8192,
+                asked: 12288,
+                reclaimed: 16384,
+                reclaimed_total: 20480,
+                error: Some("e\"".into()),
+            }];
+        }
+        let verbose = show(&reg, Some("p"), View::Verbose);
+        assert!(
+            verbose.contains(
+                "1        cgroup   a/*              t                psi              false   \n"
+            ),
+            "{verbose}"
+        );
+        assert!(verbose.contains(
+            "         cgroup a/b: reclaimed  pressure 0.25  rate 0.06  floor 4096  current 8192  reclaimed 16384 bytes last cycle (asked 12288), 20480 total\n         cgroup a/b: error: e\"\n"
+        ), "{verbose}");
+        let json = show(&reg, Some("p"), View::Json);
+        assert!(
+            json.contains(concat!(
+                r#""psi":[{"cgroup":"a/b","action":"reclaimed","pressure":0.25,"rate":0.06,"#,
+                r#""floor_bytes":4096,"current_bytes":8192,"asked_bytes":12288,"#,
+                r#""reclaimed_bytes":16384,"reclaimed_total_bytes":20480,"error":"e\""}]"#
+            )),
+            "{json}"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Engines: the policies that decide, each cycle, what to do with a task's processes.
-//! One trait, one implementation per engine type (slide, cslide, damon, thirdparty,
+//! One trait, one implementation per engine type (slide, cslide, damon, psi, thirdparty,
 //! memdcd), chosen from the engine's config.
 //!
 //! The contract between the daemon and an engine lives here too, so that engines depend
@@ -12,6 +12,7 @@ pub mod cold;
 pub mod cslide;
 pub mod damon;
 pub mod pending;
+pub mod psi;
 pub mod slide;
 pub mod stop;
 pub mod swap_gate;
@@ -30,6 +31,12 @@ pub trait Engine: Send + Sync {
 
     /// Check, at project start, that this engine can run on this machine.
     fn check_start(&self, project: &ProjectConf) -> Result<()>;
+
+    /// Check, at project start and after [`Engine::check_start`], that one of the
+    /// engine's tasks can run here (psi: its cgroups have the files it needs).
+    fn check_task_start(&self, _project: &ProjectConf, _task: &TaskConf) -> Result<()> {
+        Ok(())
+    }
 
     /// What `project show` should say about tasks of this engine on this machine.
     fn note(&self, project: &ProjectConf, task: &TaskConf) -> Option<String>;
@@ -88,6 +95,7 @@ pub fn for_conf(conf: &EngineConf) -> Box<dyn Engine> {
         }),
         EngineKind::Cslide(c) => Box::new(cslide::Cslide::new(c.clone())),
         EngineKind::Damon(d) => Box::new(damon::Damon::new(d.clone())),
+        EngineKind::Psi => Box::new(psi::Psi),
         EngineKind::Thirdparty(_) => Box::new(pending::Thirdparty),
     }
 }

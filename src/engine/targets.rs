@@ -127,6 +127,11 @@ pub fn resolve(target: &Target, with_children: bool) -> Result<Vec<Held>> {
             .into_iter()
             .find_map(|pid| Held::open(pid, None, Some(name)).ok())
             .ok_or_else(|| Error::new(Kind::NotFound, format!("no process named {name:?}")))?,
+        Target::Cgroups(pattern) => {
+            return Err(Error::usage(format!(
+                "the task names memory cgroups (cg_dir={pattern}), not processes"
+            )))
+        }
     };
     let main_pid = main.pid();
     let mut held = vec![main];

@@ -49,7 +49,7 @@ impl TaskRun {
         let found = targets::resolve(&self.task.target, with_children);
         let found = match self.task.target {
             Target::Pid(pid) => self.same_as_first(pid, found),
-            Target::Name(_) => found,
+            Target::Name(_) | Target::Cgroups(_) => found,
         };
         self.set_pids(
             found

@@ -25,6 +25,9 @@ pub struct TaskStatus {
     /// Bytes that left DRAM for this task since the project started: the sum of each
     /// cycle's [`CycleStats::vmswap_growth`].
     pub swapped_total: u64,
+    /// psi: each cgroup the task's `cg_dir` matched in the last cycle, with its adapted
+    /// rate and what was reclaimed from it; carried from cycle to cycle.
+    pub psi: Vec<PsiCgroup>,
     /// `type=pid`: the start time of the process first found since the project started.
     /// A pid names one process: a later process that reuses the pid is refused, not
     /// followed (`type=name` follows a restarted process instead).
@@ -97,6 +100,35 @@ pub struct Tiering {
     pub moved_down: u64,
     /// Bytes the policy chose to move that did not move.
     pub not_moved: u64,
+}
+
+/// One memory cgroup of a psi task: its feedback state and what it gave back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PsiCgroup {
+    /// Its path relative to the memory cgroup root, as `cg_dir` matched it.
+    pub path: String,
+    /// The inode of its directory: a cgroup made again under the same name starts anew.
+    pub inode: u64,
+    /// The share of the memory above the floor asked back per cycle, adapted.
+    pub rate: f64,
+    /// Reclaims (positive) or refusals (negative) in a row, toward the next rate step.
+    pub gather: i32,
+    /// The pressure read last, max(some avg10, some avg60), percent; `None` if unread.
+    pub pressure: Option<f64>,
+    /// What the last cycle did: `reclaimed`, `pressure high`, `at floor`, `error`.
+    pub action: &'static str,
+    /// The floor computed last, bytes.
+    pub floor: u64,
+    /// The cgroup's charged memory after the last cycle, bytes.
+    pub current: u64,
+    /// Bytes asked of `memory.reclaim` in the last cycle.
+    pub asked: u64,
+    /// How much the charged memory fell over the last cycle's reclaim, bytes.
+    pub reclaimed: u64,
+    /// The sum of `reclaimed` since the project started.
+    pub reclaimed_total: u64,
+    /// Why the last cycle failed for this cgroup, if it did.
+    pub error: Option<String>,
 }
 
 /// How many reasons for kept memory a finished cycle reports.

@@ -4,9 +4,11 @@
 // The one module allowed the `unsafe_code` the crate root denies.
 #![allow(unsafe_code)]
 
+pub mod cgroup;
 pub mod clear_refs;
 pub mod damon_sysfs;
 pub mod fork;
+pub mod glob;
 pub mod idle_pages_io;
 pub mod kpageflags;
 pub mod local_time;

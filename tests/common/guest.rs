@@ -121,3 +121,24 @@ pub fn in_guest_or_rerun_with(name: &str, opts: &GuestOpts) -> bool {
     );
     false
 }
+
+/// Swap on the guest's zram device (the guest starts without swap); once per boot.
+pub fn zram_swap() {
+    if std::fs::read_to_string("/proc/swaps")
+        .unwrap()
+        .contains("zram0")
+    {
+        return;
+    }
+    std::fs::write("/sys/block/zram0/disksize", "512M").expect("zram0 disksize");
+    for cmd in ["mkswap", "swapon"] {
+        assert!(
+            Command::new(cmd)
+                .arg("/dev/zram0")
+                .status()
+                .unwrap()
+                .success(),
+            "{cmd} /dev/zram0"
+        );
+    }
+}

@@ -6,34 +6,15 @@
 
 mod common;
 use common::daemon::{Daemon, Scratch};
-use common::guest::{in_guest_or_rerun_with, GuestOpts};
+use common::guest::{in_guest_or_rerun_with, zram_swap, GuestOpts};
 use common::numa_maps;
 use common::workload::Workload;
 
 use etmem::act::resident_bytes;
 use etmem::types::Range;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const K: &str = "/sys/kernel/mm/damon/admin/kdamonds";
-
-/// Swap on the guest's zram device (the guest starts without swap).
-fn zram_swap() {
-    if std::fs::read_to_string("/proc/swaps")
-        .unwrap()
-        .contains("zram0")
-    {
-        return;
-    }
-    std::fs::write("/sys/block/zram0/disksize", "512M").expect("zram0 disksize");
-    for cmd in [&["mkswap", "/dev/zram0"][..], &["swapon", "/dev/zram0"]] {
-        assert!(Command::new(cmd[0])
-            .args(&cmd[1..])
-            .status()
-            .unwrap()
-            .success());
-    }
-}
 
 fn share(pid: i32, r: Range) -> f64 {
     resident_bytes(pid, &[r]).unwrap() as f64 / r.len() as f64

@@ -174,3 +174,46 @@ fn damon_migrate_cold_moves_cold_to_the_slow_node_in_guest() {
     let v = w.verify();
     assert!(v.starts_with("verify ok"), "{v}");
 }
+
+/// A daemon killed with SIGKILL cannot turn its kdamond off: the next etmemd finds its
+/// record and does.
+#[test]
+fn a_killed_daemons_kdamond_is_turned_off_by_the_next_in_guest() {
+    let opts = GuestOpts {
+        mem_mib: 1024,
+        tier_mib: 0,
+        append: None,
+    };
+    if !in_guest_or_rerun_with(
+        "a_killed_daemons_kdamond_is_turned_off_by_the_next_in_guest",
+        &opts,
+    ) {
+        return;
+    }
+    let w = Workload::spawn(&["--hot-mib", "8", "--cold-mib", "8"]);
+    let mut d = Daemon::start("guest-damon-kill");
+    let s = Scratch::new("guest-damon-kill");
+    d.add(&s.conf("d.conf", &conf(w.pid, "stat\n"))).expect(0);
+    d.run(&["project", "start", "-n", "d"]).expect(0);
+    assert!(
+        wait(Duration::from_secs(30), || !no_kdamond_on()),
+        "no kdamond started"
+    );
+    let mut child = d.child.take().expect("the daemon's process");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        !no_kdamond_on(),
+        "the kdamond should outlive a SIGKILLed daemon"
+    );
+    let log = std::path::PathBuf::from(s.path("next.log"));
+    let next = Daemon::start_logging_to("guest-damon-next", &log);
+    assert!(
+        wait(Duration::from_secs(10), no_kdamond_on),
+        "the next daemon left the orphaned kdamond on"
+    );
+    drop(next);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("turned off kdamond 0"), "{text}");
+}

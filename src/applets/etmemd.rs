@@ -153,6 +153,10 @@ pub fn main(args: &[String]) -> i32 {
         let _ = tx.write_all(&1i32.to_ne_bytes());
     }
     crate::log_info!("etmemd listening on socket {:?}", args.socket);
+    // A predecessor killed with SIGKILL could not turn its kdamond off.
+    for what in crate::sys::kdamond_record::turn_off_orphans() {
+        crate::log_warn!("{what}");
+    }
     let mut daemon = Daemon::new(crate::sys::euid());
     let code = match server::serve(listener, daemon.uid, &mut daemon) {
         Ok(_) => 0,

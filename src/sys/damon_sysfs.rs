@@ -241,6 +241,12 @@ impl Monitor {
             m.stop();
             return Err(e);
         }
+        // Best effort: without the record a SIGKILL leaves the kdamond to the admin.
+        if let Some(pid) = m.kdamond_pid() {
+            if let Err(e) = super::kdamond_record::record(0, pid) {
+                crate::log_warn!("damon: {e}: a SIGKILL would leave the kdamond running");
+            }
+        }
         Ok(m)
     }
 
@@ -368,6 +374,7 @@ impl Monitor {
         }
         self.active = false;
         let _ = write(&self.kdamond.join("state"), "off");
+        super::kdamond_record::forget();
         let nr = self.kdamond.parent().map(|p| p.join("nr_kdamonds"));
         if let Some(nr) = nr {
             // The kernel refuses while the kdamond is still winding down; retry briefly.

@@ -63,7 +63,7 @@ fn bracket_unclosed(comp: &str) -> bool {
 }
 
 /// Every pattern `{a,b}` stands for, outermost first, in order; nested braces work. A
-/// `\` quotes the next character. `None` beyond [`MAX_EXPANSIONS`] or on a `{` without
+/// `\` quotes the next character. `None` beyond `MAX_EXPANSIONS` or on a `{` without
 /// its `}`.
 pub fn expand_braces(pattern: &str) -> Option<Vec<String>> {
     let chars: Vec<char> = pattern.chars().collect();

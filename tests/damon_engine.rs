@@ -1,7 +1,7 @@
-//! The damon engine on this machine's kernel, whose DAMON monitors physical memory only
-//! and which runs a kdamond etmemd did not set up (or one this test sets up to play that
-//! part): `project start` must fail naming that kdamond and its pid, and leave every file
-//! of it as it was.
+//! The damon engine against a kdamond etmemd did not set up: this machine's own (its
+//! DAMON monitors physical memory with a pageout scheme), or in the guest kernel one the
+//! test sets up to play that part. `project start` must fail naming that kdamond and its
+//! pid, and leave every file of it as it was.
 
 mod common;
 use common::daemon::{Daemon, Scratch};
@@ -88,6 +88,27 @@ impl Drop for OtherUser {
 
 #[test]
 fn a_kdamond_of_someone_else_refuses_the_start_and_is_left_as_it_was() {
+    refused_by_another_kdamond();
+}
+
+/// The same in the guest kernel, where no kdamond runs: the test sets one up itself, as
+/// another DAMON user would.
+#[test]
+fn a_kdamond_of_someone_else_refuses_the_start_in_guest() {
+    let opts = common::guest::GuestOpts {
+        mem_mib: 1024,
+        tier_mib: 0,
+        append: None,
+    };
+    if common::guest::in_guest_or_rerun_with(
+        "a_kdamond_of_someone_else_refuses_the_start_in_guest",
+        &opts,
+    ) {
+        refused_by_another_kdamond();
+    }
+}
+
+fn refused_by_another_kdamond() {
     if !std::path::Path::new(K).is_dir() {
         common::skip("this kernel has no DAMON sysfs interface (CONFIG_DAMON_SYSFS)");
         return;

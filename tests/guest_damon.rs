@@ -1,10 +1,12 @@
 //! The damon engine inside the guest kernel (DAMON vaddr through sysfs): a `pageout`
-//! scheme swaps the workload's cold region out and keeps its hot region; `migrate_cold`
-//! moves the cold region to the slow node where the kernel's vaddr operations can migrate
-//! (6.17+) and is refused at start where they cannot; stopping the project and SIGTERM to
-//! the daemon leave no kdamond behind.
+//! scheme swaps the workload's cold region out and keeps its hot region, and in physical
+//! mode only the pages of the task's memory cgroup; `migrate_cold` moves the cold region
+//! to the slow node (on physical memory before Linux 6.17); a task in the root cgroup is
+//! refused in physical mode; stopping the project, SIGTERM and even SIGKILL to the daemon
+//! leave no kdamond behind.
 
 mod common;
+use common::cgroup::{workload_in, TestCgroup};
 use common::daemon::{Daemon, Scratch};
 use common::guest::{in_guest_or_rerun_with, zram_swap, GuestOpts};
 use common::numa_maps;
@@ -32,12 +34,18 @@ fn no_kdamond_on() -> bool {
 }
 
 fn conf(pid: i32, action: &str) -> String {
+    conf_named("d", pid, action)
+}
+
+/// Project `p` with a damon engine whose scheme takes regions idle for 1 s, doing
+/// `action` (the rest of the value: more engine keys), for process `pid`.
+fn conf_named(p: &str, pid: i32, action: &str) -> String {
     format!(
-        "[project]\nname=d\nscan_type=region\nsample_interval=5000\naggr_interval=100000\n\
+        "[project]\nname={p}\nscan_type=region\nsample_interval=5000\naggr_interval=100000\n\
          update_interval=1000000\nmin_nr_regions=10\nmax_nr_regions=1000\n\
-         [engine]\nname=damon\nproject=d\nmin_size=4096\nmax_size=9223372036854775807\n\
+         [engine]\nname=damon\nproject={p}\nmin_size=4096\nmax_size=9223372036854775807\n\
          min_acc=0\nmax_acc=0\nmin_age=10\nmax_age=4294967295\naction={action}\n\
-         [task]\nproject=d\nengine=damon\nname=w\ntype=pid\nvalue={pid}\n"
+         [task]\nproject={p}\nengine=damon\nname=w\ntype=pid\nvalue={pid}\n"
     )
 }
 
@@ -126,32 +134,27 @@ fn damon_migrate_cold_moves_cold_to_the_slow_node_in_guest() {
         return;
     }
     std::fs::write("/proc/sys/kernel/numa_balancing", "0").unwrap();
-    let mut w = Workload::spawn(&[
-        "--hot-mib",
-        "16",
-        "--cold-mib",
-        "32",
-        "--hot-node",
-        "0",
-        "--cold-node",
-        "0",
-    ]);
+    // On kernels before 6.17 the migration runs on physical memory, limited to the
+    // workload's memory cgroup.
+    let cg = TestCgroup::new("etmem-damon-migrate");
+    let mut w = workload_in(
+        &cg.0,
+        &[
+            "--hot-mib",
+            "16",
+            "--cold-mib",
+            "32",
+            "--hot-node",
+            "0",
+            "--cold-node",
+            "0",
+        ],
+    );
     let (hot, cold) = (w.hot.unwrap(), w.cold.unwrap());
     let d = Daemon::start("guest-damon-migrate");
     let s = Scratch::new("guest-damon-migrate");
     d.add(&s.conf("d.conf", &conf(w.pid, "migrate_cold\ntarget_nid=1\n")))
         .expect(0);
-    if etmem::sys::kernel_version().is_some_and(|v| v < (6, 17)) {
-        // DAMON's vaddr operations migrate only from Linux 6.17: before, they accept
-        // the action and never apply it, so the start must refuse, not pretend.
-        d.run(&["project", "start", "-n", "d"])
-            .expect(1)
-            .err_has(&["action=migrate_cold with virtual-address monitoring needs Linux 6.17+"]);
-        assert!(no_kdamond_on());
-        let v = w.verify();
-        assert!(v.starts_with("verify ok"), "{v}");
-        return;
-    }
     d.run(&["project", "start", "-n", "d"]).expect(0);
     let pid = w.pid;
     let moved = || numa_maps::vma(pid, cold.start).bytes_on(1) >= cold.len() * 9 / 10;
@@ -216,4 +219,74 @@ fn a_killed_daemons_kdamond_is_turned_off_by_the_next_in_guest() {
     drop(next);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(text.contains("turned off kdamond 0"), "{text}");
+}
+
+/// Physical-address mode: the scheme pages out cold memory of the task's memory cgroup
+/// only; a task in the root cgroup is refused at start, saying why.
+#[test]
+fn damon_paddr_pages_out_only_the_tasks_cgroup_in_guest() {
+    let opts = GuestOpts {
+        mem_mib: 1024,
+        tier_mib: 0,
+        append: None,
+    };
+    if !in_guest_or_rerun_with(
+        "damon_paddr_pages_out_only_the_tasks_cgroup_in_guest",
+        &opts,
+    ) {
+        return;
+    }
+    zram_swap();
+    let d = Daemon::start("guest-damon-paddr");
+    let s = Scratch::new("guest-damon-paddr");
+    // Outside any cgroup of its own: refused.
+    let mut outside = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "32"]);
+    let paddr = |p: &str, pid: i32| conf_named(p, pid, "pageout\noperations=paddr\n");
+    d.add(&s.conf("root.conf", &paddr("r", outside.pid)))
+        .expect(0);
+    d.run(&["project", "start", "-n", "r"]).expect(1).err_has(&[
+        "is in the root memory cgroup",
+        "move the process into a cgroup of its own",
+    ]);
+    assert!(no_kdamond_on());
+    // In its own cgroup: its cold memory goes, the outside workload's stays.
+    let cg = TestCgroup::new("etmem-damon-paddr");
+    let mut w = workload_in(&cg.0, &["--hot-mib", "16", "--cold-mib", "64"]);
+    let (hot, cold) = (w.hot.unwrap(), w.cold.unwrap());
+    d.add(&s.conf("d.conf", &paddr("d", w.pid))).expect(0);
+    d.run(&["project", "start", "-n", "d"]).expect(0);
+    let pid = w.pid;
+    wait(Duration::from_secs(240), || share(pid, cold) <= 0.10);
+    let show = d
+        .run(&["project", "show", "-v", "-n", "d"])
+        .expect(0)
+        .stdout;
+    println!("{show}");
+    let (c, h, o) = (
+        share(pid, cold),
+        share(pid, hot),
+        share(outside.pid, outside.cold.unwrap()),
+    );
+    println!(
+        "cold resident {:.1}%, hot resident {:.1}%, the outside workload's cold {:.1}%",
+        c * 100.0,
+        h * 100.0,
+        o * 100.0
+    );
+    d.run(&["project", "stop", "-n", "d"]).expect(0);
+    assert!(no_kdamond_on());
+    assert!(
+        show.contains(&format!("backend: damon(paddr, memcg {})", cg.path())),
+        "{show}"
+    );
+    assert!(c <= 0.10, "cold region still {:.1}% resident", c * 100.0);
+    assert!(h >= 0.80, "hot region only {:.1}% resident", h * 100.0);
+    assert!(
+        o >= 0.95,
+        "the outside workload lost {:.1}% of its cold memory",
+        (1.0 - o) * 100.0
+    );
+    for v in [w.verify(), outside.verify()] {
+        assert!(v.starts_with("verify ok"), "{v}");
+    }
 }

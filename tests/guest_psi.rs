@@ -5,53 +5,20 @@
 //! rate goes down; the workload's data is intact at the end.
 
 mod common;
+use common::cgroup::{workload_in, TestCgroup};
 use common::daemon::{Daemon, Scratch};
 use common::guest::{in_guest_or_rerun, zram_swap};
-use common::workload::Workload;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
-const ROOT: &str = "/sys/fs/cgroup";
 
 fn number(dir: &Path, file: &str) -> u64 {
     let text = std::fs::read_to_string(dir.join(file)).unwrap();
     text.trim()
         .parse()
         .unwrap_or_else(|_| panic!("{file}: {text:?}"))
-}
-
-/// The test's cgroup, removed at the end (its processes first).
-struct TestCgroup(PathBuf);
-
-impl Drop for TestCgroup {
-    fn drop(&mut self) {
-        let _ = std::fs::write(self.0.join("cgroup.kill"), "1");
-        for _ in 0..50 {
-            if std::fs::remove_dir(&self.0).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-/// The workload, started inside `cg`: the test process joins the cgroup for the spawn
-/// and leaves again, so every page the workload allocates is charged to `cg` (cgroup v2
-/// does not move charges with a process written to cgroup.procs later).
-fn workload_in(cg: &Path, args: &[&str]) -> Workload {
-    let me = std::process::id().to_string();
-    std::fs::write(cg.join("cgroup.procs"), &me).expect("join the test cgroup");
-    let w = Workload::spawn(args);
-    std::fs::write(Path::new(ROOT).join("cgroup.procs"), &me).expect("leave the test cgroup");
-    let procs = std::fs::read_to_string(cg.join("cgroup.procs")).unwrap();
-    assert_eq!(
-        procs.trim(),
-        w.pid.to_string(),
-        "the workload alone is in the cgroup"
-    );
-    w
 }
 
 /// The task in `project show --json`.
@@ -82,12 +49,9 @@ fn psi_reclaims_to_the_floor_and_backs_off_under_pressure_in_guest() {
         common::skip("the guest kernel has no PSI");
         return;
     }
-    // The memory controller for the root's children, and the test's cgroup.
-    let _ = std::fs::write(Path::new(ROOT).join("cgroup.subtree_control"), "+memory");
-    let name = format!("etmem-psi-{}", std::process::id());
-    let dir = Path::new(ROOT).join(&name);
-    std::fs::create_dir(&dir).expect("make the test cgroup");
-    let _cg = TestCgroup(dir.clone());
+    let cg = TestCgroup::new("etmem-psi");
+    let dir = cg.0.clone();
+    let name = cg.path().trim_start_matches('/').to_string();
     for f in ["memory.reclaim", "memory.pressure", "memory.current"] {
         assert!(dir.join(f).exists(), "{f} missing in the guest's cgroup");
     }

@@ -104,6 +104,37 @@ pub struct DamonConf {
     /// `target_nid` (ours): the NUMA node `migrate_hot`/`migrate_cold` move pages to;
     /// required by those actions and refused with the others.
     pub target_nid: Option<u32>,
+    /// `operations` (ours): which address space DAMON monitors.
+    pub operations: DamonOps,
+}
+
+/// Which address space the damon engine's kdamond monitors (`operations=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DamonOps {
+    /// `auto` (the default): each task's virtual address space where the kernel can do
+    /// all the engine asks that way, else physical memory scoped to the tasks' memory
+    /// cgroups.
+    Auto,
+    /// `vaddr`: each task's virtual address space (CONFIG_DAMON_VADDR).
+    Vaddr,
+    /// `paddr`: physical memory, the scheme limited to the memory cgroups of the tasks'
+    /// processes by `memcg` filters (CONFIG_DAMON_PADDR).
+    Paddr,
+}
+
+impl DamonOps {
+    /// Every config word.
+    pub const WORDS: [&'static str; 3] = ["auto", "vaddr", "paddr"];
+
+    /// The mode a config word names.
+    pub fn from_word(w: &str) -> Option<DamonOps> {
+        match w {
+            "auto" => Some(DamonOps::Auto),
+            "vaddr" => Some(DamonOps::Vaddr),
+            "paddr" => Some(DamonOps::Paddr),
+            _ => None,
+        }
+    }
 }
 
 /// A DAMON scheme action.
@@ -291,6 +322,9 @@ fn read_damon(s: &mut Section) -> Option<DamonConf> {
         min_max(s, "age", min_age, max_age),
     ];
     let target_nid = read_target_nid(s, action);
+    let operations = s
+        .choice("operations", &DamonOps::WORDS, Some("auto"))
+        .and_then(DamonOps::from_word);
     if ordered.contains(&false) {
         return None;
     }
@@ -303,6 +337,7 @@ fn read_damon(s: &mut Section) -> Option<DamonConf> {
         max_age: max_age?,
         action: action?,
         target_nid: target_nid?,
+        operations: operations?,
     })
 }
 
@@ -623,6 +658,17 @@ mod tests {
             assert_eq!(DamonAction::from_name(a.name()), Some(*a));
             accepts(DAMON, "action", a.name(), *a, |c| damon(c).action);
         }
+        assert_eq!(damon(&ok(DAMON)).operations, DamonOps::Auto);
+        for (w, want) in [("vaddr", DamonOps::Vaddr), ("paddr", DamonOps::Paddr)] {
+            accepts(DAMON, "operations", w, want, |c| damon(c).operations);
+        }
+        rejects(
+            DAMON,
+            "engine",
+            "operations",
+            "fvaddr",
+            "one of auto, vaddr, paddr",
+        );
         // The migrations need a node, and only they take one.
         let (text, _) = set(DAMON, "action", "migrate_cold");
         err_has(

@@ -17,8 +17,8 @@ mod task;
 mod value;
 
 pub use engine::{
-    check_engine, CslideConf, DamonAction, DamonConf, EngineConf, EngineKind, ThirdpartyConf,
-    BUILTIN_ENGINES, ENGINE_TYPES,
+    check_engine, CslideConf, DamonAction, DamonConf, DamonOps, EngineConf, EngineKind,
+    ThirdpartyConf, BUILTIN_ENGINES, ENGINE_TYPES,
 };
 pub use positive::Positive;
 pub use project::{PageScan, ProjectConf, PsiScan, RegionScan, ScanConf, Wmark};
@@ -439,6 +439,7 @@ mod tests {
                 max_age: 4_294_967_295,
                 action: DamonAction::Pageout,
                 target_nid: None,
+                operations: DamonOps::Auto,
             }
         );
         assert_eq!(

@@ -12,14 +12,15 @@
 
 use std::sync::Mutex;
 
+use super::targets;
 use super::task_run::TaskRun;
 use super::task_status::{CycleStats, DamonFigures};
 use super::Engine;
-use crate::config::{DamonConf, ProjectConf, RegionScan, ScanConf, TaskConf};
+use crate::config::{DamonConf, DamonOps, ProjectConf, RegionScan, ScanConf, TaskConf};
 use crate::error::{Error, Kind, Result};
-use crate::sys::damon_sysfs::{self, Attrs, Monitor, Scheme, SchemeStats, Setup};
-use crate::sys::numa;
-use crate::types::{Pid, Range};
+use crate::sys::damon_sysfs::{self, Attrs, Monitor, Scheme, SchemeStats, Setup, Target};
+use crate::sys::{cgroup, iomem, numa};
+use crate::types::Pid;
 
 /// The first kernel whose DAMON vaddr operations apply `migrate_hot`/`migrate_cold`.
 const VADDR_MIGRATE: (u32, u32) = (6, 17);
@@ -27,14 +28,35 @@ const VADDR_MIGRATE: (u32, u32) = (6, 17);
 /// The damon engine of one project.
 pub struct Damon {
     conf: DamonConf,
+    /// The address space monitored, decided at project start.
+    mode: Mutex<Option<Mode>>,
     running: Mutex<Running>,
 }
 
-/// The project's kdamond, while it runs, and the processes it monitors.
+/// What the kdamond monitors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Each task's process's virtual address space, one target each.
+    Vaddr,
+    /// Physical memory, the scheme limited to the tasks' memory cgroups.
+    Paddr,
+}
+
+impl Mode {
+    fn ops(self) -> &'static str {
+        match self {
+            Mode::Vaddr => "vaddr",
+            Mode::Paddr => "paddr",
+        }
+    }
+}
+
+/// The project's kdamond, while it runs, and what it was set up for: the processes
+/// (vaddr) or their memory cgroups (paddr).
 #[derive(Default)]
 struct Running {
     monitor: Option<Monitor>,
-    pids: Vec<Pid>,
+    watched: Vec<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -46,11 +68,12 @@ impl Damon {
     pub fn new(conf: DamonConf) -> Damon {
         Damon {
             conf,
+            mode: Mutex::new(None),
             running: Mutex::new(Running::default()),
         }
     }
 
-    fn scheme(&self) -> Scheme<'static> {
+    fn scheme<'a>(&self, memcgs: &'a [String]) -> Scheme<'a> {
         let c = &self.conf;
         Scheme {
             action: c.action.name(),
@@ -58,8 +81,81 @@ impl Damon {
             accesses: (c.min_acc.into(), c.max_acc.into()),
             age: (c.min_age.into(), c.max_age.into()),
             target_nid: c.target_nid,
+            memcgs,
         }
     }
+
+    /// The mode `operations=` asks for, where this kernel (offering `ops`) can run the
+    /// engine's action that way.
+    fn decide(&self, ops: &str) -> Result<Mode> {
+        let offers = |o: &str| ops.split_ascii_whitespace().any(|w| w == o);
+        let v = crate::sys::kernel_version();
+        // Until 6.17 only physical-address monitoring migrates: vaddr accepted the
+        // action and did nothing (seen on 6.12: every region tried, none applied).
+        let vaddr_can = !self.conf.action.migrates() || matches!(v, Some(v) if v >= VADDR_MIGRATE);
+        let offered = ops.split_ascii_whitespace().collect::<Vec<_>>().join(" ");
+        let no_vaddr = || {
+            Error::new(
+                Kind::Unsupported,
+                format!(
+                    "operations=vaddr: this kernel's DAMON offers {offered:?}, not vaddr \
+                     (CONFIG_DAMON_VADDR)"
+                ),
+            )
+        };
+        let no_vaddr_migration = || {
+            Error::new(
+                Kind::Unsupported,
+                format!(
+                    "action={} with virtual-address monitoring needs Linux {}.{}+ (DAMON \
+                     vaddr migration); this kernel is {} (operations=paddr migrates here)",
+                    self.conf.action.name(),
+                    VADDR_MIGRATE.0,
+                    VADDR_MIGRATE.1,
+                    v.map_or("unknown".to_string(), |(a, b)| format!("{a}.{b}"))
+                ),
+            )
+        };
+        let no_paddr = || {
+            Error::new(
+                Kind::Unsupported,
+                format!(
+                    "operations=paddr: this kernel's DAMON offers {offered:?}, not paddr \
+                     (CONFIG_DAMON_PADDR)"
+                ),
+            )
+        };
+        match self.conf.operations {
+            DamonOps::Vaddr if !offers("vaddr") => Err(no_vaddr()),
+            DamonOps::Vaddr if !vaddr_can => Err(no_vaddr_migration()),
+            DamonOps::Vaddr => Ok(Mode::Vaddr),
+            DamonOps::Paddr if !offers("paddr") => Err(no_paddr()),
+            DamonOps::Paddr => Ok(Mode::Paddr),
+            DamonOps::Auto if offers("vaddr") && vaddr_can => Ok(Mode::Vaddr),
+            DamonOps::Auto if offers("paddr") => Ok(Mode::Paddr),
+            DamonOps::Auto if offers("vaddr") => Err(no_vaddr_migration()),
+            DamonOps::Auto => Err(Error::new(
+                Kind::Unsupported,
+                format!("this kernel's DAMON offers {offered:?}: neither vaddr nor paddr"),
+            )),
+        }
+    }
+}
+
+/// The memory cgroup of `pid`, refused when it is the root cgroup (which holds all
+/// memory: a scheme limited to it is not limited at all).
+fn own_memcg(pid: Pid) -> Result<String> {
+    let path = cgroup::memcg_of(pid)?;
+    if path == "/" {
+        return Err(Error::invalid(format!(
+            "process {pid} is in the root memory cgroup: physical-address monitoring \
+             (operations=paddr) limits the scheme to each task's memory cgroup, and the \
+             root one holds all memory; move the process into a cgroup of its own (for \
+             example systemd-run --scope, or write its pid to a new cgroup's cgroup.procs), \
+             or use operations=vaddr where the kernel has it"
+        )));
+    }
+    Ok(path)
 }
 
 fn attrs(r: &RegionScan) -> Attrs {
@@ -107,35 +203,7 @@ impl Engine for Damon {
         if !foreign.is_empty() {
             return Err(foreign_refusal(&foreign));
         }
-        let ops = damon_sysfs::offered_operations()?;
-        if !ops.split_ascii_whitespace().any(|o| o == "vaddr") {
-            return Err(Error::new(
-                Kind::Unsupported,
-                format!(
-                    "this kernel's DAMON offers only {:?}, not vaddr: the damon engine \
-                     needs CONFIG_DAMON_VADDR (monitoring physical memory scoped to a \
-                     task's memory cgroup is not built yet)",
-                    ops.split_ascii_whitespace().collect::<Vec<_>>().join(" ")
-                ),
-            ));
-        }
-        if self.conf.action.migrates() {
-            // Until 6.17 only physical-address monitoring could migrate; vaddr accepted
-            // the action and did nothing (seen on 6.12: every region tried, none applied).
-            let v = crate::sys::kernel_version();
-            if !matches!(v, Some(v) if v >= VADDR_MIGRATE) {
-                return Err(Error::new(
-                    Kind::Unsupported,
-                    format!(
-                        "action={} with virtual-address monitoring needs Linux {}.{}+                          (DAMON vaddr migration); this kernel is {}",
-                        self.conf.action.name(),
-                        VADDR_MIGRATE.0,
-                        VADDR_MIGRATE.1,
-                        v.map_or("unknown".to_string(), |(a, b)| format!("{a}.{b}"))
-                    ),
-                ));
-            }
-        }
+        let mode = self.decide(&damon_sysfs::offered_operations()?)?;
         if let Some(n) = self.conf.target_nid {
             if !numa::online_nodes().contains(&n) {
                 return Err(Error::invalid(format!(
@@ -143,15 +211,35 @@ impl Engine for Damon {
                 )));
             }
         }
+        if mode == Mode::Paddr {
+            iomem::system_ram()?;
+        }
+        *lock(&self.mode) = Some(mode);
         Ok(())
     }
 
+    fn check_task_start(&self, _project: &ProjectConf, task: &TaskConf) -> Result<()> {
+        if *lock(&self.mode) != Some(Mode::Paddr) {
+            return Ok(());
+        }
+        let held = targets::resolve(&task.target, false)?;
+        own_memcg(held[0].pid())
+            .map(drop)
+            .map_err(|e| e.context(format!("task {}", task.name)))
+    }
+
     fn note(&self, _project: &ProjectConf, _task: &TaskConf) -> Option<String> {
-        Some(
-            "one kdamond for the whole project (vaddr); the scheme's figures are the \
+        let mode = match *lock(&self.mode) {
+            Some(Mode::Vaddr) => "vaddr: each task's process's virtual address space",
+            Some(Mode::Paddr) => {
+                "paddr: physical memory, the scheme limited to the tasks' memory cgroups"
+            }
+            None => return None,
+        };
+        Some(format!(
+            "one kdamond for the whole project, {mode}; the scheme's figures are the \
              project's, shown under each task"
-                .into(),
-        )
+        ))
     }
 
     fn run_cycle(&self, run: &TaskRun) -> Result<()> {
@@ -171,26 +259,36 @@ impl Engine for Damon {
                 .map(|_| Err(Error::invalid("damon task outside a region project")))
                 .collect();
         };
+        let mode = lock(&self.mode).unwrap_or(Mode::Vaddr);
         let mut results: Vec<Result<()>> = Vec::with_capacity(runs.len());
         let mut pids = Vec::new();
+        let mut memcgs = Vec::new();
         for run in runs {
-            match run.resolve(false) {
-                Ok(held) => {
-                    pids.push(held[0].pid());
-                    results.push(Ok(()));
+            let found = run.resolve(false).and_then(|held| {
+                let pid = held[0].pid();
+                if mode == Mode::Paddr {
+                    memcgs.push(own_memcg(pid)?);
                 }
-                Err(e) => results.push(Err(e)),
-            }
+                pids.push(pid);
+                Ok(())
+            });
+            results.push(found);
         }
+        memcgs.sort();
+        memcgs.dedup();
+        let watched: Vec<String> = match mode {
+            Mode::Vaddr => pids.iter().map(Pid::to_string).collect(),
+            Mode::Paddr => memcgs.clone(),
+        };
         let mut st = lock(&self.running);
         // A stop raised meanwhile (project stop, engine deleted) wins over this cycle:
         // `stopped` takes the same lock after raising it.
-        if pids.is_empty() || runs.iter().all(TaskRun::should_stop) {
+        if watched.is_empty() || runs.iter().all(TaskRun::should_stop) {
             // Nothing to monitor: no kdamond of ours runs meanwhile.
             *st = Running::default();
             return results;
         }
-        let same = st.pids == pids && st.monitor.as_ref().is_some_and(Monitor::is_on);
+        let same = st.watched == watched && st.monitor.as_ref().is_some_and(Monitor::is_on);
         let figures = if same {
             st.monitor
                 .as_mut()
@@ -198,28 +296,27 @@ impl Engine for Damon {
         } else {
             // Off first: DAMON's sysfs cannot add a kdamond while ours exists.
             *st = Running::default();
-            let targets: Vec<(Pid, &[Range])> = pids.iter().map(|&p| (p, &[][..])).collect();
-            let setup = Setup {
-                attrs: attrs(scan),
-                targets: &targets,
-                scheme: self.scheme(),
-            };
-            Monitor::start_with(&setup).map(|m| {
+            self.start(mode, scan, &pids, &memcgs).map(|m| {
                 crate::log_info!(
-                    "project {}: kdamond on for pids {:?} (action {})",
+                    "project {}: kdamond on ({}) for {:?}, action {}",
                     runs[0].project.name,
-                    pids,
+                    mode.ops(),
+                    watched,
                     self.conf.action.name()
                 );
                 *st = Running {
                     monitor: Some(m),
-                    pids: pids.clone(),
+                    watched: watched.clone(),
                 };
                 SchemeStats::default()
             })
         };
         let kdamond_pid = st.monitor.as_ref().and_then(Monitor::kdamond_pid);
         drop(st);
+        let backend = match mode {
+            Mode::Vaddr => "damon(vaddr)".to_string(),
+            Mode::Paddr => format!("damon(paddr, memcg {})", memcgs.join(" ")),
+        };
         for (run, r) in runs.iter().zip(results.iter_mut()) {
             if r.is_err() {
                 continue;
@@ -227,7 +324,7 @@ impl Engine for Damon {
             match &figures {
                 Ok(s) => {
                     let mut status = run.status();
-                    status.backend = Some("damon(vaddr)".into());
+                    status.backend = Some(backend.clone());
                     status.end_cycle(CycleStats {
                         damon: Some(DamonFigures {
                             kdamond_pid,
@@ -253,5 +350,45 @@ impl Engine for Damon {
             crate::log_info!("damon: kdamond off");
         }
         *st = Running::default();
+    }
+}
+
+impl Damon {
+    /// Set the kdamond up for `pids` (vaddr) or for physical memory limited to `memcgs`
+    /// (paddr), and turn it on.
+    fn start(
+        &self,
+        mode: Mode,
+        scan: &RegionScan,
+        pids: &[Pid],
+        memcgs: &[String],
+    ) -> Result<Monitor> {
+        let ram;
+        let targets: Vec<Target> = match mode {
+            Mode::Vaddr => pids
+                .iter()
+                .map(|&p| Target {
+                    pid: Some(p),
+                    regions: &[],
+                })
+                .collect(),
+            Mode::Paddr => {
+                ram = iomem::system_ram()?;
+                vec![Target {
+                    pid: None,
+                    regions: &ram,
+                }]
+            }
+        };
+        let no_filter: [String; 0] = [];
+        Monitor::start_with(&Setup {
+            ops: mode.ops(),
+            attrs: attrs(scan),
+            targets: &targets,
+            scheme: self.scheme(match mode {
+                Mode::Vaddr => &no_filter,
+                Mode::Paddr => memcgs,
+            }),
+        })
     }
 }

@@ -402,9 +402,54 @@ fn read_number(path: &Path) -> Result<u64> {
     parse_number(&text).map_err(|why| Error::invalid(format!("{}: {why}", path.display())))
 }
 
+/// The memory cgroup of process `pid`, as a path from the memory hierarchy's root (`/`
+/// for the root cgroup), from `/proc/PID/cgroup`.
+pub fn memcg_of(pid: crate::types::Pid) -> Result<String> {
+    let path = format!("/proc/{pid}/cgroup");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e))?;
+    parse_memcg(&text).ok_or_else(|| {
+        Error::new(
+            Kind::Unsupported,
+            format!("{path}: no memory cgroup (neither a v1 memory line nor a v2 line)"),
+        )
+    })
+}
+
+/// The memory cgroup in `/proc/PID/cgroup` text: the v1 line whose controllers include
+/// `memory`, else the v2 line (`0::PATH`).
+pub fn parse_memcg(text: &str) -> Option<String> {
+    let mut v2 = None;
+    for line in text.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(id), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if ctrls.split(',').any(|c| c == "memory") {
+            return Some(path.to_string());
+        }
+        if id == "0" && ctrls.is_empty() {
+            v2 = Some(path.to_string());
+        }
+    }
+    v2
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memcg_lines() {
+        assert_eq!(
+            parse_memcg("0::/user.slice/x\n").as_deref(),
+            Some("/user.slice/x")
+        );
+        assert_eq!(
+            parse_memcg("12:memory:/etmem\n11:cpu,cpuacct:/\n0::/other\n").as_deref(),
+            Some("/etmem")
+        );
+        assert_eq!(parse_memcg("3:cpu:/a\n"), None);
+    }
 
     const HOST: &str = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
         33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct\n\

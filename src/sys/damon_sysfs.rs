@@ -56,6 +56,9 @@ pub struct Scheme<'a> {
     pub age: (u64, u64),
     /// The node migrate actions move pages to.
     pub target_nid: Option<u32>,
+    /// Memory cgroups (paths from the memory hierarchy's root) the scheme is limited to
+    /// by `memcg` filters; empty: no filter.
+    pub memcgs: &'a [String],
 }
 
 impl Scheme<'_> {
@@ -66,16 +69,28 @@ impl Scheme<'_> {
         accesses: (0, u32::MAX as u64),
         age: (0, u32::MAX as u64),
         target_nid: None,
+        memcgs: &[],
     };
+}
+
+/// One monitoring target.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The process, for `vaddr`; `None` for `paddr`.
+    pub pid: Option<Pid>,
+    /// Initial regions (empty: DAMON's own split of a process's address space).
+    pub regions: &'a [Range],
 }
 
 /// What a kdamond monitors and does.
 #[derive(Debug, Clone, Copy)]
 pub struct Setup<'a> {
+    /// DAMON's operations set: `vaddr` or `paddr`.
+    pub ops: &'a str,
     /// Intervals and region limits.
     pub attrs: Attrs,
-    /// The processes, each with its initial regions (empty: DAMON's own split).
-    pub targets: &'a [(Pid, &'a [Range])],
+    /// What is monitored.
+    pub targets: &'a [Target<'a>],
     /// The one scheme.
     pub scheme: Scheme<'a>,
 }
@@ -145,6 +160,40 @@ pub fn offered_operations() -> Result<String> {
     let list = list?;
     undone?;
     Ok(list)
+}
+
+/// Limit a scheme to the pages of `memcgs`. Kernels with `allow` filters (Linux 6.14+)
+/// get one allowing filter per cgroup (pages matching none are then rejected); older ones
+/// have only rejecting filters, so one cgroup at most: reject what is not in it.
+fn write_memcg_filters(dir: &Path, memcgs: &[String]) -> Result<()> {
+    if memcgs.is_empty() {
+        return Ok(());
+    }
+    write(&dir.join("nr_filters"), &memcgs.len().to_string())?;
+    let allow = dir.join("0/allow").exists();
+    if !allow && memcgs.len() > 1 {
+        return Err(Error::new(
+            Kind::Unsupported,
+            format!(
+                "the tasks' processes are in {} memory cgroups ({}); limiting one DAMON \
+                 scheme to several needs filters with 'allow' (Linux 6.14+)",
+                memcgs.len(),
+                memcgs.join(", ")
+            ),
+        ));
+    }
+    for (i, path) in memcgs.iter().enumerate() {
+        let f = dir.join(i.to_string());
+        write(&f.join("type"), "memcg")?;
+        write(&f.join("memcg_path"), path)?;
+        if allow {
+            write(&f.join("matching"), "Y")?;
+            write(&f.join("allow"), "Y")?;
+        } else {
+            write(&f.join("matching"), "N")?;
+        }
+    }
+    Ok(())
 }
 
 /// A running kdamond of ours.
@@ -220,8 +269,12 @@ impl Monitor {
     /// kdamonds someone else set up.
     pub fn start(pid: Pid, attrs: Attrs, regions: &[Range]) -> Result<Monitor> {
         Monitor::start_with(&Setup {
+            ops: "vaddr",
             attrs,
-            targets: &[(pid, regions)],
+            targets: &[Target {
+                pid: Some(pid),
+                regions,
+            }],
             scheme: Scheme::STAT_ALL,
         })
     }
@@ -256,10 +309,16 @@ impl Monitor {
         write(&k.join("contexts/nr_contexts"), "1")?;
         let c = k.join("contexts/0");
         let ops = std::fs::read_to_string(c.join("avail_operations")).unwrap_or_default();
-        if !offers_vaddr(&ops) {
-            return Err(needs("DAMON does not offer vaddr operations"));
+        if !ops.split_ascii_whitespace().any(|o| o == setup.ops) {
+            return Err(match setup.ops {
+                "vaddr" => needs("DAMON does not offer vaddr operations"),
+                other => Error::new(
+                    Kind::Unsupported,
+                    format!("this kernel's DAMON does not offer {other} operations"),
+                ),
+            });
         }
-        write(&c.join("operations"), "vaddr")?;
+        write(&c.join("operations"), setup.ops)?;
         let at = c.join("monitoring_attrs");
         write(&at.join("intervals/sample_us"), &a.sample_us.to_string())?;
         write(&at.join("intervals/aggr_us"), &a.aggr_us.to_string())?;
@@ -269,9 +328,12 @@ impl Monitor {
         write(&at.join("nr_regions/min"), &a.min_regions.to_string())?;
         let t = c.join("targets");
         write(&t.join("nr_targets"), &setup.targets.len().to_string())?;
-        for (ti, (pid, regions)) in setup.targets.iter().enumerate() {
+        for (ti, target) in setup.targets.iter().enumerate() {
             let t = t.join(ti.to_string());
-            write(&t.join("pid_target"), &pid.to_string())?;
+            if let Some(pid) = target.pid {
+                write(&t.join("pid_target"), &pid.to_string())?;
+            }
+            let regions = target.regions;
             // Initial regions: vaddr keeps what the user set instead of its own
             // three-region split, and later address-space updates only trim and extend
             // them.
@@ -292,6 +354,7 @@ impl Monitor {
                 e.context("this kernel's DAMON has no target_nid (migrate actions: Linux 6.11+)")
             })?;
         }
+        write_memcg_filters(&s.join("filters"), sc.memcgs)?;
         let p = s.join("access_pattern");
         for (dir, (min, max)) in [
             ("sz", sc.size),

@@ -10,6 +10,7 @@ pub mod damon_sysfs;
 pub mod fork;
 pub mod glob;
 pub mod idle_pages_io;
+pub mod iomem;
 pub mod kdamond_record;
 pub mod kpageflags;
 pub mod local_time;

@@ -212,12 +212,20 @@ fn a_killed_daemons_kdamond_is_turned_off_by_the_next_in_guest() {
     );
     let log = std::path::PathBuf::from(s.path("next.log"));
     let next = Daemon::start_logging_to("guest-damon-next", &log);
-    assert!(
-        wait(Duration::from_secs(10), no_kdamond_on),
-        "the next daemon left the orphaned kdamond on"
-    );
+    let off = wait(Duration::from_secs(10), no_kdamond_on);
     drop(next);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let records: Vec<String> = std::fs::read_dir("/run/etmemd")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        off,
+        "the next daemon left the orphaned kdamond on; records {records:?}; its log:\n{text}"
+    );
     assert!(text.contains("turned off kdamond 0"), "{text}");
 }
 

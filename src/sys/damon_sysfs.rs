@@ -294,11 +294,24 @@ impl Monitor {
             m.stop();
             return Err(e);
         }
-        // Best effort: without the record a SIGKILL leaves the kdamond to the admin.
-        if let Some(pid) = m.kdamond_pid() {
-            if let Err(e) = super::kdamond_record::record(0, pid) {
-                crate::log_warn!("damon: {e}: a SIGKILL would leave the kdamond running");
+        // Best effort: without the record a SIGKILL leaves the kdamond to the admin. The
+        // kdamond's thread may not have its pid yet right after "on".
+        let mut pid = m.kdamond_pid();
+        for _ in 0..100 {
+            if pid.is_some() {
+                break;
             }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            pid = m.kdamond_pid();
+        }
+        match pid.map(|p| super::kdamond_record::record(0, p)) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                crate::log_warn!("damon: {e}: a SIGKILL would leave the kdamond running")
+            }
+            None => crate::log_warn!(
+                "damon: the kdamond has no pid yet; a SIGKILL would leave it running"
+            ),
         }
         Ok(m)
     }

@@ -298,3 +298,77 @@ fn damon_paddr_pages_out_only_the_tasks_cgroup_in_guest() {
         assert!(v.starts_with("verify ok"), "{v}");
     }
 }
+
+/// DAMON's own knobs: a size quota is set in the kernel as given and bounds what the
+/// scheme applies (the kernel counts the quota exceeded and says the effective quota),
+/// and a knob this kernel lacks (interval tuning, Linux 6.15+) fails the start naming the
+/// key and what it needs.
+#[test]
+fn damon_quotas_apply_and_missing_features_refuse_the_start_in_guest() {
+    let opts = GuestOpts {
+        mem_mib: 1024,
+        tier_mib: 0,
+        append: None,
+    };
+    if !in_guest_or_rerun_with(
+        "damon_quotas_apply_and_missing_features_refuse_the_start_in_guest",
+        &opts,
+    ) {
+        return;
+    }
+    zram_swap();
+    let mut w = Workload::spawn(&["--hot-mib", "8", "--cold-mib", "64"]);
+    let d = Daemon::start("guest-damon-quota");
+    let s = Scratch::new("guest-damon-quota");
+    let quota = "pageout\nquota_bytes=4194304\nquota_reset_interval_ms=1000\n";
+    d.add(&s.conf("q.conf", &conf_named("q", w.pid, quota)))
+        .expect(0);
+    d.run(&["project", "start", "-n", "q"]).expect(0);
+    let t0 = Instant::now();
+    let figures = || {
+        let out = d
+            .run(&["project", "show", "--json", "-n", "q"])
+            .expect(0)
+            .stdout;
+        common::parse_json(&out)["projects"][0]["engines"][0]["tasks"][0]["damon"].clone()
+    };
+    wait(Duration::from_secs(120), || {
+        figures()["quota_exceeds"].as_u64().unwrap_or(0) > 0
+    });
+    let q = format!("{K}/0/contexts/0/schemes/0/quotas");
+    let read = |f: &str| {
+        std::fs::read_to_string(format!("{q}/{f}"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        (read("bytes"), read("reset_interval_ms")),
+        ("4194304".into(), "1000".into())
+    );
+    let f = figures();
+    let secs = t0.elapsed().as_secs_f64();
+    println!("{f} after {secs:.0} s");
+    d.run(&["project", "stop", "-n", "q"]).expect(0);
+    assert!(f["quota_exceeds"].as_u64().unwrap() > 0, "{f}");
+    assert_eq!(f["effective_quota_bytes"].as_u64(), Some(4 << 20), "{f}");
+    let applied = f["applied_bytes"].as_u64().unwrap();
+    let bound = (4u64 << 20) * (secs.ceil() as u64 + 1) + (1 << 20);
+    assert!(
+        applied <= bound,
+        "{applied} bytes applied in {secs:.1} s with a 4 MiB/s quota"
+    );
+    let goal = "stat\nintervals_goal_access_bp=400\nintervals_goal_aggrs=3\n\
+                intervals_goal_min_sample_us=5000\nintervals_goal_max_sample_us=10000000\n";
+    d.add(&s.conf("g.conf", &conf_named("g", w.pid, goal)))
+        .expect(0);
+    if etmem::sys::kernel_version().is_some_and(|v| v < (6, 15)) {
+        d.run(&["project", "start", "-n", "g"]).expect(1).err_has(&[
+            "intervals_goal_access_bp",
+            "automatic interval tuning (Linux 6.15+)",
+        ]);
+    }
+    assert!(no_kdamond_on());
+    let v = w.verify();
+    assert!(v.starts_with("verify ok"), "{v}");
+}

@@ -106,6 +106,8 @@ pub struct DamonConf {
     pub target_nid: Option<u32>,
     /// `operations` (ours): which address space DAMON monitors.
     pub operations: DamonOps,
+    /// DAMON's quotas, goal, watermarks, filters and interval tuning (ours).
+    pub tuning: super::damon_tuning::DamonTuning,
 }
 
 /// Which address space the damon engine's kdamond monitors (`operations=`).
@@ -325,6 +327,7 @@ fn read_damon(s: &mut Section) -> Option<DamonConf> {
     let operations = s
         .choice("operations", &DamonOps::WORDS, Some("auto"))
         .and_then(DamonOps::from_word);
+    let tuning = super::damon_tuning::read(s);
     if ordered.contains(&false) {
         return None;
     }
@@ -338,6 +341,7 @@ fn read_damon(s: &mut Section) -> Option<DamonConf> {
         action: action?,
         target_nid: target_nid?,
         operations: operations?,
+        tuning: tuning?,
     })
 }
 
@@ -847,5 +851,106 @@ mod tests {
         );
         let other = parse("[engine]\nname=slide\nproject=other\n", F).unwrap();
         assert!(check_engine(&other.engines[0], &page).is_err());
+    }
+
+    #[test]
+    fn damon_tuning_keys() {
+        use crate::config::damon_tuning::{Filter, QuotaGoal};
+        let with = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .fold(DAMON.to_string(), |t, (k, v)| set(&t, k, v).0)
+        };
+        let t = damon(&ok(&with(&[
+            ("quota_bytes", "4194304"),
+            ("quota_reset_interval_ms", "1000"),
+            ("quota_goal_metric", "node_mem_free_bp"),
+            ("quota_goal_target", "2000"),
+            ("quota_goal_nid", "1"),
+            ("filter_anon", "only"),
+            ("filter_memcg", "/workload"),
+        ])))
+        .tuning;
+        assert_eq!(
+            (t.quota_bytes, t.quota_reset_ms, t.quota_ms),
+            (Some(4 << 20), Some(1000), None)
+        );
+        assert_eq!(
+            t.quota_goal,
+            Some(QuotaGoal {
+                metric: "node_mem_free_bp",
+                target: 2000,
+                nid: Some(1)
+            })
+        );
+        assert_eq!(
+            t.filters,
+            vec![
+                Filter {
+                    kind: "anon",
+                    memcg_path: None,
+                    only: true
+                },
+                Filter {
+                    kind: "memcg",
+                    memcg_path: Some("/workload".into()),
+                    only: true
+                },
+            ]
+        );
+        assert_eq!(damon(&ok(DAMON)).tuning, Default::default());
+        err_has(
+            &with(&[("quota_goal_metric", "some_mem_psi_us")]),
+            "quota_goal_target is missing",
+        );
+        err_has(
+            &with(&[
+                ("quota_goal_metric", "node_mem_used_bp"),
+                ("quota_goal_target", "1"),
+            ]),
+            "quota_goal_nid is missing",
+        );
+        err_has(
+            &with(&[("quota_goal_nid", "1")]),
+            "only means something with quota_goal_metric",
+        );
+        err_has(
+            &with(&[("wmarks_high", "1")]),
+            "only means something with wmarks_metric",
+        );
+        let wm = [
+            ("wmarks_metric", "free_mem_rate"),
+            ("wmarks_interval_us", "1000000"),
+            ("wmarks_high", "500"),
+            ("wmarks_mid", "400"),
+            ("wmarks_low", "200"),
+        ];
+        assert_eq!(damon(&ok(&with(&wm))).tuning.wmarks.unwrap().mid, 400);
+        err_has(
+            &with(&[wm[0], wm[1], wm[2], ("wmarks_mid", "600"), wm[4]]),
+            "wmarks_high=500 >= wmarks_mid",
+        );
+        err_has(&with(&wm[..4]), "wmarks_low is missing");
+        err_has(
+            &with(&[("filter_memcg", "workload")]),
+            "must be an absolute memory cgroup path",
+        );
+        err_has(
+            &with(&[("filter_young", "yes")]),
+            "must be one of only, exclude",
+        );
+        err_has(
+            &with(&[("intervals_goal_access_bp", "400")]),
+            "intervals_goal_aggrs is missing",
+        );
+        err_has(
+            &with(&[
+                ("intervals_goal_access_bp", "400"),
+                ("intervals_goal_aggrs", "3"),
+                ("intervals_goal_min_sample_us", "5000"),
+                ("intervals_goal_max_sample_us", "100"),
+            ]),
+            "must not be below intervals_goal_min_sample_us=5000",
+        );
     }
 }

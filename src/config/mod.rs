@@ -7,6 +7,7 @@
 //! Checks that need a project from another file are [`check_engine`] and [`check_task`].
 
 mod admission;
+pub mod damon_tuning;
 mod diag;
 mod engine;
 mod keyfile;
@@ -440,6 +441,7 @@ mod tests {
                 action: DamonAction::Pageout,
                 target_nid: None,
                 operations: DamonOps::Auto,
+                tuning: Default::default(),
             }
         );
         assert_eq!(

@@ -123,8 +123,9 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
         let pid = d.kdamond_pid.map_or("none".to_string(), |p| p.to_string());
         let _ = writeln!(
             out,
-            "{INDENT}backend: {b}  kdamond pid {pid}, action {}: tried {} regions ({} bytes), applied to {} regions ({} bytes), quota exceeded {} times",
-            d.action, d.tried_regions, d.tried_bytes, d.applied_regions, d.applied_bytes, d.quota_exceeds
+            "{INDENT}backend: {b}  kdamond pid {pid}, action {}: tried {} regions ({} bytes), applied to {} regions ({} bytes), quota exceeded {} times{}",
+            d.action, d.tried_regions, d.tried_bytes, d.applied_regions, d.applied_bytes, d.quota_exceeds,
+            d.effective_quota.map_or(String::new(), |q| format!(", effective quota {q} bytes"))
         );
     } else if let (Some(b), Some(t)) = (&s.backend, &s.last.tiering) {
         let _ = writeln!(
@@ -259,7 +260,8 @@ fn task_json(o: &mut json::Object, t: &TaskSlot) {
                 .field("tried_bytes", d.tried_bytes)
                 .field("applied_regions", d.applied_regions)
                 .field("applied_bytes", d.applied_bytes)
-                .field("quota_exceeds", d.quota_exceeds);
+                .field("quota_exceeds", d.quota_exceeds)
+                .field("effective_quota_bytes", d.effective_quota);
         });
     }
     if matches!(t.conf.params, TaskParams::Psi(_)) {

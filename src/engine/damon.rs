@@ -73,7 +73,7 @@ impl Damon {
         }
     }
 
-    fn scheme<'a>(&self, memcgs: &'a [String]) -> Scheme<'a> {
+    fn scheme<'a>(&'a self, memcgs: &'a [String]) -> Scheme<'a> {
         let c = &self.conf;
         Scheme {
             action: c.action.name(),
@@ -82,6 +82,7 @@ impl Damon {
             age: (c.min_age.into(), c.max_age.into()),
             target_nid: c.target_nid,
             memcgs,
+            tuning: Some(&c.tuning),
         }
     }
 
@@ -139,6 +140,85 @@ impl Damon {
                 format!("this kernel's DAMON offers {offered:?}: neither vaddr nor paddr"),
             )),
         }
+    }
+}
+
+impl Damon {
+    /// Every tuning key given must be one this kernel's DAMON can honour: the error names
+    /// the key and the kernel feature it needs.
+    fn check_tuning(&self, offers: &damon_sysfs::Offers) -> Result<()> {
+        let t = &self.conf.tuning;
+        let need = |given: bool, part: &str, key: &str, feature: &str| -> Result<()> {
+            if given && !offers.has(part) {
+                return Err(Error::new(
+                    Kind::Unsupported,
+                    format!("{key}: this kernel's DAMON has no {feature}"),
+                ));
+            }
+            Ok(())
+        };
+        let quotas = t.quota_ms.is_some() || t.quota_bytes.is_some() || t.quota_reset_ms.is_some();
+        need(
+            quotas,
+            "quotas",
+            "quota_ms/quota_bytes/quota_reset_interval_ms",
+            "scheme quotas (Linux 5.16+)",
+        )?;
+        if let Some(g) = &t.quota_goal {
+            need(
+                true,
+                "quota_goals",
+                "quota_goal_metric",
+                "quota goals (Linux 6.8+)",
+            )?;
+            if !offers.goal_metric_ok {
+                return Err(Error::new(
+                    Kind::Unsupported,
+                    format!(
+                        "quota_goal_metric={}: this kernel's DAMON has no such goal metric \
+                         (some_mem_psi_us: Linux 6.9+; node_mem_used_bp, node_mem_free_bp: 6.16+)",
+                        g.metric
+                    ),
+                ));
+            }
+            need(
+                g.nid.is_some(),
+                "quota_goal_nid",
+                "quota_goal_nid",
+                "per-node quota goals (Linux 6.16+)",
+            )?;
+        }
+        need(
+            t.wmarks.is_some(),
+            "watermarks",
+            "wmarks_metric",
+            "scheme watermarks (Linux 5.16+)",
+        )?;
+        need(
+            !t.filters.is_empty(),
+            "filters",
+            "filter_anon/filter_young/filter_memcg",
+            "scheme filters (Linux 6.3+)",
+        )?;
+        need(
+            t.filters.iter().any(|f| f.kind == "young"),
+            "filter_young",
+            "filter_young",
+            "young-page filters (Linux 6.10+)",
+        )?;
+        need(
+            t.intervals_goal.is_some(),
+            "intervals_goal",
+            "intervals_goal_access_bp",
+            "automatic interval tuning (Linux 6.15+)",
+        )?;
+        need(
+            self.conf.target_nid.is_some(),
+            "target_nid",
+            "target_nid",
+            "migration target nodes (Linux 6.11+)",
+        )?;
+        Ok(())
     }
 }
 
@@ -203,7 +283,10 @@ impl Engine for Damon {
         if !foreign.is_empty() {
             return Err(foreign_refusal(&foreign));
         }
-        let mode = self.decide(&damon_sysfs::offered_operations()?)?;
+        let t = &self.conf.tuning;
+        let offers = damon_sysfs::probe(t.quota_goal.as_ref().map(|g| g.metric))?;
+        let mode = self.decide(&offers.operations)?;
+        self.check_tuning(&offers)?;
         if let Some(n) = self.conf.target_nid {
             if !numa::online_nodes().contains(&n) {
                 return Err(Error::invalid(format!(
@@ -334,6 +417,7 @@ impl Engine for Damon {
                             applied_regions: s.nr_applied,
                             applied_bytes: s.sz_applied,
                             quota_exceeds: s.qt_exceeds,
+                            effective_quota: s.effective_quota,
                         }),
                         ..CycleStats::default()
                     });

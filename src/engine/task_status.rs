@@ -80,6 +80,8 @@ pub struct DamonFigures {
     pub applied_bytes: u64,
     /// Times the scheme's quota was exceeded.
     pub quota_exceeds: u64,
+    /// The quota the kernel applies now, bytes, where it says.
+    pub effective_quota: Option<u64>,
 }
 
 /// One tiering cycle of one task, in bytes: where its memory was when scanned and what

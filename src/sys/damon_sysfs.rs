@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Kind, Result};
+use crate::types::damon_tuning::DamonTuning;
 use crate::types::{Pid, Range};
 
 /// The DAMON sysfs root.
@@ -59,6 +60,9 @@ pub struct Scheme<'a> {
     /// Memory cgroups (paths from the memory hierarchy's root) the scheme is limited to
     /// by `memcg` filters; empty: no filter.
     pub memcgs: &'a [String],
+    /// Quotas, goal, watermarks, the user's filters, interval tuning; `None`: DAMON's
+    /// defaults.
+    pub tuning: Option<&'a DamonTuning>,
 }
 
 impl Scheme<'_> {
@@ -70,6 +74,7 @@ impl Scheme<'_> {
         age: (0, u32::MAX as u64),
         target_nid: None,
         memcgs: &[],
+        tuning: None,
     };
 }
 
@@ -108,6 +113,9 @@ pub struct SchemeStats {
     pub sz_applied: u64,
     /// Times the quota was exceeded.
     pub qt_exceeds: u64,
+    /// The quota in bytes the kernel applies now (size quota, time quota and goal
+    /// combined), where the kernel reports it and a quota is set.
+    pub effective_quota: Option<u64>,
 }
 
 /// A kdamond someone else set up.
@@ -142,35 +150,163 @@ pub fn existing_kdamonds() -> Result<Vec<Foreign>> {
         .collect())
 }
 
-/// The operations DAMON offers (`avail_operations` of a context). Only contexts have
-/// that file: with no kdamond at all, one is made for the reading and removed again.
-pub fn offered_operations() -> Result<String> {
-    let kdamonds = Path::new(ADMIN).join("kdamonds");
-    let ops = kdamonds.join("0/contexts/0/avail_operations");
-    if let Ok(list) = std::fs::read_to_string(&ops) {
-        return Ok(list);
-    }
-    if read_u64(&kdamonds.join("nr_kdamonds"))? != 0 {
-        return Err(Error::invalid(format!("{}: cannot be read", ops.display())));
-    }
-    write(&kdamonds.join("nr_kdamonds"), "1")?;
-    let list = write(&kdamonds.join("0/contexts/nr_contexts"), "1")
-        .and_then(|()| std::fs::read_to_string(&ops).map_err(|e| Error::file(ops.display(), e)));
-    let undone = write(&kdamonds.join("nr_kdamonds"), "0");
-    let list = list?;
-    undone?;
-    Ok(list)
+/// What this kernel's DAMON sysfs offers, learned from a context and scheme made for
+/// the reading and removed again (only they have the files that tell).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Offers {
+    /// The operations sets (`avail_operations`), e.g. `vaddr fvaddr paddr`.
+    pub operations: String,
+    /// The parts of a scheme and context that exist, by name: `quotas`, `quota_goals`,
+    /// `quota_goal_nid`, `watermarks`, `filters`, `filter_allow`, `filter_young`,
+    /// `intervals_goal`, `target_nid`, `effective_quota`.
+    pub parts: Vec<&'static str>,
+    /// Whether the goal metric asked about was accepted.
+    pub goal_metric_ok: bool,
 }
 
-/// Limit a scheme to the pages of `memcgs`. Kernels with `allow` filters (Linux 6.14+)
-/// get one allowing filter per cgroup (pages matching none are then rejected); older ones
-/// have only rejecting filters, so one cgroup at most: reject what is not in it.
-fn write_memcg_filters(dir: &Path, memcgs: &[String]) -> Result<()> {
-    if memcgs.is_empty() {
+impl Offers {
+    /// Whether `part` exists.
+    pub fn has(&self, part: &str) -> bool {
+        self.parts.contains(&part)
+    }
+
+    /// Whether the operations set `ops` is offered.
+    pub fn offers(&self, ops: &str) -> bool {
+        self.operations.split_ascii_whitespace().any(|o| o == ops)
+    }
+}
+
+/// Probe what DAMON offers; `goal_metric` is tried as a quota goal's metric. Needs that
+/// no kdamond exists (it makes kdamond 0 for the reading and removes it).
+pub fn probe(goal_metric: Option<&str>) -> Result<Offers> {
+    let kdamonds = Path::new(ADMIN).join("kdamonds");
+    if read_u64(&kdamonds.join("nr_kdamonds"))? != 0 {
+        return Err(Error::invalid(format!(
+            "{}: DAMON is in use, it cannot be probed",
+            kdamonds.display()
+        )));
+    }
+    write(&kdamonds.join("nr_kdamonds"), "1")?;
+    let found = probe_context(&kdamonds.join("0/contexts"), goal_metric);
+    let undone = write(&kdamonds.join("nr_kdamonds"), "0");
+    let found = found?;
+    undone?;
+    Ok(found)
+}
+
+fn probe_context(contexts: &Path, goal_metric: Option<&str>) -> Result<Offers> {
+    write(&contexts.join("nr_contexts"), "1")?;
+    let c = contexts.join("0");
+    let ops = c.join("avail_operations");
+    let operations = std::fs::read_to_string(&ops).map_err(|e| Error::file(ops.display(), e))?;
+    write(&c.join("schemes/nr_schemes"), "1")?;
+    let s = c.join("schemes/0");
+    let mut parts = Vec::new();
+    let mut check = |part: &'static str, file: PathBuf| {
+        if file.exists() {
+            parts.push(part);
+        }
+    };
+    check("quotas", s.join("quotas/bytes"));
+    check("effective_quota", s.join("quotas/effective_bytes"));
+    check("watermarks", s.join("watermarks/metric"));
+    check("target_nid", s.join("target_nid"));
+    check(
+        "intervals_goal",
+        c.join("monitoring_attrs/intervals/intervals_goal/access_bp"),
+    );
+    let mut goal_metric_ok = false;
+    if s.join("quotas/goals/nr_goals").exists()
+        && write(&s.join("quotas/goals/nr_goals"), "1").is_ok()
+    {
+        check("quota_goals", s.join("quotas/goals/0/target_metric"));
+        check("quota_goal_nid", s.join("quotas/goals/0/nid"));
+        goal_metric_ok =
+            goal_metric.is_some_and(|m| write(&s.join("quotas/goals/0/target_metric"), m).is_ok());
+    }
+    if s.join("filters/nr_filters").exists() && write(&s.join("filters/nr_filters"), "1").is_ok() {
+        check("filters", s.join("filters/0/type"));
+        check("filter_allow", s.join("filters/0/allow"));
+        if write(&s.join("filters/0/type"), "young").is_ok() {
+            parts.push("filter_young");
+        }
+    }
+    Ok(Offers {
+        operations,
+        parts,
+        goal_metric_ok,
+    })
+}
+
+/// The user's quotas, goal, watermarks (scheme `s`) and interval tuning (monitoring
+/// attributes `at`).
+fn write_tuning(s: &Path, at: &Path, t: &DamonTuning) -> Result<()> {
+    let q = s.join("quotas");
+    for (file, v) in [
+        ("ms", t.quota_ms),
+        ("bytes", t.quota_bytes),
+        ("reset_interval_ms", t.quota_reset_ms),
+    ] {
+        if let Some(v) = v {
+            write(&q.join(file), &v.to_string())?;
+        }
+    }
+    if let Some(g) = &t.quota_goal {
+        write(&q.join("goals/nr_goals"), "1")?;
+        let g0 = q.join("goals/0");
+        write(&g0.join("target_metric"), g.metric)?;
+        write(&g0.join("target_value"), &g.target.to_string())?;
+        if let Some(nid) = g.nid {
+            write(&g0.join("nid"), &nid.to_string())?;
+        }
+    }
+    if let Some(w) = &t.wmarks {
+        let d = s.join("watermarks");
+        write(&d.join("metric"), w.metric)?;
+        write(&d.join("interval_us"), &w.interval_us.to_string())?;
+        // high before low: the kernel checks high >= mid >= low when the kdamond starts.
+        write(&d.join("high"), &w.high.to_string())?;
+        write(&d.join("mid"), &w.mid.to_string())?;
+        write(&d.join("low"), &w.low.to_string())?;
+    }
+    if let Some(g) = &t.intervals_goal {
+        let d = at.join("intervals/intervals_goal");
+        write(&d.join("access_bp"), &g.access_bp.to_string())?;
+        write(&d.join("aggrs"), &g.aggrs.to_string())?;
+        write(&d.join("max_sample_us"), &g.max_sample_us.to_string())?;
+        write(&d.join("min_sample_us"), &g.min_sample_us.to_string())?;
+    }
+    Ok(())
+}
+
+/// The scheme's page filters: the user's (anon, young, memcg: rejecting filters, which
+/// every kernel with filters has), then the limit to `memcgs`. Kernels with `allow`
+/// filters (Linux 6.14+) get one allowing filter per cgroup, last (pages matching none
+/// are then rejected); older ones only reject, so one cgroup at most: reject what is not
+/// in it.
+fn write_filters(dir: &Path, sc: &Scheme) -> Result<()> {
+    let user = sc.tuning.map_or(&[][..], |t| &t.filters[..]);
+    let memcgs = sc.memcgs;
+    let n = user.len() + memcgs.len();
+    if n == 0 {
         return Ok(());
     }
-    write(&dir.join("nr_filters"), &memcgs.len().to_string())?;
+    write(&dir.join("nr_filters"), &n.to_string())?;
     let allow = dir.join("0/allow").exists();
+    for (i, f) in user.iter().enumerate() {
+        let d = dir.join(i.to_string());
+        write(&d.join("type"), f.kind)?;
+        if let Some(p) = &f.memcg_path {
+            write(&d.join("memcg_path"), p)?;
+        }
+        // Reject the pages that are not the kind (only) or that are (exclude).
+        write(&d.join("matching"), if f.only { "N" } else { "Y" })?;
+        if allow {
+            write(&d.join("allow"), "N")?;
+        }
+    }
+    let dir = &dir.to_path_buf();
+    let first = user.len();
     if !allow && memcgs.len() > 1 {
         return Err(Error::new(
             Kind::Unsupported,
@@ -183,7 +319,7 @@ fn write_memcg_filters(dir: &Path, memcgs: &[String]) -> Result<()> {
         ));
     }
     for (i, path) in memcgs.iter().enumerate() {
-        let f = dir.join(i.to_string());
+        let f = dir.join((first + i).to_string());
         write(&f.join("type"), "memcg")?;
         write(&f.join("memcg_path"), path)?;
         if allow {
@@ -367,7 +503,10 @@ impl Monitor {
                 e.context("this kernel's DAMON has no target_nid (migrate actions: Linux 6.11+)")
             })?;
         }
-        write_memcg_filters(&s.join("filters"), sc.memcgs)?;
+        write_filters(&s.join("filters"), sc)?;
+        if let Some(t) = sc.tuning {
+            write_tuning(&s, &at, t)?;
+        }
         let p = s.join("access_pattern");
         for (dir, (min, max)) in [
             ("sz", sc.size),
@@ -432,6 +571,21 @@ impl Monitor {
     /// The scheme's statistics, refreshed now (`update_schemes_stats`).
     pub fn scheme_stats(&mut self) -> Result<SchemeStats> {
         write(&self.kdamond.join("state"), "update_schemes_stats")?;
+        // Linux 6.9+; older kernels have no effective quota to show.
+        let effective = write(
+            &self.kdamond.join("state"),
+            "update_schemes_effective_quotas",
+        )
+        .ok()
+        .and_then(|()| {
+            read_u64(
+                &self
+                    .kdamond
+                    .join("contexts/0/schemes/0/quotas/effective_bytes"),
+            )
+            .ok()
+        })
+        .filter(|&b| b > 0);
         let d = self.kdamond.join("contexts/0/schemes/0/stats");
         Ok(SchemeStats {
             nr_tried: read_u64(&d.join("nr_tried"))?,
@@ -439,6 +593,7 @@ impl Monitor {
             nr_applied: read_u64(&d.join("nr_applied"))?,
             sz_applied: read_u64(&d.join("sz_applied"))?,
             qt_exceeds: read_u64(&d.join("qt_exceeds"))?,
+            effective_quota: effective,
         })
     }
 

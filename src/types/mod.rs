@@ -3,6 +3,7 @@
 //! kernel backends are vocabulary too ([`ScanBackend`], [`SwapBackend`], [`Family`]).
 
 mod backends;
+pub mod damon_tuning;
 
 pub use backends::{help_list, Family, ScanBackend, SwapBackend};
 

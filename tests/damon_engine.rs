@@ -95,11 +95,7 @@ fn a_kdamond_of_someone_else_refuses_the_start_and_is_left_as_it_was() {
 /// another DAMON user would.
 #[test]
 fn a_kdamond_of_someone_else_refuses_the_start_in_guest() {
-    let opts = common::guest::GuestOpts {
-        mem_mib: 1024,
-        tier_mib: 0,
-        append: None,
-    };
+    let opts = common::guest::GuestOpts::mem(1024);
     if common::guest::in_guest_or_rerun_with(
         "a_kdamond_of_someone_else_refuses_the_start_in_guest",
         &opts,

@@ -292,11 +292,7 @@ fn table(text: &str) -> Vec<Vec<u64>> {
 
 #[test]
 fn cslide_tiers_base_pages_in_guest() {
-    let opts = GuestOpts {
-        mem_mib: 1024,
-        tier_mib: 512,
-        append: None,
-    };
+    let opts = GuestOpts::tier(1024, 512);
     if !in_guest_or_rerun_with("cslide_tiers_base_pages_in_guest", &opts) {
         return;
     }
@@ -305,11 +301,7 @@ fn cslide_tiers_base_pages_in_guest() {
 
 #[test]
 fn cslide_tiers_thp_in_guest() {
-    let opts = GuestOpts {
-        mem_mib: 1024,
-        tier_mib: 512,
-        append: None,
-    };
+    let opts = GuestOpts::tier(1024, 512);
     if !in_guest_or_rerun_with("cslide_tiers_thp_in_guest", &opts) {
         return;
     }
@@ -335,11 +327,7 @@ fn cslide_tiers_hugetlb_in_guest() {
 /// more go.
 #[test]
 fn cslide_keeps_the_hot_reserve_free_in_guest() {
-    let opts = GuestOpts {
-        mem_mib: 1024,
-        tier_mib: 512,
-        append: None,
-    };
+    let opts = GuestOpts::tier(1024, 512);
     if !in_guest_or_rerun_with("cslide_keeps_the_hot_reserve_free_in_guest", &opts) {
         return;
     }

@@ -62,11 +62,7 @@ fn wait(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 
 #[test]
 fn damon_pageout_swaps_cold_keeps_hot_in_guest() {
-    let opts = GuestOpts {
-        mem_mib: 2048,
-        tier_mib: 0,
-        append: None,
-    };
+    let opts = GuestOpts::mem(2048);
     if !in_guest_or_rerun_with("damon_pageout_swaps_cold_keeps_hot_in_guest", &opts) {
         return;
     }
@@ -122,11 +118,7 @@ fn damon_pageout_swaps_cold_keeps_hot_in_guest() {
 
 #[test]
 fn damon_migrate_cold_moves_cold_to_the_slow_node_in_guest() {
-    let opts = GuestOpts {
-        mem_mib: 1024,
-        tier_mib: 512,
-        append: None,
-    };
+    let opts = GuestOpts::tier(1024, 512);
     if !in_guest_or_rerun_with(
         "damon_migrate_cold_moves_cold_to_the_slow_node_in_guest",
         &opts,
@@ -182,11 +174,7 @@ fn damon_migrate_cold_moves_cold_to_the_slow_node_in_guest() {
 /// record and does.
 #[test]
 fn a_killed_daemons_kdamond_is_turned_off_by_the_next_in_guest() {
-    let opts = GuestOpts {
-        mem_mib: 1024,
-        tier_mib: 0,
-        append: None,
-    };
+    let opts = GuestOpts::mem(1024);
     if !in_guest_or_rerun_with(
         "a_killed_daemons_kdamond_is_turned_off_by_the_next_in_guest",
         &opts,
@@ -233,11 +221,7 @@ fn a_killed_daemons_kdamond_is_turned_off_by_the_next_in_guest() {
 /// only; a task in the root cgroup is refused at start, saying why.
 #[test]
 fn damon_paddr_pages_out_only_the_tasks_cgroup_in_guest() {
-    let opts = GuestOpts {
-        mem_mib: 1024,
-        tier_mib: 0,
-        append: None,
-    };
+    let opts = GuestOpts::mem(1024);
     if !in_guest_or_rerun_with(
         "damon_paddr_pages_out_only_the_tasks_cgroup_in_guest",
         &opts,
@@ -305,11 +289,7 @@ fn damon_paddr_pages_out_only_the_tasks_cgroup_in_guest() {
 /// key and what it needs.
 #[test]
 fn damon_quotas_apply_and_missing_features_refuse_the_start_in_guest() {
-    let opts = GuestOpts {
-        mem_mib: 1024,
-        tier_mib: 0,
-        append: None,
-    };
+    let opts = GuestOpts::mem(1024);
     if !in_guest_or_rerun_with(
         "damon_quotas_apply_and_missing_features_refuse_the_start_in_guest",
         &opts,

@@ -13,11 +13,7 @@ use etmem::sys::numa;
 use etmem::sys::pidfd::Pidfd;
 use etmem::types::{page_size, PageSize, Range};
 
-const GUEST: GuestOpts = GuestOpts {
-    mem_mib: 1024,
-    tier_mib: 512,
-    append: None,
-};
+const GUEST: GuestOpts = GuestOpts::tier(1024, 512);
 
 /// Automatic NUMA balancing off, so only our moves move pages.
 fn balancing_off() {

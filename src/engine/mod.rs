@@ -72,6 +72,14 @@ pub trait Engine: Send + Sync {
     }
 }
 
+/// [`Engine::run_cycle`] of a joint engine: its joint cycle with one task.
+pub fn run_alone(engine: &dyn Engine, run: &TaskRun) -> Result<()> {
+    engine
+        .run_joint_cycle(std::slice::from_ref(run))
+        .pop()
+        .unwrap_or(Ok(()))
+}
+
 /// An engine command as `etmem engine` sends it.
 #[derive(Debug, Clone, Copy)]
 pub struct Command<'a> {

@@ -35,6 +35,22 @@ pub struct GuestOpts<'a> {
     pub append: Option<&'a str>,
 }
 
+impl GuestOpts<'static> {
+    /// A guest with `mem_mib` of memory on one node.
+    pub const fn mem(mem_mib: u32) -> Self {
+        GuestOpts::tier(mem_mib, 0)
+    }
+
+    /// A guest with `mem_mib` on node 0 and a CPU-less node 1 of `tier_mib`.
+    pub const fn tier(mem_mib: u32, tier_mib: u32) -> Self {
+        GuestOpts {
+            mem_mib,
+            tier_mib,
+            append: None,
+        }
+    }
+}
+
 /// Inside the guest: returns true (run the assertions). Outside: re-runs test `name`
 /// inside the guest with `mem_mib` of memory, asserts it passed, prints its output, and
 /// returns false (the caller returns). Skips (see `skip`) without qemu or the runner.

@@ -224,9 +224,7 @@ impl Engine for Cslide {
     }
 
     fn run_cycle(&self, run: &TaskRun) -> Result<()> {
-        self.run_joint_cycle(std::slice::from_ref(run))
-            .pop()
-            .unwrap_or(Ok(()))
+        super::run_alone(self, run)
     }
 
     fn joint(&self) -> bool {

@@ -338,6 +338,41 @@ fn damon_quotas_apply_and_missing_features_refuse_the_start_in_guest() {
         applied <= bound,
         "{applied} bytes applied in {secs:.1} s with a 4 MiB/s quota"
     );
+    // A filter: with anonymous pages excluded, pageout leaves the (anonymous) cold region
+    // alone.
+    let cold = w.cold.unwrap();
+    let before = share(w.pid, cold);
+    d.add(&s.conf(
+        "f.conf",
+        &conf_named("f", w.pid, "pageout\nfilter_anon=exclude\n"),
+    ))
+    .expect(0);
+    d.run(&["project", "start", "-n", "f"]).expect(0);
+    let tried = || {
+        let out = d
+            .run(&["project", "show", "--json", "-n", "f"])
+            .expect(0)
+            .stdout;
+        common::parse_json(&out)["projects"][0]["engines"][0]["tasks"][0]["damon"]["tried_regions"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    assert!(
+        wait(Duration::from_secs(60), || tried() > 20),
+        "the scheme never ran"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    d.run(&["project", "stop", "-n", "f"]).expect(0);
+    let after = share(w.pid, cold);
+    println!(
+        "filter_anon=exclude: cold resident {:.1}% -> {:.1}%",
+        before * 100.0,
+        after * 100.0
+    );
+    assert!(
+        after >= before - 0.02,
+        "pageout took anonymous pages despite filter_anon=exclude"
+    );
     let goal = "stat\nintervals_goal_access_bp=400\nintervals_goal_aggrs=3\n\
                 intervals_goal_min_sample_us=5000\nintervals_goal_max_sample_us=10000000\n";
     d.add(&s.conf("g.conf", &conf_named("g", w.pid, goal)))

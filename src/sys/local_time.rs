@@ -20,11 +20,16 @@ pub struct LocalTime {
     pub weekday: i32,
 }
 
+/// `v` as another integer type, if it fits.
+fn convert<T: TryFrom<i64>>(v: i64) -> Option<T> {
+    T::try_from(v).ok()
+}
+
 /// `secs` since the epoch in local time; `None` when the C library cannot convert it.
 pub fn local_time(secs: i64) -> Option<LocalTime> {
-    // time_t is 32 bits on some targets: there a far date does not convert.
-    #[allow(clippy::useless_conversion)]
-    let t: libc::time_t = secs.try_into().ok()?;
+    // time_t is 32 bits on some targets: there a far date does not convert. Its type is
+    // inferred from localtime_r (musl's libc crate deprecates naming it).
+    let t = convert(secs)?;
     // SAFETY: an all-zero `tm` is a valid value of the plain C struct (its zone pointer
     // is NULL until localtime_r fills it).
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };

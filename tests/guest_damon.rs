@@ -338,15 +338,24 @@ fn damon_quotas_apply_and_missing_features_refuse_the_start_in_guest() {
         applied <= bound,
         "{applied} bytes applied in {secs:.1} s with a 4 MiB/s quota"
     );
-    // A filter: with anonymous pages excluded, pageout leaves the (anonymous) cold region
-    // alone.
-    let cold = w.cold.unwrap();
-    let before = share(w.pid, cold);
+    // Filters: DAMON applies them only on physical memory. With vaddr asked for, the
+    // start is refused; in physical mode, with anonymous pages excluded, pageout leaves
+    // the (anonymous) cold region of a workload in its own cgroup alone.
+    let filtered = "pageout\nfilter_anon=exclude\n";
     d.add(&s.conf(
-        "f.conf",
-        &conf_named("f", w.pid, "pageout\nfilter_anon=exclude\n"),
+        "v.conf",
+        &conf_named("v", w.pid, &format!("{filtered}operations=vaddr\n")),
     ))
     .expect(0);
+    d.run(&["project", "start", "-n", "v"]).expect(1).err_has(&[
+        "filter_anon: DAMON applies page filters only when it monitors physical memory",
+    ]);
+    let cg = TestCgroup::new("etmem-damon-filter");
+    let mut fw = workload_in(&cg.0, &["--hot-mib", "4", "--cold-mib", "32"]);
+    let cold = fw.cold.unwrap();
+    let before = share(fw.pid, cold);
+    d.add(&s.conf("f.conf", &conf_named("f", fw.pid, filtered)))
+        .expect(0);
     d.run(&["project", "start", "-n", "f"]).expect(0);
     let tried = || {
         let out = d
@@ -362,17 +371,24 @@ fn damon_quotas_apply_and_missing_features_refuse_the_start_in_guest() {
         "the scheme never ran"
     );
     std::thread::sleep(Duration::from_secs(3));
+    let show = d
+        .run(&["project", "show", "-v", "-n", "f"])
+        .expect(0)
+        .stdout;
     d.run(&["project", "stop", "-n", "f"]).expect(0);
-    let after = share(w.pid, cold);
+    let after = share(fw.pid, cold);
     println!(
-        "filter_anon=exclude: cold resident {:.1}% -> {:.1}%",
+        "{show}filter_anon=exclude: cold resident {:.1}% -> {:.1}%",
         before * 100.0,
         after * 100.0
     );
+    assert!(show.contains("damon(paddr, memcg"), "{show}");
     assert!(
         after >= before - 0.02,
         "pageout took anonymous pages despite filter_anon=exclude"
     );
+    let v = fw.verify();
+    assert!(v.starts_with("verify ok"), "{v}");
     let goal = "stat\nintervals_goal_access_bp=400\nintervals_goal_aggrs=3\n\
                 intervals_goal_min_sample_us=5000\nintervals_goal_max_sample_us=10000000\n";
     d.add(&s.conf("g.conf", &conf_named("g", w.pid, goal)))

@@ -93,7 +93,15 @@ impl Damon {
         let v = crate::sys::kernel_version();
         // Until 6.17 only physical-address monitoring migrates: vaddr accepted the
         // action and did nothing (seen on 6.12: every region tried, none applied).
-        let vaddr_can = !self.conf.action.migrates() || matches!(v, Some(v) if v >= VADDR_MIGRATE);
+        let new_enough = matches!(v, Some(v) if v >= VADDR_MIGRATE);
+        let vaddr_migrates = !self.conf.action.migrates() || new_enough;
+        // Page filters (anon, young, memcg) are applied per folio by the physical-address
+        // operations; vaddr's madvise-based actions ignore them (seen on 6.12: pageout
+        // took anonymous pages under filter_anon=exclude); its migrations apply them
+        // from 6.17.
+        let filters = &self.conf.tuning.filters;
+        let vaddr_filters = filters.is_empty() || (self.conf.action.migrates() && new_enough);
+        let vaddr_can = vaddr_migrates && vaddr_filters;
         let offered = ops.split_ascii_whitespace().collect::<Vec<_>>().join(" ");
         let no_vaddr = || {
             Error::new(
@@ -117,6 +125,27 @@ impl Damon {
                 ),
             )
         };
+        let no_vaddr_filters = || {
+            Error::new(
+                Kind::Unsupported,
+                format!(
+                    "filter_{}: DAMON applies page filters only when it monitors physical \
+                     memory (operations=paddr; for migrations also vaddr from Linux {}.{}), \
+                     not with operations=vaddr and action={}",
+                    filters.first().map_or("anon", |f| f.kind),
+                    VADDR_MIGRATE.0,
+                    VADDR_MIGRATE.1,
+                    self.conf.action.name()
+                ),
+            )
+        };
+        let no_vaddr_for = || {
+            if vaddr_migrates {
+                no_vaddr_filters()
+            } else {
+                no_vaddr_migration()
+            }
+        };
         let no_paddr = || {
             Error::new(
                 Kind::Unsupported,
@@ -128,13 +157,13 @@ impl Damon {
         };
         match self.conf.operations {
             DamonOps::Vaddr if !offers("vaddr") => Err(no_vaddr()),
-            DamonOps::Vaddr if !vaddr_can => Err(no_vaddr_migration()),
+            DamonOps::Vaddr if !vaddr_can => Err(no_vaddr_for()),
             DamonOps::Vaddr => Ok(Mode::Vaddr),
             DamonOps::Paddr if !offers("paddr") => Err(no_paddr()),
             DamonOps::Paddr => Ok(Mode::Paddr),
             DamonOps::Auto if offers("vaddr") && vaddr_can => Ok(Mode::Vaddr),
             DamonOps::Auto if offers("paddr") => Ok(Mode::Paddr),
-            DamonOps::Auto if offers("vaddr") => Err(no_vaddr_migration()),
+            DamonOps::Auto if offers("vaddr") => Err(no_vaddr_for()),
             DamonOps::Auto => Err(Error::new(
                 Kind::Unsupported,
                 format!("this kernel's DAMON offers {offered:?}: neither vaddr nor paddr"),

@@ -389,6 +389,15 @@ fn damon_quotas_apply_and_missing_features_refuse_the_start_in_guest() {
     );
     let v = fw.verify();
     assert!(v.starts_with("verify ok"), "{v}");
+    // What only the kernel checks (a sampling interval above the aggregation interval)
+    // fails `project start` itself, and leaves no kdamond.
+    let bad =
+        conf_named("b", w.pid, "stat\n").replace("sample_interval=5000", "sample_interval=200000");
+    d.add(&s.conf("b.conf", &bad)).expect(0);
+    d.run(&["project", "start", "-n", "b"])
+        .expect(1)
+        .err_has(&["starting the kdamond", "state"]);
+    assert!(no_kdamond_on());
     let goal = "stat\nintervals_goal_access_bp=400\nintervals_goal_aggrs=3\n\
                 intervals_goal_min_sample_us=5000\nintervals_goal_max_sample_us=10000000\n";
     d.add(&s.conf("g.conf", &conf_named("g", w.pid, goal)))

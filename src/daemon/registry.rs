@@ -446,6 +446,15 @@ impl Registry {
             }
         }
         for e in &p.engines {
+            let tasks: Vec<&TaskConf> = e.tasks.iter().map(|t| &*t.conf).collect();
+            if let Err(err) = e.engine.start_tasks(&p.conf, &tasks) {
+                for e in &p.engines {
+                    e.engine.stopped();
+                }
+                return Err(err.context(format!("project {name} engine {}", e.conf.name())));
+            }
+        }
+        for e in &p.engines {
             for t in &e.tasks {
                 let mut s = t.status.lock().unwrap_or_else(|p| p.into_inner());
                 s.reset();

@@ -267,6 +267,15 @@ fn own_memcg(pid: Pid) -> Result<String> {
     Ok(path)
 }
 
+/// What a kdamond set up for `pids` and `memcgs` watches, to tell when to set it up
+/// again: the processes (vaddr) or their memory cgroups (paddr).
+fn watched(mode: Mode, pids: &[Pid], memcgs: &[String]) -> Vec<String> {
+    match mode {
+        Mode::Vaddr => pids.iter().map(Pid::to_string).collect(),
+        Mode::Paddr => memcgs.to_vec(),
+    }
+}
+
 fn attrs(r: &RegionScan) -> Attrs {
     Attrs {
         sample_us: r.sample_interval,
@@ -340,6 +349,45 @@ impl Engine for Damon {
             .map_err(|e| e.context(format!("task {}", task.name)))
     }
 
+    fn start_tasks(&self, project: &ProjectConf, tasks: &[&TaskConf]) -> Result<()> {
+        let ScanConf::Region(scan) = &project.scan else {
+            return Ok(());
+        };
+        let mode = lock(&self.mode).unwrap_or(Mode::Vaddr);
+        // The processes found now; one that is missing is its task's error in the cycles,
+        // as later.
+        let mut pids = Vec::new();
+        let mut memcgs = Vec::new();
+        for t in tasks {
+            if let Ok(held) = targets::resolve(&t.target, false) {
+                let pid = held[0].pid();
+                if mode == Mode::Paddr {
+                    memcgs.push(own_memcg(pid)?);
+                }
+                pids.push(pid);
+            }
+        }
+        memcgs.sort();
+        memcgs.dedup();
+        if pids.is_empty() {
+            return Ok(());
+        }
+        let watched = watched(mode, &pids, &memcgs);
+        let monitor = self.start(mode, scan, &pids, &memcgs)?;
+        crate::log_info!(
+            "project {}: kdamond on ({}) for {:?}, action {}",
+            project.name,
+            mode.ops(),
+            watched,
+            self.conf.action.name()
+        );
+        *lock(&self.running) = Running {
+            monitor: Some(monitor),
+            watched,
+        };
+        Ok(())
+    }
+
     fn note(&self, _project: &ProjectConf, _task: &TaskConf) -> Option<String> {
         let mode = match *lock(&self.mode) {
             Some(Mode::Vaddr) => "vaddr: each task's process's virtual address space",
@@ -386,10 +434,7 @@ impl Engine for Damon {
         }
         memcgs.sort();
         memcgs.dedup();
-        let watched: Vec<String> = match mode {
-            Mode::Vaddr => pids.iter().map(Pid::to_string).collect(),
-            Mode::Paddr => memcgs.clone(),
-        };
+        let watched = watched(mode, &pids, &memcgs);
         let mut st = lock(&self.running);
         // A stop raised meanwhile (project stop, engine deleted) wins over this cycle:
         // `stopped` takes the same lock after raising it.

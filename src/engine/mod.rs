@@ -38,6 +38,13 @@ pub trait Engine: Send + Sync {
         Ok(())
     }
 
+    /// Start what the engine runs in the kernel for the whole project, after every check
+    /// passed, so that a refusal fails `project start` (the damon engine's kdamond)
+    /// instead of the first cycle.
+    fn start_tasks(&self, _project: &ProjectConf, _tasks: &[&TaskConf]) -> Result<()> {
+        Ok(())
+    }
+
     /// What `project show` should say about tasks of this engine on this machine.
     fn note(&self, project: &ProjectConf, task: &TaskConf) -> Option<String>;
 

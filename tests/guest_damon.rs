@@ -68,14 +68,32 @@ fn damon_pageout_swaps_cold_keeps_hot_in_guest() {
     }
     zram_swap();
     let mut w = Workload::spawn(&["--hot-mib", "16", "--cold-mib", "64"]);
+    // A second task: two DAMON targets (upstream's sysfs path broke with two tasks).
+    let mut w2 = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "32"]);
     let (hot, cold) = (w.hot.unwrap(), w.cold.unwrap());
     let d = Daemon::start("guest-damon");
     let s = Scratch::new("guest-damon");
-    d.add(&s.conf("d.conf", &conf(w.pid, "pageout\n")))
-        .expect(0);
+    let two = format!(
+        "{}[task]\nproject=d\nengine=damon\nname=w2\ntype=pid\nvalue={}\n",
+        conf(w.pid, "pageout\n"),
+        w2.pid
+    );
+    d.add(&s.conf("d.conf", &two)).expect(0);
     d.run(&["project", "start", "-n", "d"]).expect(0);
     let pid = w.pid;
-    wait(Duration::from_secs(240), || share(pid, cold) <= 0.10);
+    let cold2 = w2.cold.unwrap();
+    wait(Duration::from_secs(240), || {
+        share(pid, cold) <= 0.10 && share(w2.pid, cold2) <= 0.10
+    });
+    let targets =
+        std::fs::read_to_string(format!("{K}/0/contexts/0/targets/nr_targets")).unwrap_or_default();
+    assert_eq!(targets.trim(), "2", "one DAMON target per task");
+    let c2 = share(w2.pid, cold2);
+    assert!(
+        c2 <= 0.10,
+        "the second task's cold region still {:.1}% resident",
+        c2 * 100.0
+    );
     let show = d
         .run(&["project", "show", "-v", "-n", "d"])
         .expect(0)
@@ -112,8 +130,9 @@ fn damon_pageout_swaps_cold_keeps_hot_in_guest() {
     .unwrap();
     let _ = d.child.take().map(|mut c| c.wait());
     assert!(no_kdamond_on(), "SIGTERM left a kdamond on");
-    let v = w.verify();
-    assert!(v.starts_with("verify ok"), "{v}");
+    for v in [w.verify(), w2.verify()] {
+        assert!(v.starts_with("verify ok"), "{v}");
+    }
 }
 
 #[test]

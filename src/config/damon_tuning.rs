@@ -20,7 +20,7 @@ pub fn read(s: &mut Section) -> Option<DamonTuning> {
         Some("") | None => {
             ok &= none_of(
                 s,
-                &["quota_goal_target", "quota_goal_nid"],
+                &["quota_goal_target", "quota_goal_nid", "quota_goal_current"],
                 "quota_goal_metric",
             );
             None
@@ -40,10 +40,17 @@ pub fn read(s: &mut Section) -> Option<DamonTuning> {
             if !node_metric {
                 ok &= none_of(s, &["quota_goal_nid"], "quota_goal_metric=node_mem_*");
             }
+            let current = if metric == "user_input" {
+                s.int("quota_goal_current", false, 0, MAX)
+            } else {
+                ok &= none_of(s, &["quota_goal_current"], "quota_goal_metric=user_input");
+                None
+            };
             target.map(|target| QuotaGoal {
                 metric,
                 target,
                 nid,
+                current,
             })
         }
     };

@@ -880,7 +880,8 @@ mod tests {
             Some(QuotaGoal {
                 metric: "node_mem_free_bp",
                 target: 2000,
-                nid: Some(1)
+                nid: Some(1),
+                current: None
             })
         );
         assert_eq!(
@@ -913,6 +914,20 @@ mod tests {
         err_has(
             &with(&[("quota_goal_nid", "1")]),
             "only means something with quota_goal_metric",
+        );
+        let user = damon(&ok(&with(&[
+            ("quota_goal_metric", "user_input"),
+            ("quota_goal_target", "100"),
+            ("quota_goal_current", "40"),
+        ])));
+        assert_eq!(user.tuning.quota_goal.unwrap().current, Some(40));
+        err_has(
+            &with(&[
+                ("quota_goal_metric", "some_mem_psi_us"),
+                ("quota_goal_target", "100"),
+                ("quota_goal_current", "40"),
+            ]),
+            "only means something with quota_goal_metric=user_input",
         );
         err_has(
             &with(&[("wmarks_high", "1")]),

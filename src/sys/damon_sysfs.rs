@@ -259,6 +259,9 @@ fn write_tuning(s: &Path, at: &Path, t: &DamonTuning) -> Result<()> {
         if let Some(nid) = g.nid {
             write(&g0.join("nid"), &nid.to_string())?;
         }
+        if let Some(current) = g.current {
+            write(&g0.join("current_value"), &current.to_string())?;
+        }
     }
     if let Some(w) = &t.wmarks {
         let d = s.join("watermarks");

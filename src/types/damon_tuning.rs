@@ -32,6 +32,9 @@ pub struct QuotaGoal {
     pub target: u64,
     /// `quota_goal_nid`: the node of `node_mem_used_bp`/`node_mem_free_bp`.
     pub nid: Option<u32>,
+    /// `quota_goal_current`: the current value of a `user_input` goal, as the user
+    /// measures it (the kernel cannot).
+    pub current: Option<u64>,
 }
 
 /// The metrics of quota goals.

@@ -302,8 +302,8 @@ fn damon_paddr_pages_out_only_the_tasks_cgroup_in_guest() {
     }
 }
 
-/// DAMON's own knobs: a size quota is set in the kernel as given and bounds what the
-/// scheme applies (the kernel counts the quota exceeded and says the effective quota),
+/// DAMON's own knobs: a size quota is set in the kernel as given (the kernel counts the
+/// quota exceeded and says the effective quota),
 /// and a knob this kernel lacks (interval tuning, Linux 6.15+) fails the start naming the
 /// key and what it needs.
 #[test]
@@ -351,12 +351,8 @@ fn damon_quotas_apply_and_missing_features_refuse_the_start_in_guest() {
     d.run(&["project", "stop", "-n", "q"]).expect(0);
     assert!(f["quota_exceeds"].as_u64().unwrap() > 0, "{f}");
     assert_eq!(f["effective_quota_bytes"].as_u64(), Some(4 << 20), "{f}");
-    let applied = f["applied_bytes"].as_u64().unwrap();
-    let bound = (4u64 << 20) * (secs.ceil() as u64 + 1) + (1 << 20);
-    assert!(
-        applied <= bound,
-        "{applied} bytes applied in {secs:.1} s with a 4 MiB/s quota"
-    );
+    // How much the kernel applies under a quota is its own business: 6.12 applied 4 MB
+    // in 25 s in one run and 38 MB in the first 3 s in another, so no bound is asserted.
     // Filters: DAMON applies them only on physical memory. With vaddr asked for, the
     // start is refused; in physical mode, with anonymous pages excluded, pageout leaves
     // the (anonymous) cold region of a workload in its own cgroup alone.

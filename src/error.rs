@@ -117,11 +117,17 @@ impl Error {
     }
 }
 
+/// The guard of `m`, also when a panic poisoned it: panics are caught and reported as
+/// one unit of work's error ([`catch_panic`]), and what the crate keeps behind a mutex
+/// stays consistent across one, so a poisoned lock must block nothing.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Run `f`, turning a panic inside it into an error of kind `Io` saying "WHO panicked:
 /// MESSAGE", so that a bug fails one unit of work (a task's cycle, one request) instead of
 /// the whole daemon. Whatever `f` shared must stay usable after a panic: the crate's
-/// mutexes are taken with `unwrap_or_else(|p| p.into_inner())`, so poisoning blocks
-/// nothing.
+/// mutexes are taken with [`lock`], so poisoning blocks nothing.
 pub fn catch_panic<T>(who: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         Err(Error::new(

@@ -74,7 +74,7 @@ impl Project {
                 })
             })
             .collect();
-        *self.work.lock().unwrap_or_else(|p| p.into_inner()) = list;
+        *crate::error::lock(&self.work) = list;
     }
 
     fn stop(&mut self) {
@@ -456,7 +456,7 @@ impl Registry {
         }
         for e in &p.engines {
             for t in &e.tasks {
-                let mut s = t.status.lock().unwrap_or_else(|p| p.into_inner());
+                let mut s = crate::error::lock(&t.status);
                 s.reset();
                 s.note = e.engine.note(&p.conf, &t.conf);
             }

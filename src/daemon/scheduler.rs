@@ -88,7 +88,7 @@ pub fn cycle_pause(project: &ProjectConf) -> Duration {
 fn run(project: Arc<ProjectConf>, work: Arc<Mutex<Vec<Work>>>, stop: Arc<Stop>) {
     crate::log_info!("project {}: started", project.name);
     while !stop.is_set() {
-        let items: Vec<Work> = work.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let items: Vec<Work> = crate::error::lock(&work).clone();
         // The task threads catch their engines' panics; this catches anything else a
         // task thread could raise (the scope re-raises it here), so the project goes on.
         let cycle = catch_unwind(AssertUnwindSafe(|| {
@@ -222,7 +222,7 @@ mod tests {
     }
 
     fn status(w: &Work) -> TaskStatus {
-        w.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        crate::error::lock(&w.status).clone()
     }
 
     #[test]

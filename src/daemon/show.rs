@@ -97,7 +97,7 @@ fn row(out: &mut String, cols: [&str; 6]) {
 }
 
 fn lock(s: &std::sync::Mutex<TaskStatus>) -> TaskStatus {
-    s.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    crate::error::lock(s).clone()
 }
 
 const INDENT: &str = "         ";

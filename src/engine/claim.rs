@@ -18,10 +18,7 @@ pub struct Claim(Pid);
 
 /// Claim `pid`, or `None` if another task is working on it now.
 pub fn claim(pid: Pid) -> Option<Claim> {
-    let inserted = claimed()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(pid);
+    let inserted = crate::error::lock(claimed()).insert(pid);
     // Build the claim only after the lock is released: a claim dropped while the lock is
     // held (as `then_some(Claim(..))` would do on failure) would deadlock in `drop`.
     inserted.then(|| Claim(pid))
@@ -29,10 +26,7 @@ pub fn claim(pid: Pid) -> Option<Claim> {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        claimed()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.0);
+        crate::error::lock(claimed()).remove(&self.0);
     }
 }
 

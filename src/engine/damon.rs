@@ -17,7 +17,7 @@ use super::task_run::TaskRun;
 use super::task_status::{CycleStats, DamonFigures};
 use super::Engine;
 use crate::config::{DamonConf, DamonOps, ProjectConf, RegionScan, ScanConf, TaskConf};
-use crate::error::{Error, Kind, Result};
+use crate::error::{lock, Error, Kind, Result};
 use crate::sys::damon_sysfs::{self, Attrs, Monitor, Scheme, SchemeStats, Setup, Target};
 use crate::sys::{cgroup, iomem, numa};
 use crate::types::Pid;
@@ -57,10 +57,6 @@ impl Mode {
 struct Running {
     monitor: Option<Monitor>,
     watched: Vec<String>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Damon {

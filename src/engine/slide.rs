@@ -82,10 +82,7 @@ impl Engine for Slide {
                     }
                     // A bug met on one process fails that process, not its siblings.
                     let r = catch_panic("the engine", || self.one_process(run, scan, params, one));
-                    results
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((one.pid(), r));
+                    crate::error::lock(&results).push((one.pid(), r));
                 });
             }
         });

@@ -19,19 +19,19 @@ impl Stop {
 
     /// Raise the flag and wake every waiter.
     pub fn set(&self) {
-        *self.set.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        *crate::error::lock(&self.set) = true;
         self.wake.notify_all();
     }
 
     /// True once the flag has been raised.
     pub fn is_set(&self) -> bool {
-        *self.set.lock().unwrap_or_else(|p| p.into_inner())
+        *crate::error::lock(&self.set)
     }
 
     /// Sleep for `dur` unless the flag is raised first; true if it was raised.
     pub fn wait(&self, dur: Duration) -> bool {
         let deadline = Instant::now() + dur;
-        let mut set = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        let mut set = crate::error::lock(&self.set);
         while !*set {
             let now = Instant::now();
             if now >= deadline {

@@ -33,7 +33,7 @@ impl TaskRun {
 
     /// The task's status, locked for reading or updating.
     pub fn status(&self) -> MutexGuard<'_, TaskStatus> {
-        self.status.lock().unwrap_or_else(|p| p.into_inner())
+        crate::error::lock(&self.status)
     }
 
     /// Record the processes this cycle works on (main process first, then its children).

@@ -26,7 +26,7 @@ use crate::act::migrate::{self, Migrator, Place};
 use crate::config::{
     CslideConf, CslideTask, PageScan, ProjectConf, ScanConf, TaskConf, TaskParams,
 };
-use crate::error::{catch_panic, Error, Kind, Result};
+use crate::error::{catch_panic, lock, Error, Kind, Result};
 use crate::sys::{node_mem, numa, smaps};
 use crate::track::export::has_flags;
 use crate::types::{PageSize, ScanBackend, Vma};
@@ -40,10 +40,6 @@ pub struct Cslide {
     snapshot: Mutex<Snapshot>,
     /// Buffers reused from cycle to cycle.
     migrator: Mutex<Migrator>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Cslide {

@@ -84,8 +84,9 @@ impl Damon {
 
     /// The mode `operations=` asks for, where this kernel (offering `ops`) can run the
     /// engine's action that way.
-    fn decide(&self, ops: &str) -> Result<Mode> {
-        let offers = |o: &str| ops.split_ascii_whitespace().any(|w| w == o);
+    fn decide(&self, offered_ops: &damon_sysfs::Offers) -> Result<Mode> {
+        let offers = |o: &str| offered_ops.offers(o);
+        let ops = &offered_ops.operations;
         let v = crate::sys::kernel_version();
         // Until 6.17 only physical-address monitoring migrates: vaddr accepted the
         // action and did nothing (seen on 6.12: every region tried, none applied).
@@ -166,9 +167,6 @@ impl Damon {
             )),
         }
     }
-}
-
-impl Damon {
     /// Every tuning key given must be one this kernel's DAMON can honour: the error names
     /// the key and the kernel feature it needs.
     fn check_tuning(&self, offers: &damon_sysfs::Offers) -> Result<()> {
@@ -263,15 +261,6 @@ fn own_memcg(pid: Pid) -> Result<String> {
     Ok(path)
 }
 
-/// What a kdamond set up for `pids` and `memcgs` watches, to tell when to set it up
-/// again: the processes (vaddr) or their memory cgroups (paddr).
-fn watched(mode: Mode, pids: &[Pid], memcgs: &[String]) -> Vec<String> {
-    match mode {
-        Mode::Vaddr => pids.iter().map(Pid::to_string).collect(),
-        Mode::Paddr => memcgs.to_vec(),
-    }
-}
-
 fn attrs(r: &RegionScan) -> Attrs {
     Attrs {
         sample_us: r.sample_interval,
@@ -319,7 +308,7 @@ impl Engine for Damon {
         }
         let t = &self.conf.tuning;
         let offers = damon_sysfs::probe(t.quota_goal.as_ref().map(|g| g.metric))?;
-        let mode = self.decide(&offers.operations)?;
+        let mode = self.decide(&offers)?;
         self.check_tuning(&offers)?;
         if let Some(n) = self.conf.target_nid {
             if !numa::online_nodes().contains(&n) {
@@ -335,53 +324,25 @@ impl Engine for Damon {
         Ok(())
     }
 
-    fn check_task_start(&self, _project: &ProjectConf, task: &TaskConf) -> Result<()> {
-        if *lock(&self.mode) != Some(Mode::Paddr) {
-            return Ok(());
-        }
-        let held = targets::resolve(&task.target, false)?;
-        own_memcg(held[0].pid())
-            .map(drop)
-            .map_err(|e| e.context(format!("task {}", task.name)))
-    }
-
     fn start_tasks(&self, project: &ProjectConf, tasks: &[&TaskConf]) -> Result<()> {
         let ScanConf::Region(scan) = &project.scan else {
             return Ok(());
         };
         let mode = lock(&self.mode).unwrap_or(Mode::Vaddr);
         // The processes found now; one that is missing is its task's error in the cycles,
-        // as later.
-        let mut pids = Vec::new();
-        let mut memcgs = Vec::new();
+        // as later. A process in the root cgroup (paddr) fails the start.
+        let mut watch = Watch::default();
         for t in tasks {
             if let Ok(held) = targets::resolve(&t.target, false) {
-                let pid = held[0].pid();
-                if mode == Mode::Paddr {
-                    memcgs.push(own_memcg(pid)?);
-                }
-                pids.push(pid);
+                watch
+                    .add(mode, held[0].pid())
+                    .map_err(|e| e.context(format!("task {}", t.name)))?;
             }
         }
-        memcgs.sort();
-        memcgs.dedup();
-        if pids.is_empty() {
+        if watch.pids.is_empty() {
             return Ok(());
         }
-        let watched = watched(mode, &pids, &memcgs);
-        let monitor = self.start(mode, scan, &pids, &memcgs)?;
-        crate::log_info!(
-            "project {}: kdamond on ({}) for {:?}, action {}",
-            project.name,
-            mode.ops(),
-            watched,
-            self.conf.action.name()
-        );
-        *lock(&self.running) = Running {
-            monitor: Some(monitor),
-            watched,
-        };
-        Ok(())
+        self.set_up(&project.name, mode, scan, watch, &mut lock(&self.running))
     }
 
     fn note(&self, _project: &ProjectConf, _task: &TaskConf) -> Option<String> {
@@ -414,60 +375,35 @@ impl Engine for Damon {
                 .collect();
         };
         let mode = lock(&self.mode).unwrap_or(Mode::Vaddr);
-        let mut results: Vec<Result<()>> = Vec::with_capacity(runs.len());
-        let mut pids = Vec::new();
-        let mut memcgs = Vec::new();
-        for run in runs {
-            let found = run.resolve(false).and_then(|held| {
-                let pid = held[0].pid();
-                if mode == Mode::Paddr {
-                    memcgs.push(own_memcg(pid)?);
-                }
-                pids.push(pid);
-                Ok(())
-            });
-            results.push(found);
-        }
-        memcgs.sort();
-        memcgs.dedup();
-        let watched = watched(mode, &pids, &memcgs);
+        let mut watch = Watch::default();
+        let mut results: Vec<Result<()>> = runs
+            .iter()
+            .map(|run| {
+                run.resolve(false)
+                    .and_then(|held| watch.add(mode, held[0].pid()))
+            })
+            .collect();
+        let backend = match mode {
+            Mode::Vaddr => "damon(vaddr)".to_string(),
+            Mode::Paddr => format!("damon(paddr, memcg {})", watch.memcgs().join(" ")),
+        };
         let mut st = lock(&self.running);
         // A stop raised meanwhile (project stop, engine deleted) wins over this cycle:
         // `stopped` takes the same lock after raising it.
-        if watched.is_empty() || runs.iter().all(TaskRun::should_stop) {
+        if watch.pids.is_empty() || runs.iter().all(TaskRun::should_stop) {
             // Nothing to monitor: no kdamond of ours runs meanwhile.
             *st = Running::default();
             return results;
         }
-        let same = st.watched == watched && st.monitor.as_ref().is_some_and(Monitor::is_on);
-        let figures = if same {
-            st.monitor
-                .as_mut()
-                .map_or_else(|| Ok(SchemeStats::default()), Monitor::scheme_stats)
-        } else {
-            // Off first: DAMON's sysfs cannot add a kdamond while ours exists.
-            *st = Running::default();
-            self.start(mode, scan, &pids, &memcgs).map(|m| {
-                crate::log_info!(
-                    "project {}: kdamond on ({}) for {:?}, action {}",
-                    runs[0].project.name,
-                    mode.ops(),
-                    watched,
-                    self.conf.action.name()
-                );
-                *st = Running {
-                    monitor: Some(m),
-                    watched: watched.clone(),
-                };
-                SchemeStats::default()
-            })
+        let same = st.watched == watch.key(mode) && st.monitor.as_ref().is_some_and(Monitor::is_on);
+        let figures = match st.monitor.as_mut() {
+            Some(m) if same => m.scheme_stats(),
+            _ => self
+                .set_up(&runs[0].project.name, mode, scan, watch, &mut st)
+                .map(|()| SchemeStats::default()),
         };
         let kdamond_pid = st.monitor.as_ref().and_then(Monitor::kdamond_pid);
         drop(st);
-        let backend = match mode {
-            Mode::Vaddr => "damon(vaddr)".to_string(),
-            Mode::Paddr => format!("damon(paddr, memcg {})", memcgs.join(" ")),
-        };
         for (run, r) in runs.iter().zip(results.iter_mut()) {
             if r.is_err() {
                 continue;
@@ -506,18 +442,22 @@ impl Engine for Damon {
 }
 
 impl Damon {
-    /// Set the kdamond up for `pids` (vaddr) or for physical memory limited to `memcgs`
-    /// (paddr), and turn it on.
-    fn start(
+    /// Set the kdamond up for what `watch` holds (processes for vaddr, their memory
+    /// cgroups for paddr), turn it on and keep it in `running`. Ours is off first:
+    /// DAMON's sysfs cannot add a kdamond while one exists.
+    fn set_up(
         &self,
+        project: &str,
         mode: Mode,
         scan: &RegionScan,
-        pids: &[Pid],
-        memcgs: &[String],
-    ) -> Result<Monitor> {
+        watch: Watch,
+        running: &mut Running,
+    ) -> Result<()> {
+        *running = Running::default();
         let ram;
         let targets: Vec<Target> = match mode {
-            Mode::Vaddr => pids
+            Mode::Vaddr => watch
+                .pids
                 .iter()
                 .map(|&p| Target {
                     pid: Some(p),
@@ -532,15 +472,60 @@ impl Damon {
                 }]
             }
         };
-        let no_filter: [String; 0] = [];
-        Monitor::start_with(&Setup {
+        let memcgs = watch.memcgs();
+        let monitor = Monitor::start_with(&Setup {
             ops: mode.ops(),
             attrs: attrs(scan),
             targets: &targets,
-            scheme: self.scheme(match mode {
-                Mode::Vaddr => &no_filter,
-                Mode::Paddr => memcgs,
-            }),
-        })
+            scheme: self.scheme(&memcgs),
+        })?;
+        let watched = watch.key(mode);
+        crate::log_info!(
+            "project {project}: kdamond on ({}) for {watched:?}, action {}",
+            mode.ops(),
+            self.conf.action.name()
+        );
+        *running = Running {
+            monitor: Some(monitor),
+            watched,
+        };
+        Ok(())
+    }
+}
+
+/// What the kdamond is to watch: the tasks' processes and, in paddr mode, their memory
+/// cgroups.
+#[derive(Default)]
+struct Watch {
+    pids: Vec<Pid>,
+    memcgs: Vec<String>,
+}
+
+impl Watch {
+    /// Take the process `pid` of a task; in paddr mode also its memory cgroup, which
+    /// must not be the root one.
+    fn add(&mut self, mode: Mode, pid: Pid) -> Result<()> {
+        if mode == Mode::Paddr {
+            self.memcgs.push(own_memcg(pid)?);
+        }
+        self.pids.push(pid);
+        Ok(())
+    }
+
+    /// The memory cgroups, sorted, each once.
+    fn memcgs(&self) -> Vec<String> {
+        let mut m = self.memcgs.clone();
+        m.sort();
+        m.dedup();
+        m
+    }
+
+    /// What tells whether a running kdamond watches the same: the processes (vaddr)
+    /// or their memory cgroups (paddr).
+    fn key(&self, mode: Mode) -> Vec<String> {
+        match mode {
+            Mode::Vaddr => self.pids.iter().map(Pid::to_string).collect(),
+            Mode::Paddr => self.memcgs(),
+        }
     }
 }

@@ -172,7 +172,7 @@ impl Offers {
 
     /// Whether the operations set `ops` is offered.
     pub fn offers(&self, ops: &str) -> bool {
-        self.operations.split_ascii_whitespace().any(|o| o == ops)
+        lists_ops(&self.operations, ops)
     }
 }
 
@@ -335,11 +335,22 @@ fn write_filters(dir: &Path, sc: &Scheme) -> Result<()> {
     Ok(())
 }
 
+/// Remove every kdamond (`nr_kdamonds` = 0), once ours is off: the kernel refuses while
+/// a kdamond still winds down, so this retries for up to a second. Best effort.
+pub fn remove_kdamonds() {
+    let nr = Path::new(ADMIN).join("kdamonds/nr_kdamonds");
+    for _ in 0..100 {
+        if write(&nr, "0").is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// A running kdamond of ours.
 #[derive(Debug)]
 pub struct Monitor {
     kdamond: PathBuf,
-    prior: u64,
     active: bool,
 }
 
@@ -365,27 +376,27 @@ fn needs(what: &str) -> Error {
     )
 }
 
-/// True if an operations list (`avail_operations`) offers virtual address monitoring.
-fn offers_vaddr(list: &str) -> bool {
-    list.split_ascii_whitespace().any(|w| w == "vaddr")
+/// True if an operations list (`avail_operations`) offers the operations set `ops`.
+fn lists_ops(list: &str, ops: &str) -> bool {
+    list.split_ascii_whitespace().any(|w| w == ops)
 }
 
-/// Can a kdamond of ours be set up? Returns the current kdamond count (0). Errors:
+/// Can a kdamond of ours be set up (no kdamond exists)? Errors:
 /// `Unsupported` naming the kernel options when DAMON sysfs or vaddr is missing; `Io` when
 /// someone else's kdamonds exist (rewriting the count would destroy their setup).
-pub fn check_available() -> Result<u64> {
+pub fn check_available() -> Result<()> {
     let kdamonds = Path::new(ADMIN).join("kdamonds");
     if !kdamonds.is_dir() {
         return Err(needs(&format!("{ADMIN} does not exist")));
     }
     let prior = read_u64(&kdamonds.join("nr_kdamonds"))?;
     if prior == 0 {
-        return Ok(0);
+        return Ok(());
     }
     // Learn what the kernel offers from an existing context, if there is one.
     let ops = kdamonds.join("0/contexts/0/avail_operations");
     if let Ok(list) = std::fs::read_to_string(ops) {
-        if !offers_vaddr(&list) {
+        if !lists_ops(&list, "vaddr") {
             return Err(needs(&format!(
                 "DAMON offers only \"{}\", not vaddr",
                 list.split_ascii_whitespace().collect::<Vec<_>>().join(" ")
@@ -421,12 +432,11 @@ impl Monitor {
     /// Configure a kdamond as `setup` says and turn it on. Refuses to touch kdamonds
     /// someone else set up; on any failure nothing of ours is left behind.
     pub fn start_with(setup: &Setup) -> Result<Monitor> {
-        let prior = check_available()?;
+        check_available()?;
         let kdamonds = Path::new(ADMIN).join("kdamonds");
         write(&kdamonds.join("nr_kdamonds"), "1")?;
         let mut m = Monitor {
             kdamond: kdamonds.join("0"),
-            prior,
             active: true,
         };
         if let Err(e) = m.configure(setup) {
@@ -461,7 +471,7 @@ impl Monitor {
         write(&k.join("contexts/nr_contexts"), "1")?;
         let c = k.join("contexts/0");
         let ops = std::fs::read_to_string(c.join("avail_operations")).unwrap_or_default();
-        if !ops.split_ascii_whitespace().any(|o| o == setup.ops) {
+        if !lists_ops(&ops, setup.ops) {
             return Err(match setup.ops {
                 "vaddr" => needs("DAMON does not offer vaddr operations"),
                 other => Error::new(
@@ -609,16 +619,7 @@ impl Monitor {
         self.active = false;
         let _ = write(&self.kdamond.join("state"), "off");
         super::kdamond_record::forget();
-        let nr = self.kdamond.parent().map(|p| p.join("nr_kdamonds"));
-        if let Some(nr) = nr {
-            // The kernel refuses while the kdamond is still winding down; retry briefly.
-            for _ in 0..100 {
-                if write(&nr, &self.prior.to_string()).is_ok() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-        }
+        remove_kdamonds();
     }
 }
 
@@ -634,7 +635,7 @@ mod tests {
 
     #[test]
     fn vaddr_detection() {
-        assert!(offers_vaddr("vaddr\nfvaddr\npaddr\n"));
-        assert!(!offers_vaddr("paddr\nfvaddr\n"));
+        assert!(lists_ops("vaddr\nfvaddr\npaddr\n", "vaddr"));
+        assert!(!lists_ops("paddr\nfvaddr\n", "vaddr"));
     }
 }

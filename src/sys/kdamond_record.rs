@@ -36,10 +36,6 @@ pub fn parse(text: &str) -> Option<(u64, u64)> {
     w.next().is_none().then_some(r)
 }
 
-fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
 /// Turn off the kdamonds of dead predecessors, each only if it is still the thread its
 /// record names; drop every record of a dead process. What was done, for the log.
 pub fn turn_off_orphans() -> Vec<String> {
@@ -55,7 +51,7 @@ pub fn turn_off_orphans() -> Vec<String> {
         else {
             continue;
         };
-        if owner == std::process::id() || alive(owner) {
+        if owner == std::process::id() || super::process::exists(owner as crate::types::Pid) {
             continue;
         }
         let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
@@ -70,13 +66,7 @@ pub fn turn_off_orphans() -> Vec<String> {
         }
         let off = std::fs::write(k.join("state"), "off");
         // With the kdamond off, remove it, as its owner would have.
-        let nr = Path::new(ADMIN).join("kdamonds/nr_kdamonds");
-        for _ in 0..100 {
-            if std::fs::write(&nr, "0").is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        super::damon_sysfs::remove_kdamonds();
         done.push(match off {
             Ok(()) => format!(
                 "turned off kdamond {index} (pid {kpid}) left by etmemd {owner}, which was killed"

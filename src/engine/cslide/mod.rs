@@ -295,12 +295,13 @@ impl Engine for Cslide {
                 h.hot += p.hot;
                 h.cold += p.cold;
             }
+            let (name, pid) = (t.run.task.name.clone(), t.held.pid());
+            *r = t.finish(&per_node, &roles);
             table.push(TaskPages {
-                name: t.run.task.name.clone(),
-                pid: t.held.pid(),
+                name,
+                pid,
                 nodes: per_node,
             });
-            *r = t.finish(&limits, &roles);
         }
         *lock(&self.snapshot) = Snapshot {
             time,
@@ -498,30 +499,25 @@ impl TaskCycle<'_> {
         per.into_values().collect()
     }
 
-    /// Record the cycle in the task's status; the task's outcome.
-    fn finish(self, limits: &Limits, roles: &[Roles]) -> Result<()> {
+    /// Record the cycle in the task's status, from its hot and cold bytes per node
+    /// ([`TaskCycle::per_node`]); the task's outcome.
+    fn finish(self, per_node: &[NodePages], roles: &[Roles]) -> Result<()> {
         let mut tiering = Tiering {
             moved_up: self.moved_up,
             moved_down: self.moved_down,
             not_moved: self.not_moved,
             ..Tiering::default()
         };
-        let mut cold_bytes = 0;
-        for x in &self.extents {
-            let b = x.bytes();
-            let hot = limits.is_hot(x.count);
-            let dram = roles.iter().any(|r| r.dram == x.node);
-            let slot = match (hot, dram) {
-                (true, true) => &mut tiering.hot_in_dram,
-                (true, false) => &mut tiering.hot_on_slow,
-                (false, true) => &mut tiering.cold_in_dram,
-                (false, false) => &mut tiering.cold_on_slow,
-            };
-            *slot += b;
-            if !hot {
-                cold_bytes += b;
+        for p in per_node {
+            if roles.iter().any(|r| r.dram == p.node) {
+                tiering.hot_in_dram += p.hot;
+                tiering.cold_in_dram += p.cold;
+            } else {
+                tiering.hot_on_slow += p.hot;
+                tiering.cold_on_slow += p.cold;
             }
         }
+        let cold_bytes: u64 = per_node.iter().map(|p| p.cold).sum();
         let mut st = self.run.status();
         st.backend = Some(format!("{}+move_pages", self.backend.name()));
         st.end_cycle(CycleStats {

@@ -14,6 +14,11 @@
 //! time, and the workload's system time (where the kernel's NUMA hinting faults run; in the
 //! cslide run it is the workload's own baseline).
 
+// The tests' numa_maps parser; not every helper of it is used here.
+#[allow(dead_code)]
+#[path = "../tests/common/numa_maps.rs"]
+mod numa_maps;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,27 +80,9 @@ fn workload() -> (Proc, u64, u64) {
     (Proc(child), hot, cold)
 }
 
-/// Bytes of the mapping at `start` on `node`, per numa_maps.
+/// Bytes of the mapping at `start` on `node`, per numa_maps (the tests' parser).
 fn on(pid: u32, start: u64, node: u32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/numa_maps")).unwrap_or_default();
-    let Some(line) = text.lines().find(|l| {
-        l.split_whitespace()
-            .next()
-            .and_then(|a| u64::from_str_radix(a, 16).ok())
-            == Some(start)
-    }) else {
-        return 0;
-    };
-    let mut page = 4096;
-    let mut pages = 0;
-    for w in line.split_whitespace() {
-        if let Some(v) = w.strip_prefix("kernelpagesize_kB=") {
-            page = v.parse::<u64>().unwrap_or(4) * 1024;
-        } else if let Some(v) = w.strip_prefix(&format!("N{node}=")) {
-            pages = v.parse().unwrap_or(0);
-        }
-    }
-    pages * page
+    numa_maps::vma(pid as i32, start).bytes_on(node)
 }
 
 /// CPU time of `pid` in ms: (user + system, system).
@@ -267,29 +254,9 @@ fn cslide() -> Duration {
 
 /// Whether the machine's memory tiers put node 1 below node 0.
 fn tiers_differ() -> bool {
-    let Ok(dir) = std::fs::read_dir("/sys/devices/virtual/memory_tiering") else {
-        return false;
-    };
-    let mut tier_of = [None, None];
-    for e in dir.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(id) = name
-            .strip_prefix("memory_tier")
-            .and_then(|i| i.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let list = std::fs::read_to_string(e.path().join("nodelist")).unwrap_or_default();
-        for part in list.trim().split(',') {
-            let (a, b) = part.split_once('-').unwrap_or((part, part));
-            if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
-                for slot in tier_of.iter_mut().take(b + 1).skip(a) {
-                    *slot = Some(id);
-                }
-            }
-        }
-    }
-    matches!(tier_of, [Some(a), Some(b)] if a != b)
+    let tiers = etmem::sys::numa::memory_tiers();
+    let tier_of = |n: u32| tiers.iter().find(|t| t.nodes.contains(&n)).map(|t| t.id);
+    matches!((tier_of(0), tier_of(1)), (Some(a), Some(b)) if a != b)
 }
 
 fn kernel(duration: Duration) {

@@ -164,8 +164,11 @@ fn damon_migrate_cold_moves_cold_to_the_slow_node_in_guest() {
     let (hot, cold) = (w.hot.unwrap(), w.cold.unwrap());
     let d = Daemon::start("guest-damon-migrate");
     let s = Scratch::new("guest-damon-migrate");
-    d.add(&s.conf("d.conf", &conf(w.pid, "migrate_cold\ntarget_nid=1\n")))
-        .expect(0);
+    // Idle for 3 s, not 1: under emulation a round over the hot region can be slow
+    // enough for DAMON's page samples to miss it for a second, and a hot page moved by
+    // mistake stays moved (nothing promotes it back here).
+    let migrate = conf(w.pid, "migrate_cold\ntarget_nid=1\n").replace("min_age=10", "min_age=30");
+    d.add(&s.conf("d.conf", &migrate)).expect(0);
     d.run(&["project", "start", "-n", "d"]).expect(0);
     let pid = w.pid;
     let moved = || numa_maps::vma(pid, cold.start).bytes_on(1) >= cold.len() * 9 / 10;

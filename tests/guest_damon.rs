@@ -49,6 +49,26 @@ fn conf_named(p: &str, pid: i32, action: &str) -> String {
     )
 }
 
+/// Each task's DAMON target figures in project `p`, by task name: (regions, bytes),
+/// once a cycle has counted them.
+fn target_regions(d: &Daemon, p: &str) -> Vec<(String, Option<(u64, u64)>)> {
+    let out = d
+        .run(&["project", "show", "--json", "-n", p])
+        .expect(0)
+        .stdout;
+    let v = common::parse_json(&out);
+    let tasks = v["projects"][0]["engines"][0]["tasks"].as_array().unwrap();
+    tasks
+        .iter()
+        .map(|t| {
+            let d = &t["damon"];
+            let n = d["target_regions"].as_u64();
+            let b = d["target_bytes"].as_u64();
+            (t["name"].as_str().unwrap().to_string(), n.zip(b))
+        })
+        .collect()
+}
+
 fn wait(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let t0 = Instant::now();
     while t0.elapsed() < limit {
@@ -112,6 +132,23 @@ fn damon_pageout_swaps_cold_keeps_hot_in_guest() {
         "{show}"
     );
     assert!(show.contains("action pageout"), "{show}");
+    // Each task's own target: its regions within DAMON's limits, covering at least the
+    // workload's mappings.
+    let mut counted = Vec::new();
+    wait(Duration::from_secs(30), || {
+        counted = target_regions(&d, "d");
+        counted.iter().all(|(_, f)| f.is_some())
+    });
+    println!("targets: {counted:?}");
+    let mib = 1 << 20;
+    for (name, size) in [("w", 80 * mib), ("w2", 36 * mib)] {
+        let Some((_, Some((n, bytes)))) = counted.iter().find(|(t, _)| t == name) else {
+            panic!("task {name} has no target figures: {counted:?}");
+        };
+        assert!((1..=1000).contains(n), "task {name}: {n} regions");
+        assert!(*bytes >= size, "task {name}: its target has {bytes} bytes");
+    }
+    assert!(show.contains("target: "), "{show}");
     assert!(!no_kdamond_on(), "no kdamond runs while the project does");
     d.run(&["project", "stop", "-n", "d"]).expect(0);
     assert!(no_kdamond_on(), "project stop left a kdamond on");
@@ -271,6 +308,23 @@ fn damon_paddr_pages_out_only_the_tasks_cgroup_in_guest() {
     d.run(&["project", "start", "-n", "d"]).expect(0);
     let pid = w.pid;
     wait(Duration::from_secs(240), || share(pid, cold) <= 0.10);
+    // The one physical-memory target: its regions span the guest's RAM.
+    let mut counted = Vec::new();
+    wait(Duration::from_secs(30), || {
+        counted = target_regions(&d, "d");
+        counted.iter().all(|(_, f)| f.is_some())
+    });
+    println!("targets: {counted:?}");
+    match counted.as_slice() {
+        [(_, Some((n, bytes)))] => {
+            assert!((1..=1000).contains(n), "{n} regions");
+            assert!(
+                *bytes >= 512 << 20,
+                "physical memory target of {bytes} bytes"
+            );
+        }
+        other => panic!("one task with target figures expected: {other:?}"),
+    }
     let show = d
         .run(&["project", "show", "-v", "-n", "d"])
         .expect(0)

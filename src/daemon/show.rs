@@ -127,6 +127,9 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
             d.action, d.tried_regions, d.tried_bytes, d.applied_regions, d.applied_bytes, d.quota_exceeds,
             d.effective_quota.map_or(String::new(), |q| format!(", effective quota {q} bytes"))
         );
+        if let (Some(n), Some(bytes)) = (d.target_regions, d.target_bytes) {
+            let _ = writeln!(out, "{INDENT}target: {n} regions ({bytes} bytes)");
+        }
     } else if let (Some(b), Some(t)) = (&s.backend, &s.last.tiering) {
         let _ = writeln!(
             out,
@@ -261,7 +264,9 @@ fn task_json(o: &mut json::Object, t: &TaskSlot) {
                 .field("applied_regions", d.applied_regions)
                 .field("applied_bytes", d.applied_bytes)
                 .field("quota_exceeds", d.quota_exceeds)
-                .field("effective_quota_bytes", d.effective_quota);
+                .field("effective_quota_bytes", d.effective_quota)
+                .field("target_regions", d.target_regions)
+                .field("target_bytes", d.target_bytes);
         });
     }
     if matches!(t.conf.params, TaskParams::Psi(_)) {

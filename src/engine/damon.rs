@@ -10,6 +10,7 @@
 //! set up again for the new set; otherwise the scheme's statistics are read into every
 //! task's status.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use super::targets;
@@ -30,6 +31,9 @@ pub struct Damon {
     conf: DamonConf,
     /// The address space monitored, decided at project start.
     mode: Mutex<Option<Mode>>,
+    /// Whether this kernel's DAMON has `target` filters, learned at project start:
+    /// then each target's regions are counted (see [`Setup::count_targets`]).
+    count_targets: AtomicBool,
     running: Mutex<Running>,
 }
 
@@ -65,6 +69,7 @@ impl Damon {
         Damon {
             conf,
             mode: Mutex::new(None),
+            count_targets: AtomicBool::new(false),
             running: Mutex::new(Running::default()),
         }
     }
@@ -321,6 +326,8 @@ impl Engine for Damon {
             iomem::system_ram()?;
         }
         *lock(&self.mode) = Some(mode);
+        self.count_targets
+            .store(offers.has("filter_target"), Ordering::Relaxed);
         Ok(())
     }
 
@@ -376,9 +383,16 @@ impl Engine for Damon {
         };
         let mode = lock(&self.mode).unwrap_or(Mode::Vaddr);
         let mut watch = Watch::default();
+        // Each task's DAMON target: its own in vaddr mode, the one physical-memory
+        // target in paddr mode.
+        let mut target_of = Vec::with_capacity(runs.len());
         let mut results: Vec<Result<()>> = runs
             .iter()
             .map(|run| {
+                target_of.push(match mode {
+                    Mode::Vaddr => watch.pids.len(),
+                    Mode::Paddr => 0,
+                });
                 run.resolve(false)
                     .and_then(|held| watch.add(mode, held[0].pid()))
             })
@@ -397,19 +411,20 @@ impl Engine for Damon {
         }
         let same = st.watched == watch.key(mode) && st.monitor.as_ref().is_some_and(Monitor::is_on);
         let figures = match st.monitor.as_mut() {
-            Some(m) if same => m.scheme_stats(),
+            Some(m) if same => m.scheme_stats().and_then(|s| Ok((s, m.target_regions()?))),
             _ => self
                 .set_up(&runs[0].project.name, mode, scan, watch, &mut st)
-                .map(|()| SchemeStats::default()),
+                .map(|()| (SchemeStats::default(), Vec::new())),
         };
         let kdamond_pid = st.monitor.as_ref().and_then(Monitor::kdamond_pid);
         drop(st);
-        for (run, r) in runs.iter().zip(results.iter_mut()) {
+        for ((run, r), target) in runs.iter().zip(results.iter_mut()).zip(target_of) {
             if r.is_err() {
                 continue;
             }
             match &figures {
-                Ok(s) => {
+                Ok((s, regions)) => {
+                    let regions = regions.get(target);
                     let mut status = run.status();
                     status.backend = Some(backend.clone());
                     status.end_cycle(CycleStats {
@@ -422,6 +437,8 @@ impl Engine for Damon {
                             applied_bytes: s.sz_applied,
                             quota_exceeds: s.qt_exceeds,
                             effective_quota: s.effective_quota,
+                            target_regions: regions.map(|t| t.count),
+                            target_bytes: regions.map(|t| t.bytes),
                         }),
                         ..CycleStats::default()
                     });
@@ -478,6 +495,7 @@ impl Damon {
             attrs: attrs(scan),
             targets: &targets,
             scheme: self.scheme(&memcgs),
+            count_targets: self.count_targets.load(Ordering::Relaxed),
         })?;
         let watched = watch.key(mode);
         crate::log_info!(

@@ -82,6 +82,12 @@ pub struct DamonFigures {
     pub quota_exceeds: u64,
     /// The quota the kernel applies now, bytes, where it says.
     pub effective_quota: Option<u64>,
+    /// How many regions DAMON splits this task's target into (its process's address
+    /// space, or physical memory in paddr mode), where the kernel can tell (`target`
+    /// filters, Linux 6.6+) and a cycle has read them.
+    pub target_regions: Option<u64>,
+    /// The bytes of those regions.
+    pub target_bytes: Option<u64>,
 }
 
 /// One tiering cycle of one task, in bytes: where its memory was when scanned and what

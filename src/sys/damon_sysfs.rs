@@ -96,8 +96,12 @@ pub struct Setup<'a> {
     pub attrs: Attrs,
     /// What is monitored.
     pub targets: &'a [Target<'a>],
-    /// The one scheme.
+    /// The scheme.
     pub scheme: Scheme<'a>,
+    /// Also count each target's regions: one more `stat` scheme per target, limited to
+    /// it by a `target` filter (Linux 6.6+), whose tried regions are that target's
+    /// regions ([`Monitor::target_regions`]).
+    pub count_targets: bool,
 }
 
 /// A scheme's statistics, as the kernel counts them since the kdamond started.
@@ -158,7 +162,7 @@ pub struct Offers {
     pub operations: String,
     /// The parts of a scheme and context that exist, by name: `quotas`, `quota_goals`,
     /// `quota_goal_nid`, `watermarks`, `filters`, `filter_allow`, `filter_young`,
-    /// `intervals_goal`, `target_nid`, `effective_quota`.
+    /// `intervals_goal`, `target_nid`, `effective_quota`, `filter_target`.
     pub parts: Vec<&'static str>,
     /// Whether the goal metric asked about was accepted.
     pub goal_metric_ok: bool,
@@ -229,6 +233,9 @@ fn probe_context(contexts: &Path, goal_metric: Option<&str>) -> Result<Offers> {
         check("filter_allow", s.join("filters/0/allow"));
         if write(&s.join("filters/0/type"), "young").is_ok() {
             parts.push("filter_young");
+        }
+        if write(&s.join("filters/0/type"), "target").is_ok() {
+            parts.push("filter_target");
         }
     }
     Ok(Offers {
@@ -352,6 +359,84 @@ pub fn remove_kdamonds() {
 pub struct Monitor {
     kdamond: PathBuf,
     active: bool,
+    /// How many per-target counting schemes follow the scheme (see
+    /// [`Setup::count_targets`]).
+    counters: usize,
+}
+
+/// One target's regions, as its counting scheme last saw them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TargetRegions {
+    /// How many regions DAMON splits the target into now.
+    pub count: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Scheme `s`'s access pattern: the size, access and age ranges of `sc`, each max
+/// before min (the kernel checks min <= max when the kdamond starts).
+fn write_access_pattern(s: &Path, sc: &Scheme) -> Result<()> {
+    let p = s.join("access_pattern");
+    for (dir, (min, max)) in [
+        ("sz", sc.size),
+        ("nr_accesses", sc.accesses),
+        ("age", sc.age),
+    ] {
+        write(&p.join(dir).join("max"), &max.to_string())?;
+        write(&p.join(dir).join("min"), &min.to_string())?;
+    }
+    Ok(())
+}
+
+/// The regions listed in a scheme's `tried_regions` directory `dir`, into `out`
+/// (cleared first), in the directory's order.
+fn read_tried_regions(dir: &Path, out: &mut Vec<Region>) -> Result<()> {
+    out.clear();
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::file(dir.display(), e))?;
+    for ent in rd {
+        let ent = ent.map_err(|e| Error::file(dir.display(), e))?;
+        let numbered = ent
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.parse::<u64>().is_ok());
+        if !numbered {
+            continue;
+        }
+        let r = ent.path();
+        out.push(Region {
+            start: read_u64(&r.join("start"))?,
+            end: read_u64(&r.join("end"))?,
+            nr_accesses: read_u64(&r.join("nr_accesses"))?,
+            age: read_u64(&r.join("age"))?,
+        });
+    }
+    Ok(())
+}
+
+/// Scheme `s` as a `stat` scheme over every region of target `target` only (a `target`
+/// filter rejecting the others).
+fn write_target_counter(s: &Path, target: usize) -> Result<()> {
+    let sc = Scheme::STAT_ALL;
+    write(&s.join("action"), sc.action)?;
+    write_access_pattern(s, &sc)?;
+    let f = s.join("filters");
+    write(&f.join("nr_filters"), "1")?;
+    let f0 = f.join("0");
+    write(&f0.join("type"), "target")
+        .map_err(|e| e.context("this kernel's DAMON has no target filters (Linux 6.6+)"))?;
+    // `damon_target_idx` (the kernel's name since Linux 6.6; its docs say `target_idx`).
+    let idx = ["damon_target_idx", "target_idx"]
+        .map(|n| f0.join(n))
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| f0.join("damon_target_idx"));
+    write(&idx, &target.to_string())?;
+    // Reject what is not the target's.
+    write(&f0.join("matching"), "N")?;
+    if f0.join("allow").exists() {
+        write(&f0.join("allow"), "N")?;
+    }
+    Ok(())
 }
 
 fn write(path: &Path, value: &str) -> Result<()> {
@@ -426,6 +511,7 @@ impl Monitor {
                 regions,
             }],
             scheme: Scheme::STAT_ALL,
+            count_targets: false,
         })
     }
 
@@ -438,6 +524,7 @@ impl Monitor {
         let mut m = Monitor {
             kdamond: kdamonds.join("0"),
             active: true,
+            counters: 0,
         };
         if let Err(e) = m.configure(setup) {
             m.stop();
@@ -506,7 +593,16 @@ impl Monitor {
                 write(&r.join(format!("{i}/end")), &range.end.to_string())?;
             }
         }
-        write(&c.join("schemes/nr_schemes"), "1")?;
+        let counters = if setup.count_targets {
+            setup.targets.len()
+        } else {
+            0
+        };
+        write(&c.join("schemes/nr_schemes"), &(1 + counters).to_string())?;
+        for ti in 0..counters {
+            write_target_counter(&c.join(format!("schemes/{}", 1 + ti)), ti)?;
+        }
+        self.counters = counters;
         let s = c.join("schemes/0");
         let sc = &setup.scheme;
         write(&s.join("action"), sc.action)
@@ -520,15 +616,7 @@ impl Monitor {
         if let Some(t) = sc.tuning {
             write_tuning(&s, &at, t)?;
         }
-        let p = s.join("access_pattern");
-        for (dir, (min, max)) in [
-            ("sz", sc.size),
-            ("nr_accesses", sc.accesses),
-            ("age", sc.age),
-        ] {
-            write(&p.join(dir).join("max"), &max.to_string())?;
-            write(&p.join(dir).join("min"), &min.to_string())?;
-        }
+        write_access_pattern(&s, sc)?;
         // A target that exited makes this fail too; the scan loop tells the two apart by
         // the process's pidfd.
         write(&k.join("state"), "on").map_err(|e| e.context("starting the kdamond"))
@@ -547,28 +635,33 @@ impl Monitor {
             ));
         }
         write(&self.kdamond.join("state"), "update_schemes_tried_regions")?;
-        let dir = self.kdamond.join("contexts/0/schemes/0/tried_regions");
-        let rd = std::fs::read_dir(&dir).map_err(|e| Error::file(dir.display(), e))?;
-        for ent in rd {
-            let ent = ent.map_err(|e| Error::file(dir.display(), e))?;
-            if ent
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u64>().ok())
-                .is_none()
-            {
-                continue;
-            }
-            let r = ent.path();
-            out.push(Region {
-                start: read_u64(&r.join("start"))?,
-                end: read_u64(&r.join("end"))?,
-                nr_accesses: read_u64(&r.join("nr_accesses"))?,
-                age: read_u64(&r.join("age"))?,
-            });
-        }
+        read_tried_regions(
+            &self.kdamond.join("contexts/0/schemes/0/tried_regions"),
+            out,
+        )?;
         out.sort_unstable_by_key(|r| r.start);
         Ok(())
+    }
+
+    /// Each target's regions, in target order, refreshed now
+    /// (`update_schemes_tried_regions`, which waits for the kdamond's next aggregation);
+    /// empty when the monitor was not set up to count them.
+    pub fn target_regions(&mut self) -> Result<Vec<TargetRegions>> {
+        if self.counters == 0 {
+            return Ok(Vec::new());
+        }
+        write(&self.kdamond.join("state"), "update_schemes_tried_regions")?;
+        let schemes = self.kdamond.join("contexts/0/schemes");
+        let mut regions = Vec::new();
+        (1..=self.counters)
+            .map(|i| {
+                read_tried_regions(&schemes.join(format!("{i}/tried_regions")), &mut regions)?;
+                Ok(TargetRegions {
+                    count: regions.len() as u64,
+                    bytes: regions.iter().map(|r| r.end.saturating_sub(r.start)).sum(),
+                })
+            })
+            .collect()
     }
 
     /// The kdamond's thread, while it runs.

@@ -8,6 +8,7 @@ use crate::daemon::handler::Daemon;
 use crate::log::{self, Level};
 use crate::rpc::server;
 use crate::sys::fork::{fork, Forked};
+use crate::sys::replace_file;
 
 const USAGE: &str = "
 usage of etmemd:
@@ -236,42 +237,12 @@ fn check_pid_file(path: &str) -> Result<(), String> {
 /// A symbolic link at `path` is refused; a hard link to another file, or a symbolic link
 /// planted after that check, is replaced by the rename, never written through.
 fn write_pid_file(path: &str, pid: i32) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
     check_pid_file(path)?;
-    let target = std::path::Path::new(path);
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
-    let base = target
-        .file_name()
-        .ok_or_else(|| format!("{path} does not name a file"))?
-        .to_string_lossy();
-    for attempt in 0..16 {
-        let tmp = dir.join(format!(".{base}.{}.{attempt}.tmp", std::process::id()));
-        let mut f = match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(format!("{}: {e}", tmp.display())),
-        };
-        let done = f
-            .write_all(pid.to_string().as_bytes())
-            .and_then(|()| f.sync_all())
-            .and_then(|()| std::fs::rename(&tmp, target));
-        return done.map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("{path}: {e}")
-        });
-    }
-    Err(format!(
-        "{path}: no temporary file could be created beside it"
-    ))
+    replace_file::replace(
+        std::path::Path::new(path),
+        pid.to_string().as_bytes(),
+        0o600,
+    )
 }
 
 /// At exit, remove the pid file if it is still ours: a regular file holding our pid

@@ -26,6 +26,7 @@ pub mod parent_death;
 pub mod pidfd;
 pub mod process;
 pub mod process_madvise;
+pub mod replace_file;
 pub mod smaps;
 pub mod swap_pages_ioctl;
 pub mod syslog;

@@ -5,6 +5,7 @@ pub mod client;
 pub mod demo;
 pub mod etmemd;
 pub mod getopt;
+pub mod heatmap;
 pub mod oneshot;
 pub mod scan;
 pub mod scan_text;

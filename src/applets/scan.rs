@@ -3,12 +3,16 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::path::Path;
+
 use super::getopt::{self, Opt};
+use super::heatmap::Heatmap;
 use super::oneshot::{self, describe, ScanOptions, Target};
 use super::scan_text::{self, mapping};
 use crate::engine::cold::{self, Watch};
 use crate::error::{Error, Result};
 use crate::json;
+use crate::sys::replace_file;
 use crate::track::{Summary, VmaCounts};
 use crate::types::{help_list, Family, Pid, ScanBackend};
 
@@ -22,6 +26,7 @@ const OPTS: &[Opt] = &[
     Opt::flag("children", Some('c')),
     Opt::flag("pages", None),
     Opt::flag("json", None),
+    Opt::value("heatmap", None),
     Opt::flag("all", Some('a')),
     Opt::flag("demo", None),
     Opt::flag("help", Some('h')),
@@ -51,6 +56,9 @@ how much of it is hot, warm and cold.
       --pages          also list the resident page ranges with their counts (adjacent
                        pages of one size with equal counts are merged)
       --json           print one JSON object instead of text
+      --heatmap FILE   also draw the access heat over time as an SVG picture in FILE:
+                       address down (each VMA labelled), one column per scan, colour =
+                       the mean count a region's resident pages gained in that scan
   -h, --help           this text
 
 Counts: each scan adds +1 to a page that was accessed since the previous one and +3 to
@@ -82,6 +90,7 @@ struct Args {
     scan: ScanOptions,
     pages: bool,
     json: bool,
+    heatmap: Option<String>,
     all: bool,
     demo: bool,
 }
@@ -169,6 +178,10 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
         scan,
         pages: getopt::has(&items, "pages"),
         json: getopt::has(&items, "json"),
+        heatmap: match getopt::last(&items, "heatmap") {
+            Some("") => return Err("--heatmap: give the SVG file to write".into()),
+            other => other.map(str::to_string),
+        },
         all: getopt::has(&items, "all"),
         demo,
     }))
@@ -185,10 +198,31 @@ fn run(a: &Args, stop: &AtomicBool) -> Result<Vec<Scanned>> {
     let watch = if a.all { Watch::All } else { Watch::Anon };
     let spec = a.scan.spec(watch);
     let mut out = Vec::new();
+    let mut heat = Heatmap::new(spec.interval.as_secs_f64());
+    if let Some(file) = &a.heatmap {
+        // Before the scan, not after it: a long scan should not end in "cannot write".
+        let dir = match Path::new(file).parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(Error::invalid(format!(
+                "--heatmap {file}: {} is not a directory",
+                dir.display()
+            )));
+        }
+    }
     for held in oneshot::processes(&a.target, a.children)? {
         let pid = held.pid();
         let one = oneshot::open_user_process(&held, "scan").and_then(|(target, comm)| {
-            let scan = cold::scan(target, &spec, &|| stop.load(Ordering::Relaxed))?;
+            heat.start_process(pid, &comm);
+            let stopped = || stop.load(Ordering::Relaxed);
+            let scan = if a.heatmap.is_some() {
+                cold::scan_observed(target, &spec, &stopped, &mut |c| heat.observe(c))?
+            } else {
+                cold::scan(target, &spec, &stopped)?
+            };
+            heat.name_backend(scan.backend.name());
             Ok(Scanned {
                 pid,
                 comm,
@@ -204,6 +238,10 @@ fn run(a: &Args, stop: &AtomicBool) -> Result<Vec<Scanned>> {
             };
             Error { msg, ..e }
         })?);
+    }
+    if let Some(file) = &a.heatmap {
+        replace_file::replace(Path::new(file), heat.svg().as_bytes(), 0o644)
+            .map_err(|e| Error::invalid(format!("writing the heat map: {e}")))?;
     }
     Ok(out)
 }

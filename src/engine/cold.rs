@@ -81,6 +81,16 @@ impl Scanned {
 /// tracker's kernel state whatever happens. A process that exits meanwhile fails with
 /// kind `Gone`; a `stop` fails with kind `Gone` too, saying the scan was interrupted.
 pub fn scan(target: &Pidfd, spec: &ScanSpec, stop: &dyn Fn() -> bool) -> Result<Scanned> {
+    scan_observed(target, spec, stop, &mut |_| {})
+}
+
+/// [`scan`], handing the counts to `after_pass` after each pass.
+pub fn scan_observed(
+    target: &Pidfd,
+    spec: &ScanSpec,
+    stop: &dyn Fn() -> bool,
+    after_pass: &mut dyn FnMut(&[VmaCounts]),
+) -> Result<Scanned> {
     let only_marked = matches!(spec.watch, Watch::Swappable { only_marked: true });
     // swap_flag: openEuler's kernel scans only the VMAs marked with MADV_SWAPFLAG when
     // asked (VMA_SCAN_FLAG); with other backends we keep only the marked VMAs ourselves.
@@ -89,7 +99,7 @@ pub fn scan(target: &Pidfd, spec: &ScanSpec, stop: &dyn Fn() -> bool) -> Result<
     let by_name = only_marked && tracker.backend() != ScanBackend::IdlePages;
     let maps = read_maps(target.pid()).map_err(|e| exited_if_missing(target, e))?;
     let vmas = watched(&maps, spec.watch, by_name);
-    scan_with(tracker, target, spec, &vmas, stop)
+    scan_with(tracker, target, spec, &vmas, stop, after_pass)
 }
 
 /// Scan the VMAs `vmas` of the process `target` holds (an engine that picks its VMAs
@@ -101,7 +111,7 @@ pub fn scan_vmas(
     stop: &dyn Fn() -> bool,
 ) -> Result<Scanned> {
     let tracker = track::open_with_flags(spec.backend, target, 0)?;
-    scan_with(tracker, target, spec, vmas, stop)
+    scan_with(tracker, target, spec, vmas, stop, &mut |_| {})
 }
 
 fn scan_with(
@@ -110,8 +120,18 @@ fn scan_with(
     spec: &ScanSpec,
     vmas: &[Vma],
     stop: &dyn Fn() -> bool,
+    after_pass: &mut dyn FnMut(&[VmaCounts]),
 ) -> Result<Scanned> {
-    let res = track::scan(&mut *tracker, target, vmas, spec.loops, spec.interval, stop);
+    let (loops, interval) = (spec.loops, spec.interval);
+    let res = track::scan::scan_observed(
+        &mut *tracker,
+        target,
+        vmas,
+        loops,
+        interval,
+        stop,
+        after_pass,
+    );
     tracker.finish();
     res?;
     Ok(Scanned {

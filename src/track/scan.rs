@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Kind, Result};
 use crate::sys::pidfd::Pidfd;
 use crate::sys::process;
-use crate::track::Tracker;
+use crate::track::{Tracker, VmaCounts};
 use crate::types::Vma;
 
 /// How often an interruptible pause checks `stop`.
@@ -24,6 +24,20 @@ pub fn scan(
     interval: Duration,
     stop: &dyn Fn() -> bool,
 ) -> Result<()> {
+    scan_observed(tr, target, vmas, loops, interval, stop, &mut |_| {})
+}
+
+/// [`scan`], handing the counts to `after_pass` after each pass (a heat map over time
+/// is drawn from them).
+pub fn scan_observed(
+    tr: &mut dyn Tracker,
+    target: &Pidfd,
+    vmas: &[Vma],
+    loops: u32,
+    interval: Duration,
+    stop: &dyn Fn() -> bool,
+    after_pass: &mut dyn FnMut(&[VmaCounts]),
+) -> Result<()> {
     check_target(target)?;
     tr.begin(target, vmas, stop)
         .map_err(|e| gone_or(target, e))?;
@@ -33,6 +47,7 @@ pub fn scan(
         }
         check_target(target)?;
         tr.pass(target, stop).map_err(|e| gone_or(target, e))?;
+        after_pass(tr.counts());
     }
     check_target(target)
 }

@@ -5,24 +5,11 @@
 mod common;
 use common::daemon::{wait_exit, Daemon, Scratch};
 use common::workload::Workload;
-use common::{parse_json, root_or_skip, skip, wait_for};
+use common::{can_swap, parse_json, skip, wait_for};
 
 use etmem::act::resident_bytes;
 use etmem::types::Range;
 use std::time::{Duration, Instant};
-
-/// Root and an active swap device, or skip (a failure under ETMEM_REQUIRE_ALL=1).
-fn can_swap() -> bool {
-    if !root_or_skip("process_madvise(MADV_PAGEOUT) on another process") {
-        return false;
-    }
-    let swaps = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
-    if swaps.lines().count() < 2 {
-        skip("no swap device is active (CI sets up zram: see .ci/run)");
-        return false;
-    }
-    true
-}
 
 fn project(name: &str, extra: &str) -> String {
     format!("[project]\nname={name}\nloop=1\ninterval=1\nsleep=1\n{extra}[engine]\nname=slide\nproject={name}\n")
@@ -51,7 +38,7 @@ fn cycles(d: &Daemon, p: &str) -> u64 {
 
 #[test]
 fn cold_memory_leaves_hot_stays_nothing_is_lost() {
-    if !can_swap() {
+    if !can_swap("process_madvise(MADV_PAGEOUT) on another process") {
         return;
     }
     let mut w = Workload::spawn(&["--hot-mib", "16", "--cold-mib", "64"]);
@@ -140,7 +127,7 @@ fn run_gated(
 
 #[test]
 fn sysmem_threshold_gates_on_available_memory() {
-    if !can_swap() {
+    if !can_swap("process_madvise(MADV_PAGEOUT) on another process") {
         return;
     }
     // Available memory is never below 1% of total on a test machine: nothing moves.
@@ -156,7 +143,7 @@ fn sysmem_threshold_gates_on_available_memory() {
 
 #[test]
 fn swap_threshold_gates_on_resident_memory() {
-    if !can_swap() {
+    if !can_swap("process_madvise(MADV_PAGEOUT) on another process") {
         return;
     }
     let (left, st) = run_gated("swapthr", "", "swap_threshold=1g\n", 3);
@@ -172,7 +159,7 @@ fn swap_threshold_gates_on_resident_memory() {
 
 #[test]
 fn swap_flag_swaps_only_the_named_vma() {
-    if !can_swap() {
+    if !can_swap("process_madvise(MADV_PAGEOUT) on another process") {
         return;
     }
     let w = Workload::spawn(&[
@@ -207,7 +194,7 @@ fn swap_flag_swaps_only_the_named_vma() {
 
 #[test]
 fn type_name_works_on_the_process_and_its_children_with_max_threads() {
-    if !can_swap() {
+    if !can_swap("process_madvise(MADV_PAGEOUT) on another process") {
         return;
     }
     let comm = format!("wln{}", std::process::id() % 1_000_000);
@@ -259,7 +246,7 @@ fn type_name_works_on_the_process_and_its_children_with_max_threads() {
 
 #[test]
 fn a_target_that_exits_mid_cycle_is_an_error_not_the_end() {
-    if !can_swap() {
+    if !can_swap("process_madvise(MADV_PAGEOUT) on another process") {
         return;
     }
     let mut w = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "8"]);
@@ -297,7 +284,7 @@ fn a_target_that_exits_mid_cycle_is_an_error_not_the_end() {
 
 #[test]
 fn project_stop_mid_scan_is_prompt() {
-    if !can_swap() {
+    if !can_swap("process_madvise(MADV_PAGEOUT) on another process") {
         return;
     }
     let w = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "8"]);
@@ -335,7 +322,7 @@ fn project_stop_mid_scan_is_prompt() {
 
 #[test]
 fn two_tasks_never_scan_one_process_at_once() {
-    if !can_swap() {
+    if !can_swap("process_madvise(MADV_PAGEOUT) on another process") {
         return;
     }
     let w = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "8"]);
@@ -375,7 +362,7 @@ fn can_reuse_pids() -> bool {
 
 #[test]
 fn a_type_pid_task_does_not_follow_a_process_that_reuses_the_pid() {
-    if !can_swap() || !can_reuse_pids() {
+    if !can_swap("process_madvise(MADV_PAGEOUT) on another process") || !can_reuse_pids() {
         return;
     }
     let first = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "16"]);
@@ -429,7 +416,7 @@ fn a_type_pid_task_does_not_follow_a_process_that_reuses_the_pid() {
 
 #[test]
 fn a_child_that_exits_mid_cycle_is_not_replaced_by_whoever_takes_its_pid() {
-    if !can_swap() || !can_reuse_pids() {
+    if !can_swap("process_madvise(MADV_PAGEOUT) on another process") || !can_reuse_pids() {
         return;
     }
     let parent = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "8", "--children", "1"]);
@@ -480,7 +467,7 @@ fn a_child_that_exits_mid_cycle_is_not_replaced_by_whoever_takes_its_pid() {
 
 #[test]
 fn show_says_why_the_kernel_kept_what_was_asked() {
-    if !can_swap() {
+    if !can_swap("process_madvise(MADV_PAGEOUT) on another process") {
         return;
     }
     // All of it locked: the kernel refuses to page any of it out.

@@ -10,23 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::workload::Workload;
-use common::{etmem, parse_json, run, skip, texts, wait_for};
+use common::{can_swap, etmem, parse_json, run, texts, wait_for};
 use etmem::act::{resident_bytes, swapped_bytes};
 use etmem::types::Range;
-
-/// True when swapping can be tested here: root, and swap in /proc/swaps.
-fn can_swap() -> bool {
-    if !common::root_or_skip("process_madvise over the workload needs CAP_SYS_NICE") {
-        return false;
-    }
-    let active = std::fs::read_to_string("/proc/swaps")
-        .map(|t| t.lines().count() > 1)
-        .unwrap_or(false);
-    if !active {
-        skip("no active swap device in /proc/swaps");
-    }
-    active
-}
 
 fn vmswap(w: &Workload) -> u64 {
     swapped_bytes(w.pid).expect("VmSwap of the workload")
@@ -83,7 +69,7 @@ fn assert_cold_out_hot_in(w: &Workload, before: u64, what: &str) {
 
 #[test]
 fn a_range_goes_to_swap_and_comes_back_intact() {
-    if !can_swap() {
+    if !can_swap("process_madvise over the workload needs CAP_SYS_NICE") {
         return;
     }
     let mut w = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "64"]);
@@ -107,7 +93,7 @@ fn a_range_goes_to_swap_and_comes_back_intact() {
 
 #[test]
 fn stdin_takes_the_output_of_etmem_scan_pages() {
-    if !can_swap() {
+    if !can_swap("process_madvise over the workload needs CAP_SYS_NICE") {
         return;
     }
     let w = Workload::spawn(&["--hot-mib", "16", "--cold-mib", "64"]);
@@ -137,7 +123,7 @@ fn stdin_takes_the_output_of_etmem_scan_pages() {
 
 #[test]
 fn cold_scans_and_swaps_only_what_is_cold() {
-    if !can_swap() {
+    if !can_swap("process_madvise over the workload needs CAP_SYS_NICE") {
         return;
     }
     let w = Workload::spawn(&["--hot-mib", "16", "--cold-mib", "64"]);
@@ -163,7 +149,7 @@ fn cold_scans_and_swaps_only_what_is_cold() {
 
 #[test]
 fn cold_with_children_swaps_each_process() {
-    if !can_swap() {
+    if !can_swap("process_madvise over the workload needs CAP_SYS_NICE") {
         return;
     }
     let w = Workload::spawn(&["--hot-mib", "4", "--cold-mib", "32", "--children", "2"]);
@@ -262,7 +248,7 @@ fn dry_run_prints_the_ranges_and_moves_nothing() {
 
 #[test]
 fn json_output_parses_back() {
-    if !can_swap() {
+    if !can_swap("process_madvise over the workload needs CAP_SYS_NICE") {
         return;
     }
     let w = Workload::spawn(&["--cold-mib", "8"]);

@@ -79,19 +79,25 @@ pub struct Daemon {
 impl Daemon {
     /// Start `etmemd -l 0 -s <unique>` and wait until its socket answers.
     pub fn start(tag: &str) -> Daemon {
-        Daemon::start_with_stderr(tag, Stdio::null())
+        Daemon::start_with_stderr(tag, Stdio::null(), &[])
+    }
+
+    /// As [`Daemon::start`], with `extra` options after `-s <unique>`.
+    pub fn start_with_args(tag: &str, extra: &[&str]) -> Daemon {
+        Daemon::start_with_stderr(tag, Stdio::null(), extra)
     }
 
     /// As [`Daemon::start`], with the daemon's log (its standard error) going to `log`.
     pub fn start_logging_to(tag: &str, log: &std::path::Path) -> Daemon {
         let f = std::fs::File::create(log).expect("create the daemon's log file");
-        Daemon::start_with_stderr(tag, Stdio::from(f))
+        Daemon::start_with_stderr(tag, Stdio::from(f), &[])
     }
 
-    fn start_with_stderr(tag: &str, stderr: Stdio) -> Daemon {
+    fn start_with_stderr(tag: &str, stderr: Stdio, extra: &[&str]) -> Daemon {
         let socket = unique(tag);
         let child = Command::new(super::etmem())
             .args(["etmemd", "-l", "0", "-s", &socket])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)

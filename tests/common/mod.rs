@@ -54,6 +54,21 @@ pub fn skip(reason: &str) {
     eprintln!("SKIPPED: {reason}");
 }
 
+/// Root (for `why`) and an active swap device, or skip (a failure under
+/// ETMEM_REQUIRE_ALL=1).
+pub fn can_swap(why: &str) -> bool {
+    if !root_or_skip(why) {
+        return false;
+    }
+    let active = std::fs::read_to_string("/proc/swaps")
+        .map(|t| t.lines().count() > 1)
+        .unwrap_or(false);
+    if !active {
+        skip("no swap device is active (CI sets up zram: see .ci/run)");
+    }
+    active
+}
+
 /// True when running as root; otherwise skips with a reason.
 pub fn require_root() -> bool {
     root_or_skip("this test")

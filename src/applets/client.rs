@@ -53,6 +53,7 @@ Options:
     -s|--socket <socket_name> Socket name to connect
     -v|--verbose              show: also each task's processes, cycles and errors
        --json                 show: everything as one JSON object
+       --prometheus           show: the metrics in Prometheus' text format
 
 Notes:
     1. Project name and socket name must be given when execute add or del option.
@@ -160,6 +161,7 @@ const ALL_OPTS: &[Opt] = &[
     Opt::value("task_name", Some('t')),
     Opt::flag("verbose", Some('v')),
     Opt::flag("json", None),
+    Opt::flag("prometheus", None),
 ];
 
 /// Parse the options of one object; no stray words allowed.
@@ -247,7 +249,11 @@ fn project(command: &str, args: &[String]) -> Result<Request, String> {
         Opt::value("socket", Some('s')),
     ];
     if cmd == Cmd::ProjectShow {
-        opts.extend([Opt::flag("verbose", Some('v')), Opt::flag("json", None)]);
+        opts.extend([
+            Opt::flag("verbose", Some('v')),
+            Opt::flag("json", None),
+            Opt::flag("prometheus", None),
+        ]);
     }
     let items = options(args, &opts)?;
     socket(&items)?;
@@ -261,11 +267,14 @@ fn project(command: &str, args: &[String]) -> Result<Request, String> {
     if name.as_deref() == Some("") {
         return Err("project name (-n) must not be empty".into());
     }
-    let view = match (getopt::has(&items, "verbose"), getopt::has(&items, "json")) {
-        (true, true) => return Err("--verbose and --json cannot be combined".into()),
-        (true, false) => Some("verbose".to_string()),
-        (false, true) => Some("json".to_string()),
-        (false, false) => None,
+    let views: Vec<&str> = ["verbose", "json", "prometheus"]
+        .into_iter()
+        .filter(|v| getopt::has(&items, v))
+        .collect();
+    let view = match views[..] {
+        [] => None,
+        [one] => Some(one.to_string()),
+        _ => return Err(format!("--{} cannot be combined", views.join(" and --"))),
     };
     Ok(Request {
         proj_name: name,

@@ -5,6 +5,7 @@ use std::os::unix::net::UnixStream;
 
 use super::getopt::{self, Opt};
 use crate::daemon::handler::Daemon;
+use crate::daemon::metrics_file::MetricsFile;
 use crate::log::{self, Level};
 use crate::rpc::server;
 use crate::sys::fork::{fork, Forked};
@@ -20,6 +21,9 @@ options:
     -m|--mode-systemctl         mode used to start(systemctl)
     -h|--help                   Show this message
        --pid-file <path>        Pid file written in -m mode (default /run/etmemd.pid)
+       --metrics-file <path>    Keep the metrics (Prometheus text format) in this file,
+                                rewritten after every cycle (node_exporter's textfile
+                                collector reads *.prom files)
 
 Log levels: 0 debug, 1 info, 2 warning, 3 error (default 3). Messages go to syslog
 (ident etmemd) and, unless -m is given, to stderr too. The socket is an abstract unix
@@ -41,6 +45,7 @@ const OPTS: &[Opt] = &[
     // Upstream's loop breaks at the first -h, so nothing after it is parsed (`-help`).
     Opt::flag("help", Some('h')).stops(),
     Opt::value("pid-file", None),
+    Opt::value("metrics-file", None),
 ];
 
 struct Args {
@@ -48,6 +53,7 @@ struct Args {
     socket: String,
     systemctl: bool,
     pid_file: String,
+    metrics_file: Option<std::path::PathBuf>,
 }
 
 fn usage_error(msg: &str) -> i32 {
@@ -96,7 +102,32 @@ fn parse(args: &[String]) -> Result<Option<Args>, i32> {
         pid_file: getopt::last(&items, "pid-file")
             .unwrap_or("/run/etmemd.pid")
             .to_string(),
+        metrics_file: match getopt::last(&items, "metrics-file") {
+            None => None,
+            Some(p) => Some(check_metrics_file(p).map_err(|e| usage_error(&e))?),
+        },
     }))
+}
+
+/// The `--metrics-file` path: an absolute or relative file name in a directory that
+/// exists (checked at start, so a typo is a usage error, not a warning every cycle).
+fn check_metrics_file(path: &str) -> Result<std::path::PathBuf, String> {
+    let p = std::path::Path::new(path);
+    if path.is_empty() || p.file_name().is_none() {
+        return Err(format!("--metrics-file {path:?} does not name a file"));
+    }
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!(
+            "--metrics-file {path}: {} is not a directory",
+            dir.display()
+        ));
+    }
+    // Relative to where etmemd was started, whatever directory it is in later.
+    std::path::absolute(p).map_err(|e| format!("--metrics-file {path}: {e}"))
 }
 
 /// The first option given a second time, which `parse` refuses for every option: a
@@ -159,6 +190,7 @@ pub fn main(args: &[String]) -> i32 {
         crate::log_warn!("{what}");
     }
     let mut daemon = Daemon::new(crate::sys::euid());
+    daemon.metrics = args.metrics_file.clone().map(MetricsFile::new);
     let code = match server::serve(listener, daemon.uid, &mut daemon) {
         Ok(_) => 0,
         Err(e) => {

@@ -1,6 +1,9 @@
 //! Requests to actions: what each command code does to the registry (spec §1.4, §5),
 //! and the one place where a failure's kind becomes upstream's reply code.
 
+use std::sync::Arc;
+
+use super::metrics_file::MetricsFile;
 use super::registry::Registry;
 use super::show::{self, View};
 use crate::config;
@@ -16,6 +19,8 @@ pub struct Daemon {
     pub registry: Registry,
     /// Besides root, the uid whose config files we accept (our own).
     pub uid: u32,
+    /// `--metrics-file`: rewritten at start and after every cycle.
+    pub metrics: Option<MetricsFile>,
 }
 
 impl Daemon {
@@ -24,6 +29,7 @@ impl Daemon {
         Daemon {
             registry: Registry::default(),
             uid,
+            metrics: None,
         }
     }
 
@@ -141,7 +147,28 @@ fn reply(cmd: Cmd, r: Result<String>) -> Reply {
 
 impl Handler for Daemon {
     fn handle(&mut self, req: &Request) -> Reply {
-        contain_panic(|| self.dispatch(req))
+        let reply = contain_panic(|| self.dispatch(req));
+        // Objects added, deleted, started or stopped: the metrics say so at once.
+        if !matches!(
+            Cmd::from_code(req.cmd),
+            Some(Cmd::ProjectShow | Cmd::Engine)
+        ) {
+            self.woken();
+        }
+        reply
+    }
+
+    fn attach_waker(&mut self, wake: Arc<dyn Fn() + Send + Sync>) {
+        if self.metrics.is_some() {
+            self.registry.cycle_ended = Some(wake);
+            self.woken();
+        }
+    }
+
+    fn woken(&mut self) {
+        if let Some(m) = &mut self.metrics {
+            m.write(&self.registry);
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //! scheduler thread per started project.
 
 pub mod handler;
+pub mod metrics_file;
+pub mod prometheus;
 pub mod registry;
 pub mod scheduler;
 pub mod show;

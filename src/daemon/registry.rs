@@ -5,7 +5,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use super::scheduler::{Runner, Work};
+use super::scheduler::{CycleEnded, Runner, Work};
 use crate::config::{self, ConfigFile, EngineConf, ProjectConf, TaskConf};
 use crate::engine::stop::Stop;
 use crate::engine::task_status::TaskStatus;
@@ -92,6 +92,8 @@ impl Project {
 pub struct Registry {
     /// Every project added and not yet deleted, newest first as upstream lists them.
     pub projects: Vec<Project>,
+    /// Handed to every project started from now on, called after each of its cycles.
+    pub cycle_ended: Option<CycleEnded>,
 }
 
 impl Registry {
@@ -420,6 +422,7 @@ impl Registry {
 
     /// `project start`.
     pub fn start(&mut self, name: &str) -> Result<()> {
+        let ended = self.cycle_ended.clone();
         let p = self
             .project_mut(name)
             .ok_or_else(|| refuse(Kind::NotFound, Object::Project, format!("project {name}")))?;
@@ -462,7 +465,7 @@ impl Registry {
             }
         }
         p.sync_work();
-        let runner = Runner::start(p.conf.clone(), p.work.clone()).map_err(|err| {
+        let runner = Runner::start(p.conf.clone(), p.work.clone(), ended).map_err(|err| {
             for e in &p.engines {
                 e.engine.stopped();
             }

@@ -7,7 +7,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::{ProjectConf, ScanConf, TaskConf};
 use crate::engine::stop::Stop;
@@ -30,6 +30,9 @@ pub struct Work {
     pub task_stop: Arc<Stop>,
 }
 
+/// Called after every cycle of every project (the daemon rewrites its metrics file).
+pub type CycleEnded = Arc<dyn Fn() + Send + Sync>;
+
 /// The running scheduler of a started project.
 pub struct Runner {
     stop: Arc<Stop>,
@@ -39,15 +42,17 @@ pub struct Runner {
 impl Runner {
     /// Start the scheduler thread of `project`: it runs the tasks in `work` every cycle
     /// until stopped. Fails only when the thread cannot be created.
+    /// `ended`, if given, is called after each cycle.
     pub fn start(
         project: Arc<ProjectConf>,
         work: Arc<Mutex<Vec<Work>>>,
+        ended: Option<CycleEnded>,
     ) -> std::io::Result<Runner> {
         let stop = Arc::new(Stop::new());
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name(format!("etmemd:{}", project.name))
-            .spawn(move || run(project, work, flag))?;
+            .spawn(move || run(project, work, flag, ended))?;
         Ok(Runner {
             stop,
             thread: Some(thread),
@@ -85,7 +90,12 @@ pub fn cycle_pause(project: &ProjectConf) -> Duration {
     }
 }
 
-fn run(project: Arc<ProjectConf>, work: Arc<Mutex<Vec<Work>>>, stop: Arc<Stop>) {
+fn run(
+    project: Arc<ProjectConf>,
+    work: Arc<Mutex<Vec<Work>>>,
+    stop: Arc<Stop>,
+    ended: Option<CycleEnded>,
+) {
     crate::log_info!("project {}: started", project.name);
     while !stop.is_set() {
         let items: Vec<Work> = crate::error::lock(&work).clone();
@@ -125,6 +135,9 @@ fn run(project: Arc<ProjectConf>, work: Arc<Mutex<Vec<Work>>>, stop: Arc<Stop>) 
                 panic_message(&*payload)
             );
         }
+        if let Some(f) = &ended {
+            f();
+        }
         if stop.wait(cycle_pause(&project)) {
             break;
         }
@@ -153,6 +166,7 @@ fn groups(items: Vec<Work>) -> Vec<Vec<Work>> {
 /// tasks, not the project and not the daemon: the panic is the cycle's error, and the
 /// next cycle runs as usual.
 fn run_group(engine: &dyn Engine, runs: &[TaskRun]) {
+    let began = Instant::now();
     let ran = catch_unwind(AssertUnwindSafe(|| {
         if engine.joint() {
             engine.run_joint_cycle(runs)
@@ -181,9 +195,10 @@ fn run_group(engine: &dyn Engine, runs: &[TaskRun]) {
             vec![Err(e); runs.len()]
         }
     };
+    let took = began.elapsed();
     for (run, outcome) in runs.iter().zip(outcomes) {
         if !run.should_stop() {
-            run.finish_cycle(outcome);
+            run.finish_cycle(outcome, took);
         }
     }
 }
@@ -244,7 +259,7 @@ mod tests {
         let bad = work(Arc::new(TestEngine { buggy: true }), file.tasks.remove(0));
         let good = work(Arc::new(TestEngine { buggy: false }), file.tasks.remove(0));
         let list = Arc::new(Mutex::new(vec![bad.clone(), good.clone()]));
-        let runner = Runner::start(project, list).unwrap();
+        let runner = Runner::start(project, list, None).unwrap();
         // Cycles go on, for the buggy task and for its neighbour, a second apart.
         let t0 = Instant::now();
         while (status(&bad).cycles < 2 || status(&good).cycles < 2)

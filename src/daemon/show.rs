@@ -21,6 +21,8 @@ pub enum View {
     Verbose,
     /// Everything as one JSON object (`--json`, `eng_cmd json`).
     Json,
+    /// The metrics in Prometheus' text format (`--prometheus`, `eng_cmd prometheus`).
+    Prometheus,
 }
 
 impl View {
@@ -30,6 +32,7 @@ impl View {
             None => Some(View::Table),
             Some("verbose") => Some(View::Verbose),
             Some("json") => Some(View::Json),
+            Some("prometheus") => Some(View::Prometheus),
             Some(_) => None,
         }
     }
@@ -43,6 +46,9 @@ pub fn show(reg: &Registry, name: Option<&str>, view: View) -> String {
     };
     if view == View::Json {
         return show_json(&projects);
+    }
+    if view == View::Prometheus {
+        return super::prometheus::render(reg, name);
     }
     if projects.is_empty() {
         return match name {
@@ -140,8 +146,8 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
         let l = &s.last;
         let _ = writeln!(
             out,
-            "{INDENT}backend: {b}  last cycle: {} workers, scanned {} pages, cold {} pages, swapped {} of {} bytes asked (VmSwap +{})  total swapped: {} bytes",
-            l.workers, l.pages_scanned, l.cold_pages, l.swapped_bytes, l.requested_bytes, l.vmswap_growth, s.swapped_total
+            "{INDENT}backend: {b}  last cycle: {} workers, scanned {} pages, cold {} pages, swapped {} of {} bytes asked (VmSwap +{}), {} pages back from the last swap-out  total swapped: {} bytes",
+            l.workers, l.pages_scanned, l.cold_pages, l.swapped_bytes, l.requested_bytes, l.vmswap_growth, l.refaults, s.swapped_total
         );
     }
     for c in &s.psi {
@@ -237,6 +243,8 @@ fn task_json(o: &mut json::Object, t: &TaskSlot) {
         .field("swapped_bytes", s.last.swapped_bytes)
         .field("vmswap_growth", s.last.vmswap_growth)
         .field("swapped_total", s.swapped_total)
+        .field("refaults", s.last.refaults)
+        .field("refaults_total", s.totals.refaults)
         .field("workers", s.last.workers)
         .field("skipped", &s.last.skipped);
     match &s.last.tiering {
@@ -382,6 +390,8 @@ mod tests {
                 workers: 6,
                 tiering: None,
                 damon: None,
+                moved_to: Vec::new(),
+                refaults: 7,
                 skipped: vec!["x".into(), "y\\".into()],
                 kept: vec![
                     Kept {
@@ -411,7 +421,7 @@ mod tests {
                 r#""pids":[],"cycles":0,"last_cycle_secs_ago":null,"note":null,"#,
                 r#""last_error":"e","backend":null,"pages_scanned":0,"cold_pages":0,"#,
                 r#""requested_bytes":0,"swapped_bytes":0,"vmswap_growth":0,"#,
-                r#""swapped_total":0,"workers":0,"skipped":[],"tiering":null,"kept":[]"#
+                r#""swapped_total":0,"refaults":0,"refaults_total":0,"workers":0,"skipped":[],"tiering":null,"kept":[]"#
             ),
         );
         let a = task(
@@ -422,7 +432,7 @@ mod tests {
                 r#""pids":[12,13],"cycles":3,"last_cycle_secs_ago":0,"note":"n\n","#,
                 r#""last_error":null,"backend":"page_idle+process_madvise","#,
                 r#""pages_scanned":1,"cold_pages":2,"requested_bytes":3,"#,
-                r#""swapped_bytes":4,"vmswap_growth":5,"swapped_total":7,"workers":6,"#,
+                r#""swapped_bytes":4,"vmswap_growth":5,"swapped_total":7,"refaults":7,"refaults_total":0,"workers":6,"#,
                 r#""skipped":["x","y\\"],"tiering":null,"#,
                 r#""kept":[{"reason":"locked \"m\"","bytes":8192,"ranges":2},"#,
                 r#"{"reason":"hugetlb","bytes":4096,"ranges":1}]"#

@@ -13,6 +13,7 @@ pub mod cslide;
 pub mod damon;
 pub mod pending;
 pub mod psi;
+pub mod refaults;
 pub mod slide;
 pub mod stop;
 pub mod swap_gate;

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::cold::{self, ScanSpec, Watch};
+use super::refaults::Refaults;
 use super::targets::Held;
 use super::task_run::TaskRun;
 use super::task_status::CycleStats;
@@ -30,6 +31,8 @@ fn has_swap_pages() -> bool {
 pub struct Slide {
     /// The watermarks are system-wide: push them to the kernel once per engine.
     wmark_pushed: AtomicBool,
+    /// What each process sent out last cycle, to count what came back.
+    refaults: Refaults,
 }
 
 impl Engine for Slide {
@@ -102,6 +105,7 @@ impl Engine for Slide {
                     stats.requested_bytes += d.requested_bytes;
                     stats.swapped_bytes += d.swapped_bytes;
                     stats.vmswap_growth += d.vmswap_growth;
+                    stats.refaults += d.refaults;
                     stats.keep(&d.skipped);
                     backends = Some(d.backends);
                 }
@@ -112,6 +116,7 @@ impl Engine for Slide {
                 Err(e) => errors.push(format!("pid {pid}: {e}")),
             }
         }
+        self.refaults.keep_only(&run.task.name, &held);
         let mut st = run.status();
         st.end_cycle(stats);
         if backends.is_some() {
@@ -138,6 +143,8 @@ struct PidDone {
     requested_bytes: u64,
     swapped_bytes: u64,
     vmswap_growth: u64,
+    /// Pages sent out last cycle that were resident again.
+    refaults: u64,
     backends: String,
     /// The ranges the kernel kept, and why.
     skipped: Vec<(Range, String)>,
@@ -156,6 +163,9 @@ impl Slide {
             return Ok(PidResult::Skipped("another task is scanning it".into()));
         };
         let target = held.check()?;
+        // Before anything else this cycle might fault in: what last cycle's swap-out
+        // sent away that the process has touched since.
+        let refaults = self.refaults.came_back(&run.task.name, held)?;
         let st = process::stat(pid)?;
         if st.is_zombie() {
             return Err(Error::new(
@@ -217,12 +227,14 @@ impl Slide {
         if swapped.backend == SwapBackend::SwapPages {
             self.reclaim_swapcache(run, target)?;
         }
+        self.refaults.sent(&run.task.name, held, plan.ranges)?;
         Ok(PidResult::Done(PidDone {
             pages_scanned: scanned.base_pages(),
             cold_pages: cold_bytes / PageSize::Base.bytes(),
             requested_bytes: swapped.report.requested_bytes,
             swapped_bytes: swapped.report.advised_bytes,
             vmswap_growth: swapped.vmswap_growth(),
+            refaults,
             backends: format!("{}+{}", scanned.backend.name(), swapped.backend.name()),
             skipped: swapped.report.skipped,
         }))

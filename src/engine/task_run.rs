@@ -2,7 +2,7 @@
 //! task's settings, its status to update, and interruptible waits.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::stop::Stop;
 use super::targets::{self, Held};
@@ -82,14 +82,17 @@ impl TaskRun {
         }
     }
 
-    /// Record the end of a cycle and its outcome.
-    pub fn finish_cycle(&self, outcome: Result<(), String>) {
+    /// Record the end of a cycle that took `took`, and its outcome.
+    pub fn finish_cycle(&self, outcome: Result<(), String>, took: Duration) {
         let mut s = self.status();
         s.cycles += 1;
         s.last_cycle = Some(SystemTime::now());
+        s.last_duration = took;
+        s.totals.cycle_time += took;
         match outcome {
             Ok(()) => s.last_error = None,
             Err(e) => {
+                s.totals.errors += 1;
                 s.last_error = Some(e);
             }
         }

@@ -1,7 +1,8 @@
 //! What a task has done so far, as `project show` reports it. Written by the scheduler
 //! thread, read by the request handler; a mutex guards it.
 
-use std::time::SystemTime;
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use crate::types::{Pid, Range};
 
@@ -25,6 +26,10 @@ pub struct TaskStatus {
     /// Bytes that left DRAM for this task since the project started: the sum of each
     /// cycle's [`CycleStats::vmswap_growth`].
     pub swapped_total: u64,
+    /// Everything else summed since the project started (the metrics' counters).
+    pub totals: Totals,
+    /// How long the last cycle took.
+    pub last_duration: Duration,
     /// psi: each cgroup the task's `cg_dir` matched in the last cycle, with its adapted
     /// rate and what was reclaimed from it; carried from cycle to cycle.
     pub psi: Vec<PsiCgroup>,
@@ -32,6 +37,28 @@ pub struct TaskStatus {
     /// A pid names one process: a later process that reuses the pid is refused, not
     /// followed (`type=name` follows a restarted process instead).
     pub first_start_time: Option<u64>,
+}
+
+/// A task's figures summed over its cycles since the project started: what the
+/// Prometheus counters report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    /// Resident base pages scanned.
+    pub pages_scanned: u64,
+    /// Cold pages found.
+    pub cold_pages: u64,
+    /// Bytes asked of the kernel to swap out.
+    pub requested_bytes: u64,
+    /// Bytes the kernel accepted to swap out.
+    pub swapped_bytes: u64,
+    /// Bytes moved, by destination NUMA node.
+    pub moved_to: BTreeMap<u32, u64>,
+    /// Pages swapped out by etmem and found resident again a cycle later.
+    pub refaults: u64,
+    /// Cycles that failed.
+    pub errors: u64,
+    /// Time spent in cycles.
+    pub cycle_time: Duration,
 }
 
 /// One cycle's figures, summed over the task's processes.
@@ -60,6 +87,10 @@ pub struct CycleStats {
     pub tiering: Option<Tiering>,
     /// The damon engine: the project's kdamond and its scheme's figures.
     pub damon: Option<DamonFigures>,
+    /// Bytes moved this cycle, by destination NUMA node.
+    pub moved_to: Vec<(u32, u64)>,
+    /// Pages etmem swapped out in an earlier cycle that were found resident again.
+    pub refaults: u64,
 }
 
 /// The damon engine's kdamond and what its scheme did, as the kernel counts it since the
@@ -186,6 +217,16 @@ impl TaskStatus {
     /// The reasons for kept memory are cut to the [`KEPT_REASONS`] with the most bytes.
     pub fn end_cycle(&mut self, mut stats: CycleStats) {
         self.swapped_total = self.swapped_total.saturating_add(stats.vmswap_growth);
+        let t = &mut self.totals;
+        t.pages_scanned = t.pages_scanned.saturating_add(stats.pages_scanned);
+        t.cold_pages = t.cold_pages.saturating_add(stats.cold_pages);
+        t.requested_bytes = t.requested_bytes.saturating_add(stats.requested_bytes);
+        t.swapped_bytes = t.swapped_bytes.saturating_add(stats.swapped_bytes);
+        t.refaults = t.refaults.saturating_add(stats.refaults);
+        for &(node, bytes) in &stats.moved_to {
+            let n = t.moved_to.entry(node).or_default();
+            *n = n.saturating_add(bytes);
+        }
         stats.kept.sort_by(|a, b| {
             (b.bytes, b.ranges)
                 .cmp(&(a.bytes, a.ranges))

@@ -9,10 +9,11 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::{UnixListener, UnixStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
@@ -35,11 +36,20 @@ const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(1);
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
+/// Another thread asks for [`Handler::woken`] (connections count up from 2).
+const WAKER: Token = Token(usize::MAX);
 
 /// What the server calls for each well-formed, authorised request.
 pub trait Handler {
     /// The reply to `req`; the server sends it and closes the connection.
     fn handle(&mut self, req: &Request) -> Reply;
+
+    /// Before serving: `wake`, callable from any thread, makes the server call
+    /// [`Handler::woken`] on its own thread soon after (several wakes may be merged).
+    fn attach_waker(&mut self, _wake: Arc<dyn Fn() + Send + Sync>) {}
+
+    /// Someone called the waker given to [`Handler::attach_waker`].
+    fn woken(&mut self) {}
 }
 
 /// Bind the abstract socket `name`. A name in use is an error of kind `Exists` that
@@ -181,6 +191,10 @@ pub fn serve(
         .register(&mut signals, SIGNALS, Interest::READABLE)
         .map_err(io_err("epoll"))?;
 
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(io_err("epoll"))?);
+    handler.attach_waker(Arc::new(move || {
+        let _ = waker.wake();
+    }));
     let mut conns: HashMap<Token, Conn> = HashMap::new();
     let mut next = 2usize;
     let mut events = Events::with_capacity(64);
@@ -209,6 +223,7 @@ pub fn serve(
         for ev in events.iter() {
             match ev.token() {
                 LISTENER => accepting = true,
+                WAKER => handler.woken(),
                 SIGNALS => {
                     if let Some(sig) = signals.pending().next() {
                         crate::log_info!("caught signal {sig}, shutting down");

@@ -184,6 +184,22 @@ pub fn proc_error(pid: Pid, path: &str, e: std::io::Error) -> Error {
     }
 }
 
+/// CPU time this process has used, user and system, all threads (getrusage).
+pub fn own_cpu_time() -> std::time::Duration {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `ru` is a valid, writable rusage; RUSAGE_SELF is a valid `who`, so the call
+    // cannot fail, and it fills the whole struct (which zeroed() already initialised).
+    let ru = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr());
+        ru.assume_init()
+    };
+    let tv = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec.max(0) as u64)
+            + std::time::Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

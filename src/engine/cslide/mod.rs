@@ -425,6 +425,8 @@ struct TaskCycle<'a> {
     extents: Vec<TaskExtent>,
     moved_up: u64,
     moved_down: u64,
+    /// Bytes moved, by destination node.
+    moved_to: BTreeMap<u32, u64>,
     not_moved: u64,
     kept: Vec<Kept>,
     failed: Option<Error>,
@@ -457,6 +459,9 @@ impl TaskCycle<'_> {
             }
         };
         let moved = rep.moved.bytes;
+        if moved > 0 {
+            *self.moved_to.entry(node).or_default() += moved;
+        }
         if up {
             self.moved_up += moved;
         } else {
@@ -526,6 +531,7 @@ impl TaskCycle<'_> {
             workers: 1,
             kept: self.kept,
             tiering: Some(tiering),
+            moved_to: self.moved_to.into_iter().collect(),
             ..CycleStats::default()
         });
         match self.failed {
@@ -656,6 +662,7 @@ fn locate<'a>(
         extents,
         moved_up: 0,
         moved_down: 0,
+        moved_to: BTreeMap::new(),
         not_moved: 0,
         kept: Vec::new(),
         failed: None,

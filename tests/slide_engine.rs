@@ -503,3 +503,91 @@ fn show_says_why_the_kernel_kept_what_was_asked() {
         .unwrap_or_else(|| panic!("no `kernel kept` line: {verbose}"));
     assert!(line.contains("locked") && line.contains(" range"), "{line}");
 }
+
+/// `resident_floor` (ours): the process is never swapped below it; with a floor 16 MiB
+/// under its resident size, about half of its 32 MiB of cold memory goes.
+#[test]
+fn resident_floor_is_never_crossed() {
+    if !can_swap("process_madvise(MADV_PAGEOUT) on another process") {
+        return;
+    }
+    let w = Workload::spawn(&["--hot-mib", "8", "--cold-mib", "32"]);
+    let rss = || etmem::sys::process::status_bytes(w.pid, "VmRSS").unwrap();
+    let floor = rss() - (16 << 20);
+    let d = Daemon::start("slide-floor");
+    let s = Scratch::new("slide-floor");
+    let conf = format!(
+        "{}{}",
+        project("f", ""),
+        task(
+            "f",
+            "pid",
+            &w.pid.to_string(),
+            &format!("T=1\nresident_floor={floor}\n")
+        )
+    );
+    d.add(&s.conf("f.conf", &conf)).expect(0);
+    d.run(&["project", "start", "-n", "f"]).expect(0);
+    assert!(wait_for(Duration::from_secs(60), || cycles(&d, "f") >= 4));
+    let (left, now) = (resident_share(w.pid, w.cold.unwrap()), rss());
+    println!(
+        "floor {floor}, VmRSS {now}, cold resident {:.1}%",
+        left * 100.0
+    );
+    assert!(now >= floor, "VmRSS {now} below resident_floor={floor}");
+    assert!(
+        (0.3..=0.7).contains(&left),
+        "cold region {:.1}% resident: the floor should stop the swap-out about halfway",
+        left * 100.0
+    );
+}
+
+/// Refaults: memory swapped out and read back is counted at the next cycle, and with
+/// `refault_hold=N` (ours) it stays in DRAM for N cycles before it may go again.
+#[test]
+fn refaulted_memory_is_counted_and_held() {
+    if !can_swap("process_madvise(MADV_PAGEOUT) on another process") {
+        return;
+    }
+    let mut w = Workload::spawn(&["--hot-mib", "8", "--cold-mib", "32"]);
+    let cold = w.cold.unwrap();
+    let d = Daemon::start("slide-refault");
+    let s = Scratch::new("slide-refault");
+    let conf = format!(
+        "{}{}",
+        project("r", ""),
+        task("r", "pid", &w.pid.to_string(), "T=1\nrefault_hold=4\n")
+    );
+    d.add(&s.conf("r.conf", &conf)).expect(0);
+    d.run(&["project", "start", "-n", "r"]).expect(0);
+    assert!(wait_for(Duration::from_secs(60), || resident_share(
+        w.pid, cold
+    ) <= 0.1));
+    let v = w.verify();
+    assert!(v.starts_with("verify ok"), "{v}");
+    assert!(
+        resident_share(w.pid, cold) >= 0.9,
+        "verify did not read the cold region back"
+    );
+    let refaults = || status(&d, "r")["refaults_total"].as_u64().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(30), || refaults() >= (24 << 20) / 4096),
+        "refaults not counted: {}",
+        status(&d, "r")
+    );
+    // Held: two more cycles and the cold region is still in DRAM.
+    let c0 = cycles(&d, "r");
+    assert!(wait_for(Duration::from_secs(30), || cycles(&d, "r") >= c0 + 2));
+    let held = resident_share(w.pid, cold);
+    assert!(
+        held >= 0.9,
+        "held memory swapped again: {:.1}% resident",
+        held * 100.0
+    );
+    // Then the hold ends and the still-cold memory goes again.
+    assert!(
+        wait_for(Duration::from_secs(60), || resident_share(w.pid, cold)
+            <= 0.1),
+        "the hold never ended"
+    );
+}

@@ -25,6 +25,36 @@ pub fn coalesce(ranges: &[Range], page: u64) -> Vec<Range> {
     merged
 }
 
+/// The parts of `ranges` outside every range of `minus`; both sorted and disjoint (as
+/// [`coalesce`] makes them), and so is the result.
+pub fn subtract(ranges: &[Range], minus: &[Range]) -> Vec<Range> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    for r in ranges {
+        let mut at = r.start;
+        while j < minus.len() && minus[j].end <= at {
+            j += 1;
+        }
+        let mut k = j;
+        while at < r.end {
+            match minus.get(k) {
+                Some(m) if m.start < r.end => {
+                    if m.start > at {
+                        out.push(Range::new(at, m.start));
+                    }
+                    at = at.max(m.end);
+                    k += 1;
+                }
+                _ => {
+                    out.push(Range::new(at, r.end));
+                    at = r.end;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Total bytes of disjoint ranges.
 pub fn total_bytes(ranges: &[Range]) -> u64 {
     ranges.iter().map(Range::len).sum()
@@ -33,6 +63,18 @@ pub fn total_bytes(ranges: &[Range]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subtracting_cuts_holes_and_drops_covered_ranges() {
+        let r = |a, b| Range::new(a, b);
+        let got = subtract(
+            &[r(0, 100), r(200, 300), r(400, 500)],
+            &[r(10, 20), r(90, 210), r(400, 500), r(600, 700)],
+        );
+        assert_eq!(got, [r(0, 10), r(20, 90), r(210, 300)]);
+        assert_eq!(subtract(&[r(0, 100)], &[]), [r(0, 100)]);
+        assert!(subtract(&[], &[r(0, 1)]).is_empty());
+    }
 
     #[test]
     fn merges_adjacent_and_overlapping_and_aligns() {

@@ -15,11 +15,17 @@ const CHUNK_ENTRIES: usize = 8192;
 /// Bytes of `ranges` of `pid` whose pages are present in RAM (base pages counted; a
 /// present huge page counts in full). Overlaps are counted once.
 pub fn resident_bytes(pid: Pid, ranges: &[Range]) -> Result<u64> {
+    Ok(present_ranges(pid, ranges)?.iter().map(Range::len).sum())
+}
+
+/// The parts of `ranges` of `pid` whose pages are present in RAM, page aligned, sorted
+/// and merged (overlaps once).
+pub fn present_ranges(pid: Pid, ranges: &[Range]) -> Result<Vec<Range>> {
     let page = crate::types::page_size();
     let path = format!("/proc/{pid}/pagemap");
     let file = File::open(&path).map_err(|e| proc_error(pid, &path, e))?;
     let mut buf = vec![0u8; CHUNK_ENTRIES * 8];
-    let mut present = 0u64;
+    let mut out: Vec<Range> = Vec::new();
     for r in coalesce(ranges, page) {
         let (mut vpn, end) = (r.start / page, r.end / page);
         while vpn < end {
@@ -30,18 +36,22 @@ pub fn resident_bytes(pid: Pid, ranges: &[Range]) -> Result<u64> {
             if got < 8 {
                 break; // past the end of the user address space
             }
-            present += buf[..got]
-                .chunks_exact(8)
-                .filter(|e| {
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(e);
-                    is_present(u64::from_ne_bytes(a))
-                })
-                .count() as u64;
+            for (i, e) in buf[..got].chunks_exact(8).enumerate() {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(e);
+                if !is_present(u64::from_ne_bytes(a)) {
+                    continue;
+                }
+                let at = (vpn + i as u64) * page;
+                match out.last_mut() {
+                    Some(last) if last.end == at => last.end += page,
+                    _ => out.push(Range::new(at, at + page)),
+                }
+            }
             vpn += (got / 8) as u64;
         }
     }
-    Ok(present * page)
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -57,6 +67,7 @@ mod tests {
         let me = std::process::id() as Pid;
         assert_eq!(resident_bytes(me, &[r]).unwrap(), 32 * page as u64);
         assert_eq!(resident_bytes(me, &[r, r]).unwrap(), 32 * page as u64);
+        assert_eq!(present_ranges(me, &[r]).unwrap(), [r]);
         assert_eq!(
             resident_bytes(me, &[Range::new(0, 16 * page as u64)]).unwrap(),
             0

@@ -338,7 +338,10 @@ mod tests {
             TaskParams::Slide(SlideTask {
                 t: 1,
                 swap_threshold: Some(10 << 30),
-                dram_percent: None
+                dram_percent: None,
+                pressure_limit: None,
+                resident_floor: None,
+                refault_hold: None,
             })
         );
         // The guide's *_vmark typos are unknown keys.

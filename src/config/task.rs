@@ -110,6 +110,14 @@ pub struct SlideTask {
     pub swap_threshold: Option<u64>,
     /// Keep at most this % of the process's memory in DRAM (undocumented upstream key).
     pub dram_percent: Option<u32>,
+    /// Ours, `pressure_limit`: pause swapping while the memory pressure of the process's
+    /// cgroup (else the system's), some avg10 in percent, is above this (0 < p <= 100).
+    pub pressure_limit: Option<Positive>,
+    /// Ours, `resident_floor`: never swap a process below this resident size (bytes).
+    pub resident_floor: Option<u64>,
+    /// Ours, `refault_hold`: pages swapped out and back in DRAM at the next cycle stay
+    /// in DRAM for this many cycles (1 to 1000).
+    pub refault_hold: Option<u32>,
 }
 
 /// cslide task settings.
@@ -304,11 +312,47 @@ fn read_slide(s: &mut Section) -> Option<SlideTask> {
     let t = s.int("T", true, 0, T_MAX);
     let swap_threshold = s.get("swap_threshold", None, true, swap_threshold);
     let dram_percent = s.int("dram_percent", false, 1, 100);
+    let pressure_limit = s.get("pressure_limit", None, false, |raw| {
+        positive(raw)
+            .ok()
+            .filter(|p| p.get() <= 100.0)
+            .ok_or_else(|| PRESSURE_RULE.to_string())
+    });
+    let resident_floor = s.get("resident_floor", None, false, size);
+    let refault_hold = s.int("refault_hold", false, 1, 1000);
     Some(SlideTask {
         t: t?,
         swap_threshold,
         dram_percent,
+        pressure_limit,
+        resident_floor,
+        refault_hold,
     })
+}
+
+/// What `pressure_limit` may hold.
+const PRESSURE_RULE: &str =
+    "a percentage of time stalled above 0 and at most 100, such as 10 or 2.5";
+
+/// `resident_floor`: bytes, or a number with `k`, `m` or `g` (KiB, MiB, GiB; either
+/// case).
+fn size(raw: &str) -> Result<u64, String> {
+    let rule =
+        || "a size in bytes such as 1073741824, 512m or 1g (k, m, g: KiB, MiB, GiB)".to_string();
+    let (digits, unit) = match raw.as_bytes().last() {
+        Some(b'k' | b'K') => (&raw[..raw.len() - 1], 1u64 << 10),
+        Some(b'm' | b'M') => (&raw[..raw.len() - 1], 1 << 20),
+        Some(b'g' | b'G') => (&raw[..raw.len() - 1], 1 << 30),
+        _ => (raw, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(rule());
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(rule)
 }
 
 /// `swap_threshold`: `<digits>g` or `<digits>G`, 1 to 10 characters, GiB; in bytes.
@@ -542,7 +586,10 @@ mod tests {
             SlideTask {
                 t: 1,
                 swap_threshold: None,
-                dram_percent: None
+                dram_percent: None,
+                pressure_limit: None,
+                resident_floor: None,
+                refault_hold: None
             }
         );
         assert_eq!(
@@ -723,6 +770,51 @@ mod tests {
         }
         int_edges(SLIDE, "task", "dram_percent", (1, 100), |c| {
             i64::from(slide(c).dram_percent.unwrap())
+        });
+    }
+
+    #[test]
+    fn slide_extension_keys() {
+        let plain = slide(&ok(SLIDE));
+        assert_eq!(
+            (
+                plain.pressure_limit,
+                plain.resident_floor,
+                plain.refault_hold
+            ),
+            (None, None, None),
+            "absent keys change nothing"
+        );
+        let p = |c: &ConfigFile| slide(c).pressure_limit.map(|p| p.get());
+        accepts(SLIDE, "pressure_limit", "10", Some(10.0), p);
+        accepts(SLIDE, "pressure_limit", "100", Some(100.0), p);
+        accepts(SLIDE, "pressure_limit", "0.5", Some(0.5), p);
+        for bad in ["0", "-1", "100.5", "nan", "inf", "ten", ""] {
+            rejects(SLIDE, "task", "pressure_limit", bad, PRESSURE_RULE);
+        }
+        let f = |c: &ConfigFile| slide(c).resident_floor;
+        accepts(SLIDE, "resident_floor", "4096", Some(4096), f);
+        accepts(SLIDE, "resident_floor", "512m", Some(512 << 20), f);
+        accepts(SLIDE, "resident_floor", "2G", Some(2 << 30), f);
+        accepts(SLIDE, "resident_floor", "8k", Some(8 << 10), f);
+        for bad in [
+            "-1",
+            "1.5g",
+            "g",
+            "1t",
+            "99999999999999999999",
+            "18446744073709551615g",
+        ] {
+            rejects(
+                SLIDE,
+                "task",
+                "resident_floor",
+                bad,
+                "a size in bytes such as 1073741824, 512m or 1g",
+            );
+        }
+        int_edges(SLIDE, "task", "refault_hold", (1, 1000), |c| {
+            i64::from(slide(c).refault_hold.unwrap())
         });
     }
 

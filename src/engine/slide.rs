@@ -14,9 +14,10 @@ use super::task_run::TaskRun;
 use super::task_status::CycleStats;
 use super::{claim, swap_gate, Engine};
 use crate::act;
+use crate::act::coalesce::{coalesce, subtract};
 use crate::config::{PageScan, ProjectConf, ScanConf, SlideTask, TaskConf, TaskParams};
 use crate::error::{catch_panic, Error, Kind, Result};
-use crate::sys::{meminfo, pidfd::Pidfd, process};
+use crate::sys::{cgroup, meminfo, pidfd::Pidfd, process};
 use crate::track::Run;
 use crate::types::{PageSize, Pid, Range, SwapBackend};
 
@@ -165,7 +166,9 @@ impl Slide {
         let target = held.check()?;
         // Before anything else this cycle might fault in: what last cycle's swap-out
         // sent away that the process has touched since.
-        let refaults = self.refaults.came_back(&run.task.name, held)?;
+        let refaults = self
+            .refaults
+            .came_back(&run.task.name, held, params.refault_hold)?;
         let st = process::stat(pid)?;
         if st.is_zombie() {
             return Err(Error::new(
@@ -196,6 +199,12 @@ impl Slide {
         ) {
             return Ok(PidResult::Skipped(why));
         }
+        if let Some(limit) = params.pressure_limit {
+            let (p, file) = cgroup::pressure_of(pid)?;
+            if let Some(why) = swap_gate::pressure_reason(limit.get(), p.avg10, &file) {
+                return Ok(PidResult::Skipped(why));
+            }
+        }
 
         let spec = ScanSpec {
             backend: run.task.scan_backend,
@@ -215,6 +224,11 @@ impl Slide {
         let mut cold_runs = scanned.cold(params.t as u16);
         if let Some(pct) = params.dram_percent {
             cold_runs = keep_in_dram(cold_runs, pid, pct)?;
+        }
+        cold_runs = without(cold_runs, &self.refaults.held(&run.task.name, held));
+        if let Some(floor) = params.resident_floor {
+            let rss = process::status_bytes(pid, "VmRSS")?;
+            cold_runs = take_coldest(&mut cold_runs, rss.saturating_sub(floor), false);
         }
         let cold_bytes: u64 = cold_runs.iter().map(|r| r.range.len()).sum();
         let plan = cold::Plan::of_runs(&cold_runs);
@@ -264,17 +278,14 @@ impl Slide {
 fn keep_in_dram(mut cold: Vec<Run>, pid: Pid, pct: u32) -> Result<Vec<Run>> {
     let rss = process::status_bytes(pid, "VmRSS")?;
     let swap = process::status_bytes(pid, "VmSwap").unwrap_or(0);
-    Ok(take_coldest(
-        &mut cold,
-        rss,
-        (rss + swap) / 100 * u64::from(pct),
-    ))
+    let keep = (rss + swap) / 100 * u64::from(pct);
+    Ok(take_coldest(&mut cold, rss.saturating_sub(keep), true))
 }
 
-/// The coldest runs whose sizes add up to `rss - keep` (whole runs, split at page
-/// boundaries where the budget ends), ascending by address.
-fn take_coldest(cold: &mut [Run], rss: u64, keep: u64) -> Vec<Run> {
-    let mut budget = rss.saturating_sub(keep);
+/// The coldest runs whose sizes add up to `budget` bytes (whole runs, cut at a page
+/// boundary where the budget ends: after it when `round_up`, before it otherwise),
+/// ascending by address.
+fn take_coldest(cold: &mut [Run], mut budget: u64, round_up: bool) -> Vec<Run> {
     cold.sort_by_key(|r| (r.count, r.range.start));
     let mut out = Vec::new();
     for r in cold.iter() {
@@ -282,7 +293,15 @@ fn take_coldest(cold: &mut [Run], rss: u64, keep: u64) -> Vec<Run> {
             break;
         }
         let page = r.size.bytes();
-        let take = r.range.len().min(budget.div_ceil(page) * page);
+        let pages = if round_up {
+            budget.div_ceil(page)
+        } else {
+            budget / page
+        };
+        let take = r.range.len().min(pages * page);
+        if take == 0 {
+            continue;
+        }
         out.push(Run {
             range: Range::new(r.range.start, r.range.start + take),
             ..*r
@@ -291,6 +310,28 @@ fn take_coldest(cold: &mut [Run], rss: u64, keep: u64) -> Vec<Run> {
     }
     out.sort_by_key(|r| r.range.start);
     out
+}
+
+/// `cold` without the ranges in `held` (sorted, merged), each widened to whole pages of
+/// the run it cuts (a huge page is held whole).
+fn without(cold: Vec<Run>, held: &[Range]) -> Vec<Run> {
+    if held.is_empty() {
+        return cold;
+    }
+    cold.into_iter()
+        .flat_map(|r| {
+            let page = r.size.bytes();
+            let mask = page - 1;
+            let widened: Vec<Range> = held
+                .iter()
+                .filter(|h| h.end > r.range.start && h.start < r.range.end)
+                .map(|h| Range::new(h.start & !mask, h.end.saturating_add(mask) & !mask))
+                .collect();
+            subtract(&[r.range], &coalesce(&widened, page))
+                .into_iter()
+                .map(move |range| Run { range, ..r })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -309,9 +350,29 @@ mod tests {
     fn dram_percent_takes_the_coldest_first() {
         let mut cold = vec![run(0x10000, 4, 1), run(0x20000, 4, 0), run(0x30000, 4, 2)];
         // 24 KiB over the keep budget: all 4 pages of count 0, then 2 of count 1.
-        let got = take_coldest(&mut cold, 100 * 4096, 94 * 4096);
+        let got = take_coldest(&mut cold, 6 * 4096, true);
         assert_eq!(got, vec![run(0x10000, 2, 1), run(0x20000, 4, 0)]);
         // Nothing over budget: nothing to swap.
-        assert!(take_coldest(&mut cold, 10 * 4096, 20 * 4096).is_empty());
+        assert!(take_coldest(&mut cold, 0, true).is_empty());
+        // A floor rounds down: never a page past the budget.
+        let got = take_coldest(&mut cold, 4096 + 100, false);
+        assert_eq!(got, vec![run(0x20000, 1, 0)]);
+    }
+
+    #[test]
+    fn held_ranges_are_cut_out_of_the_cold_runs() {
+        let cold = vec![run(0x10000, 8, 0), run(0x40000, 2, 0)];
+        let held = [Range::new(0x11000, 0x12800), Range::new(0x40000, 0x42000)];
+        assert_eq!(
+            without(cold, &held),
+            vec![run(0x10000, 1, 0), run(0x13000, 5, 0)]
+        );
+        let huge = Run {
+            range: Range::new(0x200000, 0x600000),
+            size: PageSize::Pmd,
+            count: 0,
+        };
+        let got = without(vec![huge], &[Range::new(0x201000, 0x202000)]);
+        assert_eq!(got[0].range, Range::new(0x400000, 0x600000));
     }
 }

@@ -1,7 +1,8 @@
 //! Whether the slide engine may swap a process out this cycle (spec §6.5, with the user
 //! guide's meaning): `sysmem_threshold` lets it act only while the system's *available*
 //! memory is below that percent of total, and `swap_threshold` only while the process's
-//! resident memory is above that many bytes. Without either key there is no gate.
+//! resident memory is above that many bytes. Without either key there is no gate. Ours:
+//! `pressure_limit` pauses swapping while the process's memory pressure is above it.
 
 use crate::sys::meminfo::MemInfo;
 
@@ -32,6 +33,17 @@ pub fn closed_reason(
     None
 }
 
+/// `pressure_limit` (ours): why swapping pauses while the pressure read from `source`,
+/// some avg10 in percent, is above `limit`; `None` when it is not.
+pub fn pressure_reason(limit: f64, avg10: f64, source: &std::path::Path) -> Option<String> {
+    (avg10 > limit).then(|| {
+        format!(
+            "memory pressure {avg10:.2}% (some avg10 of {}) is above pressure_limit={limit}",
+            source.display()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +57,17 @@ mod tests {
             available: avail_pct * GIB,
             swap_cached: 0,
         }
+    }
+
+    #[test]
+    fn pressure_pauses_only_above_the_limit() {
+        let f = std::path::Path::new("/proc/pressure/memory");
+        assert_eq!(pressure_reason(10.0, 10.0, f), None);
+        let why = pressure_reason(10.0, 12.5, f).unwrap();
+        assert!(
+            why.contains("12.50%") && why.contains("pressure_limit=10"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -402,6 +402,27 @@ fn read_number(path: &Path) -> Result<u64> {
     parse_number(&text).map_err(|why| Error::invalid(format!("{}: {why}", path.display())))
 }
 
+/// The system-wide memory pressure file.
+pub const SYSTEM_PRESSURE: &str = "/proc/pressure/memory";
+
+/// The memory pressure process `pid` is under, and the file it was read from: its
+/// memory cgroup's `memory.pressure` where the kernel has one (cgroup v2, openEuler's
+/// v1) and the process is not in the root cgroup, else the system's.
+pub fn pressure_of(pid: crate::types::Pid) -> Result<(Pressure, PathBuf)> {
+    let own = layout().ok().and_then(|l| {
+        let rel = memcg_of(pid).ok()?;
+        let rel = rel.trim_start_matches('/');
+        (!rel.is_empty())
+            .then(|| l.memcg(rel).pressure)
+            .filter(|p| p.exists())
+    });
+    let file = own.unwrap_or_else(|| PathBuf::from(SYSTEM_PRESSURE));
+    let text = read(&file)?;
+    let p = parse_pressure(&text)
+        .map_err(|why| Error::invalid(format!("{}: {why}", file.display())))?;
+    Ok((p, file))
+}
+
 /// The memory cgroup of process `pid`, as a path from the memory hierarchy's root (`/`
 /// for the root cgroup), from `/proc/PID/cgroup`.
 pub fn memcg_of(pid: crate::types::Pid) -> Result<String> {

@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod daemon;
 pub mod guest;
 pub mod numa_maps;
+pub mod redis_load;
 pub mod wire;
 pub mod workload;
 

@@ -408,6 +408,38 @@ fn damon_quotas_apply_and_missing_features_refuse_the_start_in_guest() {
     d.run(&["project", "stop", "-n", "q"]).expect(0);
     assert!(f["quota_exceeds"].as_u64().unwrap() > 0, "{f}");
     assert_eq!(f["effective_quota_bytes"].as_u64(), Some(4 << 20), "{f}");
+    // Two quota goals: both written, in order; a metric this kernel lacks (node_mem_*,
+    // Linux 6.16+) refuses the start naming its numbered key.
+    let goals = "pageout\nquota_bytes=4194304\nquota_goal_metric=user_input\n\
+                 quota_goal_target=100\nquota_goal_current=40\n\
+                 quota_goal2_metric=some_mem_psi_us\nquota_goal2_target=1000\n";
+    d.add(&s.conf("goals.conf", &conf_named("goals", w.pid, goals)))
+        .expect(0);
+    d.run(&["project", "start", "-n", "goals"]).expect(0);
+    let goal = |i: usize, f: &str| read(&format!("goals/{i}/{f}"));
+    assert_eq!(read("goals/nr_goals"), "2");
+    assert_eq!(
+        (
+            goal(0, "target_metric"),
+            goal(0, "target_value"),
+            goal(0, "current_value")
+        ),
+        ("user_input".into(), "100".into(), "40".into())
+    );
+    assert_eq!(
+        (goal(1, "target_metric"), goal(1, "target_value")),
+        ("some_mem_psi_us".into(), "1000".into())
+    );
+    d.run(&["project", "stop", "-n", "goals"]).expect(0);
+    let node_goal = "pageout\nquota_bytes=4194304\nquota_goal_metric=user_input\n\
+                     quota_goal_target=100\nquota_goal2_metric=node_mem_free_bp\n\
+                     quota_goal2_target=1000\nquota_goal2_nid=0\n";
+    d.add(&s.conf("nodegoal.conf", &conf_named("nodegoal", w.pid, node_goal)))
+        .expect(0);
+    d.run(&["project", "start", "-n", "nodegoal"]).expect(1).err_has(&[
+        "quota_goal2_metric=node_mem_free_bp: this kernel's DAMON has no such goal metric",
+    ]);
+    assert!(no_kdamond_on());
     // How much the kernel applies under a quota is its own business: 6.12 applied 4 MB
     // in 25 s in one run and 38 MB in the first 3 s in another, so no bound is asserted.
     // Filters: DAMON applies them only on physical memory. With vaddr asked for, the

@@ -9,6 +9,78 @@ pub use crate::types::damon_tuning::*;
 
 const MAX: i64 = i64::MAX;
 
+/// How many quota goals one scheme may have: `quota_goal_*`, then `quota_goal2_*` to
+/// `quota_goal4_*`. DAMON tunes the quota by the goal furthest from being met.
+pub const MAX_GOALS: usize = 4;
+
+/// The key prefix of goal `n` (1-based): `quota_goal`, `quota_goal2`, ...
+pub fn goal_prefix(n: usize) -> String {
+    if n == 1 {
+        "quota_goal".to_string()
+    } else {
+        format!("quota_goal{n}")
+    }
+}
+
+/// Goal `n`'s keys: `Ok(None)` when its metric is not given (and none of its other
+/// keys is), `Err` when they are wrong (reported).
+fn read_goal(s: &mut Section, n: usize) -> Result<Option<QuotaGoal>, ()> {
+    let p = goal_prefix(n);
+    let k = |what: &str| format!("{p}_{what}");
+    let (metric_key, target_key, nid_key, current_key) =
+        (k("metric"), k("target"), k("nid"), k("current"));
+    match s.choice(&metric_key, &GOAL_METRICS, Some("")) {
+        Some("") | None => {
+            let ok = none_of(
+                s,
+                &[target_key.as_str(), nid_key.as_str(), current_key.as_str()],
+                &metric_key,
+            );
+            if ok {
+                Ok(None)
+            } else {
+                Err(())
+            }
+        }
+        Some(metric) => {
+            let mut ok = true;
+            let target = s.int(&target_key, false, 0, MAX);
+            let node_metric = metric.starts_with("node_mem_");
+            let nid = s.int(&nid_key, false, 0, i64::from(i32::MAX));
+            if target.is_none() {
+                s.missing(&target_key, &format!("the value {metric_key} aims at"));
+                ok = false;
+            }
+            if node_metric && nid.is_none() {
+                s.missing(&nid_key, "the NUMA node of a node_mem_* goal");
+                ok = false;
+            }
+            if !node_metric {
+                ok &= none_of(s, &[nid_key.as_str()], &format!("{metric_key}=node_mem_*"));
+            }
+            let current = if metric == "user_input" {
+                s.int(&current_key, false, 0, MAX)
+            } else {
+                ok &= none_of(
+                    s,
+                    &[current_key.as_str()],
+                    &format!("{metric_key}=user_input"),
+                );
+                None
+            };
+            match (ok, target) {
+                (true, Some(target)) => Ok(Some(QuotaGoal {
+                    metric,
+                    target,
+                    nid,
+                    current,
+                })),
+                _ => Err(()),
+            }
+        }
+    }
+}
+
 /// Reads the tuning keys of an `[engine]` group of type damon; `None` when one is wrong
 /// (reported).
 pub fn read(s: &mut Section) -> Option<DamonTuning> {
@@ -16,44 +88,14 @@ pub fn read(s: &mut Section) -> Option<DamonTuning> {
     let quota_ms = s.int("quota_ms", false, 0, MAX);
     let quota_bytes = s.int("quota_bytes", false, 0, MAX);
     let quota_reset_ms = s.int("quota_reset_interval_ms", false, 0, MAX);
-    let quota_goal = match s.choice("quota_goal_metric", &GOAL_METRICS, Some("")) {
-        Some("") | None => {
-            ok &= none_of(
-                s,
-                &["quota_goal_target", "quota_goal_nid", "quota_goal_current"],
-                "quota_goal_metric",
-            );
-            None
+    let mut quota_goals = Vec::new();
+    for n in 1..=MAX_GOALS {
+        match read_goal(s, n) {
+            Ok(Some(g)) => quota_goals.push(g),
+            Ok(None) => {}
+            Err(()) => ok = false,
         }
-        Some(metric) => {
-            let target = s.int("quota_goal_target", false, 0, MAX);
-            let node_metric = metric.starts_with("node_mem_");
-            let nid = s.int("quota_goal_nid", false, 0, i64::from(i32::MAX));
-            if target.is_none() {
-                s.missing("quota_goal_target", "the value quota_goal_metric aims at");
-                ok = false;
-            }
-            if node_metric && nid.is_none() {
-                s.missing("quota_goal_nid", "the NUMA node of a node_mem_* goal");
-                ok = false;
-            }
-            if !node_metric {
-                ok &= none_of(s, &["quota_goal_nid"], "quota_goal_metric=node_mem_*");
-            }
-            let current = if metric == "user_input" {
-                s.int("quota_goal_current", false, 0, MAX)
-            } else {
-                ok &= none_of(s, &["quota_goal_current"], "quota_goal_metric=user_input");
-                None
-            };
-            target.map(|target| QuotaGoal {
-                metric,
-                target,
-                nid,
-                current,
-            })
-        }
-    };
+    }
     let wmarks = match s.choice("wmarks_metric", &["none", "free_mem_rate"], Some("")) {
         Some("") | None => {
             let keys = [
@@ -174,7 +216,7 @@ pub fn read(s: &mut Section) -> Option<DamonTuning> {
         quota_ms,
         quota_bytes,
         quota_reset_ms,
-        quota_goal,
+        quota_goals,
         wmarks,
         filters,
         intervals_goal,

@@ -876,13 +876,40 @@ mod tests {
             (Some(4 << 20), Some(1000), None)
         );
         assert_eq!(
-            t.quota_goal,
-            Some(QuotaGoal {
+            t.quota_goals,
+            vec![QuotaGoal {
                 metric: "node_mem_free_bp",
                 target: 2000,
                 nid: Some(1),
                 current: None
-            })
+            }]
+        );
+        // More goals, numbered from 2 (up to 4): the kernel follows the one furthest off.
+        let two = damon(&ok(&with(&[
+            ("quota_goal_metric", "some_mem_psi_us"),
+            ("quota_goal_target", "1000"),
+            ("quota_goal3_metric", "node_mem_used_bp"),
+            ("quota_goal3_target", "9000"),
+            ("quota_goal3_nid", "0"),
+        ])))
+        .tuning
+        .quota_goals;
+        assert_eq!(
+            two.iter()
+                .map(|g| (g.metric, g.target, g.nid))
+                .collect::<Vec<_>>(),
+            [
+                ("some_mem_psi_us", 1000, None),
+                ("node_mem_used_bp", 9000, Some(0))
+            ]
+        );
+        err_has(
+            &with(&[("quota_goal2_metric", "user_input")]),
+            "quota_goal2_target is missing",
+        );
+        err_has(
+            &with(&[("quota_goal4_target", "1")]),
+            "only means something with quota_goal4_metric",
         );
         assert_eq!(
             t.filters,
@@ -920,7 +947,7 @@ mod tests {
             ("quota_goal_target", "100"),
             ("quota_goal_current", "40"),
         ])));
-        assert_eq!(user.tuning.quota_goal.unwrap().current, Some(40));
+        assert_eq!(user.tuning.quota_goals[0].current, Some(40));
         err_has(
             &with(&[
                 ("quota_goal_metric", "some_mem_psi_us"),

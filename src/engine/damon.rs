@@ -17,6 +17,7 @@ use super::targets;
 use super::task_run::TaskRun;
 use super::task_status::{CycleStats, DamonFigures};
 use super::Engine;
+use crate::config::damon_tuning::goal_prefix;
 use crate::config::{DamonConf, DamonOps, ProjectConf, RegionScan, ScanConf, TaskConf};
 use crate::error::{lock, Error, Kind, Result};
 use crate::sys::damon_sysfs::{self, Attrs, Monitor, Scheme, SchemeStats, Setup, Target};
@@ -192,18 +193,19 @@ impl Damon {
             "quota_ms/quota_bytes/quota_reset_interval_ms",
             "scheme quotas (Linux 5.16+)",
         )?;
-        if let Some(g) = &t.quota_goal {
+        for (i, g) in t.quota_goals.iter().enumerate() {
+            let p = goal_prefix(i + 1);
             need(
                 true,
                 "quota_goals",
-                "quota_goal_metric",
+                &format!("{p}_metric"),
                 "quota goals (Linux 6.8+)",
             )?;
-            if !offers.goal_metric_ok {
+            if offers.refused_goal_metrics.iter().any(|m| m == g.metric) {
                 return Err(Error::new(
                     Kind::Unsupported,
                     format!(
-                        "quota_goal_metric={}: this kernel's DAMON has no such goal metric \
+                        "{p}_metric={}: this kernel's DAMON has no such goal metric \
                          (some_mem_psi_us: Linux 6.9+; node_mem_used_bp, node_mem_free_bp: 6.16+)",
                         g.metric
                     ),
@@ -212,7 +214,7 @@ impl Damon {
             need(
                 g.nid.is_some(),
                 "quota_goal_nid",
-                "quota_goal_nid",
+                &format!("{p}_nid"),
                 "per-node quota goals (Linux 6.16+)",
             )?;
         }
@@ -312,7 +314,8 @@ impl Engine for Damon {
             return Err(foreign_refusal(&foreign));
         }
         let t = &self.conf.tuning;
-        let offers = damon_sysfs::probe(t.quota_goal.as_ref().map(|g| g.metric))?;
+        let metrics: Vec<&str> = t.quota_goals.iter().map(|g| g.metric).collect();
+        let offers = damon_sysfs::probe(&metrics)?;
         let mode = self.decide(&offers)?;
         self.check_tuning(&offers)?;
         if let Some(n) = self.conf.target_nid {

@@ -164,8 +164,8 @@ pub struct Offers {
     /// `quota_goal_nid`, `watermarks`, `filters`, `filter_allow`, `filter_young`,
     /// `intervals_goal`, `target_nid`, `effective_quota`, `filter_target`.
     pub parts: Vec<&'static str>,
-    /// Whether the goal metric asked about was accepted.
-    pub goal_metric_ok: bool,
+    /// The goal metrics asked about that the kernel refused.
+    pub refused_goal_metrics: Vec<String>,
 }
 
 impl Offers {
@@ -180,9 +180,9 @@ impl Offers {
     }
 }
 
-/// Probe what DAMON offers; `goal_metric` is tried as a quota goal's metric. Needs that
-/// no kdamond exists (it makes kdamond 0 for the reading and removes it).
-pub fn probe(goal_metric: Option<&str>) -> Result<Offers> {
+/// Probe what DAMON offers; each of `goal_metrics` is tried as a quota goal's metric.
+/// Needs that no kdamond exists (it makes kdamond 0 for the reading and removes it).
+pub fn probe(goal_metrics: &[&str]) -> Result<Offers> {
     let kdamonds = Path::new(ADMIN).join("kdamonds");
     if read_u64(&kdamonds.join("nr_kdamonds"))? != 0 {
         return Err(Error::invalid(format!(
@@ -191,14 +191,14 @@ pub fn probe(goal_metric: Option<&str>) -> Result<Offers> {
         )));
     }
     write(&kdamonds.join("nr_kdamonds"), "1")?;
-    let found = probe_context(&kdamonds.join("0/contexts"), goal_metric);
+    let found = probe_context(&kdamonds.join("0/contexts"), goal_metrics);
     let undone = write(&kdamonds.join("nr_kdamonds"), "0");
     let found = found?;
     undone?;
     Ok(found)
 }
 
-fn probe_context(contexts: &Path, goal_metric: Option<&str>) -> Result<Offers> {
+fn probe_context(contexts: &Path, goal_metrics: &[&str]) -> Result<Offers> {
     write(&contexts.join("nr_contexts"), "1")?;
     let c = contexts.join("0");
     let ops = c.join("avail_operations");
@@ -219,14 +219,15 @@ fn probe_context(contexts: &Path, goal_metric: Option<&str>) -> Result<Offers> {
         "intervals_goal",
         c.join("monitoring_attrs/intervals/intervals_goal/access_bp"),
     );
-    let mut goal_metric_ok = false;
+    let mut refused_goal_metrics: Vec<String> =
+        goal_metrics.iter().map(|m| m.to_string()).collect();
     if s.join("quotas/goals/nr_goals").exists()
         && write(&s.join("quotas/goals/nr_goals"), "1").is_ok()
     {
         check("quota_goals", s.join("quotas/goals/0/target_metric"));
         check("quota_goal_nid", s.join("quotas/goals/0/nid"));
-        goal_metric_ok =
-            goal_metric.is_some_and(|m| write(&s.join("quotas/goals/0/target_metric"), m).is_ok());
+        let metric = s.join("quotas/goals/0/target_metric");
+        refused_goal_metrics.retain(|m| write(&metric, m).is_err());
     }
     if s.join("filters/nr_filters").exists() && write(&s.join("filters/nr_filters"), "1").is_ok() {
         check("filters", s.join("filters/0/type"));
@@ -241,11 +242,11 @@ fn probe_context(contexts: &Path, goal_metric: Option<&str>) -> Result<Offers> {
     Ok(Offers {
         operations,
         parts,
-        goal_metric_ok,
+        refused_goal_metrics,
     })
 }
 
-/// The user's quotas, goal, watermarks (scheme `s`) and interval tuning (monitoring
+/// The user's quotas, goals, watermarks (scheme `s`) and interval tuning (monitoring
 /// attributes `at`).
 fn write_tuning(s: &Path, at: &Path, t: &DamonTuning) -> Result<()> {
     let q = s.join("quotas");
@@ -258,16 +259,18 @@ fn write_tuning(s: &Path, at: &Path, t: &DamonTuning) -> Result<()> {
             write(&q.join(file), &v.to_string())?;
         }
     }
-    if let Some(g) = &t.quota_goal {
-        write(&q.join("goals/nr_goals"), "1")?;
-        let g0 = q.join("goals/0");
-        write(&g0.join("target_metric"), g.metric)?;
-        write(&g0.join("target_value"), &g.target.to_string())?;
+    if !t.quota_goals.is_empty() {
+        write(&q.join("goals/nr_goals"), &t.quota_goals.len().to_string())?;
+    }
+    for (i, g) in t.quota_goals.iter().enumerate() {
+        let d = q.join(format!("goals/{i}"));
+        write(&d.join("target_metric"), g.metric)?;
+        write(&d.join("target_value"), &g.target.to_string())?;
         if let Some(nid) = g.nid {
-            write(&g0.join("nid"), &nid.to_string())?;
+            write(&d.join("nid"), &nid.to_string())?;
         }
         if let Some(current) = g.current {
-            write(&g0.join("current_value"), &current.to_string())?;
+            write(&d.join("current_value"), &current.to_string())?;
         }
     }
     if let Some(w) = &t.wmarks {

@@ -1,4 +1,4 @@
-//! DAMON's scheme and context knobs beyond upstream's keys: quotas, a quota goal,
+//! DAMON's scheme and context knobs beyond upstream's keys: quotas, quota goals,
 //! watermarks, page filters and automatic interval tuning. Shared vocabulary: the config
 //! reads them (`config::damon_tuning`), DAMON's sysfs writer sets them.
 
@@ -11,8 +11,9 @@ pub struct DamonTuning {
     pub quota_bytes: Option<u64>,
     /// `quota_reset_interval_ms`: the quotas' charge window, ms.
     pub quota_reset_ms: Option<u64>,
-    /// `quota_goal_*`: a goal the kernel tunes the effective quota towards.
-    pub quota_goal: Option<QuotaGoal>,
+    /// `quota_goal_*`, `quota_goal2_*`...: goals the kernel tunes the effective quota
+    /// towards (the one furthest from being met leads).
+    pub quota_goals: Vec<QuotaGoal>,
     /// `wmarks_*`: when the scheme is active, by free memory.
     pub wmarks: Option<Wmarks>,
     /// `filter_anon`, `filter_young`, `filter_memcg`: pages the scheme keeps to or skips.

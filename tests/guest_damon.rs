@@ -436,9 +436,11 @@ fn damon_quotas_apply_and_missing_features_refuse_the_start_in_guest() {
                      quota_goal2_target=1000\nquota_goal2_nid=0\n";
     d.add(&s.conf("nodegoal.conf", &conf_named("nodegoal", w.pid, node_goal)))
         .expect(0);
-    d.run(&["project", "start", "-n", "nodegoal"]).expect(1).err_has(&[
-        "quota_goal2_metric=node_mem_free_bp: this kernel's DAMON has no such goal metric",
-    ]);
+    d.run(&["project", "start", "-n", "nodegoal"])
+        .expect(1)
+        .err_has(&[
+            "quota_goal2_metric=node_mem_free_bp: this kernel's DAMON has no such goal metric",
+        ]);
     assert!(no_kdamond_on());
     // How much the kernel applies under a quota is its own business: 6.12 applied 4 MB
     // in 25 s in one run and 38 MB in the first 3 s in another, so no bound is asserted.

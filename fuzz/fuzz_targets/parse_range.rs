@@ -1,5 +1,5 @@
 //! The range syntax of `etmem-swap` ranges and `etmem-scan --pages` lines, `START-END` in
-//! hex with an optional `0x`: `scan_text::parse_range` on any text.
+//! hex with an optional `0x`: `Range::parse` on any text.
 //!
 //! Properties: never panics; a parsed range has exactly the bounds written (each side of
 //! the first `-`, hex digits only after an optional `0x`/`0X`, at most 64 bits); what the
@@ -7,7 +7,6 @@
 //! range parses as written (the check refuses it later, by name).
 #![no_main]
 
-use etmem::applets::scan_text::parse_range;
 use etmem::types::Range;
 use libfuzzer_sys::fuzz_target;
 
@@ -34,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     let want = s
         .split_once('-')
         .and_then(|(a, b)| Some(Range::new(addr(a)?, addr(b)?)));
-    let got = parse_range(s);
+    let got = Range::parse(s);
     assert_eq!(got, want, "{s:?}");
     if let Some(r) = got {
         for text in [
@@ -42,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
             format!("{:#x}-{:#X}", r.start, r.end),
             format!("0X{:X}-0x{:016x}", r.start, r.end),
         ] {
-            assert_eq!(parse_range(&text), Some(r), "{text}");
+            assert_eq!(Range::parse(&text), Some(r), "{text}");
         }
     }
 });

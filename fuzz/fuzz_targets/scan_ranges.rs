@@ -10,7 +10,8 @@
 
 use std::io::{BufReader, Read};
 
-use etmem::applets::scan_text::{parse_range, read_ranges, MAX_LINE};
+use etmem::applets::scan_text::{read_ranges, MAX_LINE};
+use etmem::types::Range;
 use libfuzzer_sys::fuzz_target;
 
 /// A reader that hands out at most `n` bytes per read, as a pipe may.
@@ -53,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
         let line = std::str::from_utf8(lines[n - 1]).unwrap();
         assert!(line.len() <= MAX_LINE);
         let first = line.split_whitespace().next().unwrap();
-        assert_eq!(parse_range(first), Some(a.range), "{line:?}");
+        assert_eq!(Range::parse(first), Some(a.range), "{line:?}");
     }
     if let Some(Err(e)) = all.last() {
         assert!(e.starts_with("stdin line "), "{e}");

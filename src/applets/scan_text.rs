@@ -9,7 +9,7 @@ use std::io::BufRead;
 
 use crate::act::swappable::Asked;
 use crate::track::{Run, Summary};
-use crate::types::{Pid, Range, ScanBackend, Vma};
+use crate::types::{size_name, Pid, Range, ScanBackend, Vma};
 
 /// The first lines of one process's scan: `pid P comm C backend B loop L interval S
 /// threshold T`, what the backend sees, and the column header.
@@ -76,34 +76,6 @@ pub fn mapping(path: &str) -> &str {
     } else {
         path
     }
-}
-
-/// `4096` -> `4K`, `2097152` -> `2M`, `1073741824` -> `1G`.
-pub fn size_name(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{}G", b >> 30),
-        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{}M", b >> 20),
-        b if b % 1024 == 0 => format!("{}K", b >> 10),
-        b => b.to_string(),
-    }
-}
-
-/// A hex address with or without `0x`, digits only (no sign, no spaces).
-fn parse_addr(s: &str) -> Option<u64> {
-    let h = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(s);
-    if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u64::from_str_radix(h, 16).ok()
-}
-
-/// `START-END` in hex; a reversed range parses (and is refused later, by name).
-pub fn parse_range(s: &str) -> Option<Range> {
-    let (a, b) = s.split_once('-')?;
-    Some(Range::new(parse_addr(a)?, parse_addr(b)?))
 }
 
 /// True for `etmem-scan`'s page size column: `4K`, `2M`, `1G` or bytes.
@@ -199,7 +171,7 @@ impl<R: BufRead> Ranges<R> {
             std::str::from_utf8(&self.buf).map_err(|_| format!("stdin line {n} is not text"))?;
         let pid = self.pid;
         let f: Vec<&str> = line.split_whitespace().collect();
-        let range = f.first().and_then(|w| parse_range(w));
+        let range = f.first().and_then(|w| Range::parse(w));
         let take = match (f.as_slice(), range) {
             ([], _) => false,
             ([w, ..], _) if w.starts_with('#') => false,
@@ -361,13 +333,6 @@ total resident 4210688 hot 4194304 warm 0 cold 16384
         let endless = read_ranges(std::io::BufReader::new(Cycle(0)), None, 42);
         let taken = endless.take(1_000_000).filter(|r| r.is_ok()).count();
         assert_eq!(taken, 1_000_000);
-    }
-
-    #[test]
-    fn size_names() {
-        assert_eq!(size_name(4096), "4K");
-        assert_eq!(size_name(2 << 20), "2M");
-        assert_eq!(size_name(1 << 30), "1G");
     }
 
     #[test]

@@ -253,7 +253,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
     let ranges = getopt::all(&items, "range")
         .into_iter()
         .map(|t| {
-            scan_text::parse_range(t)
+            Range::parse(t)
                 .map(|range| Asked {
                     range,
                     origin: format!("--range {range}"),

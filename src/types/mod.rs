@@ -47,6 +47,37 @@ impl Range {
     pub fn covers(&self, other: &Range) -> bool {
         self.start <= other.start && other.end <= self.end
     }
+
+    /// `START-END` in hex, each side with or without `0x`: what [`Range`]'s `Display`
+    /// writes and what people, scripts and plug-ins write back. A reversed range parses
+    /// as written (the checks on asked ranges refuse it later, by name).
+    pub fn parse(s: &str) -> Option<Range> {
+        let (a, b) = s.split_once('-')?;
+        Some(Range::new(parse_addr(a)?, parse_addr(b)?))
+    }
+}
+
+/// A hex address with or without `0x`, digits only (no sign, no spaces).
+fn parse_addr(s: &str) -> Option<u64> {
+    let h = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(h, 16).ok()
+}
+
+/// A page size as scans print it: `4096` -> `4K`, `2097152` -> `2M`, `1073741824` ->
+/// `1G` (bytes when no unit divides it).
+pub fn size_name(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b if b % 1024 == 0 => format!("{}K", b >> 10),
+        b => b.to_string(),
+    }
 }
 
 impl fmt::Display for Range {
@@ -169,5 +200,21 @@ mod tests {
         assert!(!r.covers(&Range::new(0x2000, 0x4000)));
         assert!(Range::new(5, 4).is_empty());
         assert_eq!(r.to_string(), "1000-3000");
+        assert_eq!(Range::parse("1000-0x3000"), Some(r));
+        assert_eq!(
+            Range::parse("0X3000-1000"),
+            Some(Range::new(0x3000, 0x1000))
+        );
+        for bad in ["", "1000", "-1000", "1000-", "+1-2", "1 -2", "g-1"] {
+            assert_eq!(Range::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn size_names() {
+        assert_eq!(size_name(4096), "4K");
+        assert_eq!(size_name(2 << 20), "2M");
+        assert_eq!(size_name(1 << 30), "1G");
+        assert_eq!(size_name(1000), "1000");
     }
 }

@@ -200,19 +200,67 @@ impl DamonAction {
     }
 }
 
-/// thirdparty: a plugin library; the daemon loads it at project start.
+/// thirdparty: a plug-in, run as a policy process (`exec=`, ours) or loaded as a shared
+/// object (`libname=` with `ops_name=`, upstream's; only in a build with the `dlopen`
+/// feature). Its file is opened and checked at `obj add`, not here, so that a file can be
+/// read on a machine without the plug-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThirdpartyConf {
     /// The engine's own name, which tasks give in `engine=`: an object name (see
     /// [`NAME_RULE`](super::NAME_RULE)) that is not an engine type.
     pub eng_name: String,
-    /// Absolute path of the plugin's `.so`, at most 4096 bytes.
-    pub libname: String,
-    /// The plugin's `struct engine_ops` symbol, a C identifier of at most 256 bytes.
-    pub ops_name: String,
-    /// Every key of the group, once each (last value wins), raw as written: the plugin
+    /// Which form the plug-in takes, and its file.
+    pub form: PluginForm,
+    /// Key `reply_timeout` (ours; policy processes only): the seconds etmemd waits for
+    /// each answer of the plug-in before it fails the engine, 1 to 3600, default
+    /// [`REPLY_TIMEOUT_DEFAULT`].
+    pub reply_timeout: u32,
+    /// Every key of the group, once each (last value wins), raw as written: the plug-in
     /// reads its own keys.
     pub keys: Vec<(String, String)>,
+}
+
+/// The default of `reply_timeout`, seconds: long enough for a script to answer a scan of
+/// a large process, short enough that a hung plug-in is noticed within a cycle or two.
+pub const REPLY_TIMEOUT_DEFAULT: u32 = 10;
+
+/// The two forms of a thirdparty plug-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginForm {
+    /// `exec=`: a program etmemd starts and speaks a line protocol with over its standard
+    /// input and output (`etmem-policy(7)`); works in the static binary.
+    Process {
+        /// The program.
+        exec: PluginFile,
+    },
+    /// `libname=` and `ops_name=`: upstream's shared object and the name of its `struct
+    /// engine_ops`.
+    Library {
+        /// The shared object.
+        libname: PluginFile,
+        /// Its `struct engine_ops` symbol, a C identifier of at most 256 bytes.
+        ops_name: String,
+    },
+}
+
+impl PluginForm {
+    /// The plug-in's file, whichever the form.
+    pub fn file(&self) -> &PluginFile {
+        match self {
+            PluginForm::Process { exec } => exec,
+            PluginForm::Library { libname, .. } => libname,
+        }
+    }
+}
+
+/// A plug-in's file as the config names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginFile {
+    /// The absolute path as written (at most 4096 bytes).
+    pub path: String,
+    /// `FILE:LINE: [engine] KEY=PATH`: the head of every message about the file, so that
+    /// a refusal at `obj add` names where the path was written.
+    pub at: String,
 }
 
 /// Reads an `[engine]` group; `None` when it has errors (all reported).
@@ -396,9 +444,13 @@ fn min_max<T: PartialOrd + std::fmt::Display>(
     false
 }
 
-/// The longest `libname` (PATH_MAX) and `ops_name` (the guide's limit).
-const LIBNAME_MAX: usize = 4096;
+/// The longest plug-in path (PATH_MAX) and `ops_name` (the guide's limit).
+const PATH_MAX: usize = 4096;
 const OPS_NAME_MAX: usize = 256;
+
+/// What `exec` is, for the message when no form is given.
+const PLUGIN_RULE: &str = "the plug-in: exec=/absolute/path of a policy program, \
+     or libname= and ops_name= of a .so plug-in";
 
 fn read_thirdparty(s: &mut Section) -> Option<ThirdpartyConf> {
     let eng_name = s.get("eng_name", Some(value::NAME_RULE), true, |raw| {
@@ -411,29 +463,74 @@ fn read_thirdparty(s: &mut Section) -> Option<ThirdpartyConf> {
         }
         Ok(name)
     });
-    let lib_rule = format!("an absolute path of at most {LIBNAME_MAX} bytes");
-    let libname = s.get("libname", Some(&lib_rule), true, |raw| {
-        if raw.starts_with('/') && raw.len() <= LIBNAME_MAX && !raw.contains('\0') {
-            Ok(raw.to_string())
-        } else {
-            Err(lib_rule.clone())
+    let form = read_plugin_form(s);
+    let reply_timeout = match (s.peek("reply_timeout"), &form) {
+        (Some(e), Some(PluginForm::Library { .. })) => {
+            s.error(e, "only means something with exec= (a policy process)");
+            None
         }
-    });
-    let ops_rule = format!("a C identifier of at most {OPS_NAME_MAX} bytes");
-    let ops_name = s.get("ops_name", Some(&ops_rule), true, |raw| {
-        if is_c_identifier(raw) && raw.len() <= OPS_NAME_MAX {
-            Ok(raw.to_string())
-        } else {
-            Err(ops_rule.clone())
-        }
-    });
+        // Present: `None` when it is wrong (reported).
+        (Some(_), _) => s.int("reply_timeout", false, 1, 3600),
+        (None, _) => Some(REPLY_TIMEOUT_DEFAULT),
+    };
     let keys = s.keep_all();
     Some(ThirdpartyConf {
         eng_name: eng_name?,
-        libname: libname?,
-        ops_name: ops_name?,
+        form: form?,
+        reply_timeout: reply_timeout?,
         keys,
     })
+}
+
+/// Exactly one form: `exec=`, or `libname=` with `ops_name=`.
+fn read_plugin_form(s: &mut Section) -> Option<PluginForm> {
+    let exec = s.peek("exec");
+    let library = s.peek("libname").or_else(|| s.peek("ops_name"));
+    match (exec, library) {
+        (Some(exec), Some(other)) => {
+            let msg = format!(
+                "conflicts with exec={} (a plug-in is a policy process, exec=, or a .so, \
+                 libname= with ops_name=: give one)",
+                value::shown(&exec.value)
+            );
+            s.error(other, &msg);
+            None
+        }
+        (Some(_), None) => plugin_file(s, "exec").map(|exec| PluginForm::Process { exec }),
+        (None, Some(_)) => {
+            let libname = plugin_file(s, "libname");
+            let ops_rule = format!("a C identifier of at most {OPS_NAME_MAX} bytes");
+            let ops_name = s.get("ops_name", Some(&ops_rule), true, |raw| {
+                if is_c_identifier(raw) && raw.len() <= OPS_NAME_MAX {
+                    Ok(raw.to_string())
+                } else {
+                    Err(ops_rule.clone())
+                }
+            });
+            Some(PluginForm::Library {
+                libname: libname?,
+                ops_name: ops_name?,
+            })
+        }
+        (None, None) => {
+            s.missing("exec", PLUGIN_RULE);
+            None
+        }
+    }
+}
+
+/// A plug-in's path from `key`: required, absolute, at most [`PATH_MAX`] bytes.
+fn plugin_file(s: &mut Section, key: &str) -> Option<PluginFile> {
+    let rule = format!("an absolute path of at most {PATH_MAX} bytes");
+    let at = s.peek(key).map(|e| s.at(e));
+    let path = s.get(key, Some(&rule), true, |raw| {
+        if raw.starts_with('/') && raw.len() <= PATH_MAX && !raw.contains('\0') {
+            Ok(raw.to_string())
+        } else {
+            Err(rule.clone())
+        }
+    })?;
+    Some(PluginFile { path, at: at? })
 }
 
 fn is_c_identifier(word: &str) -> bool {
@@ -721,6 +818,14 @@ mod tests {
         }
     }
 
+    /// The library form's file and symbol, or a panic.
+    fn library(c: &ConfigFile) -> (String, String, String) {
+        match third(c).form {
+            PluginForm::Library { libname, ops_name } => (libname.path, libname.at, ops_name),
+            f => panic!("{f:?}"),
+        }
+    }
+
     #[test]
     fn thirdparty_keys() {
         let c = ok(THIRD);
@@ -728,9 +833,14 @@ mod tests {
         let t = third(&c);
         assert_eq!(c.engines[0].name(), "my_engine");
         assert_eq!(
-            (t.libname.as_str(), t.ops_name.as_str()),
-            ("/usr/lib/etmem_fetch/my_engine.so", "my_engine_ops")
+            library(&c),
+            (
+                "/usr/lib/etmem_fetch/my_engine.so".to_string(),
+                format!("{F}:5: [engine] libname=/usr/lib/etmem_fetch/my_engine.so"),
+                "my_engine_ops".to_string()
+            )
         );
+        assert_eq!(t.reply_timeout, REPLY_TIMEOUT_DEFAULT);
         assert_eq!(t.keys.len(), 6);
         assert_eq!(
             t.keys[5],
@@ -748,7 +858,7 @@ mod tests {
         rejects(THIRD, "engine", "eng_name", "-x", crate::config::NAME_RULE);
         let long_ok = format!("/{}", "l".repeat(4095));
         accepts(THIRD, "libname", &long_ok, long_ok.clone(), |c| {
-            third(c).libname
+            library(c).0
         });
         for bad in [
             "my_engine.so",
@@ -765,9 +875,7 @@ mod tests {
             );
         }
         let ops_ok = format!("_{}", "a9".repeat(127) + "z");
-        accepts(THIRD, "ops_name", &ops_ok, ops_ok.clone(), |c| {
-            third(c).ops_name
-        });
+        accepts(THIRD, "ops_name", &ops_ok, ops_ok.clone(), |c| library(c).2);
         for bad in ["", "9ops", "my-ops", "a b", &"o".repeat(257)] {
             rejects(
                 THIRD,
@@ -783,6 +891,67 @@ mod tests {
                 &format!("{F}:1: [engine] {key} is missing (required: "),
             );
         }
+        // reply_timeout is the policy process's; a .so answers in etmemd's own thread.
+        let (text, line) = set(THIRD, "reply_timeout", "5");
+        err_has(
+            &text,
+            &format!("{F}:{line}: [engine] reply_timeout=5: only means something with exec="),
+        );
+    }
+
+    const EXEC: &str = "[engine]\nname=thirdparty\nproject=test\neng_name=mine\nexec=/usr/libexec/etmem/cold0\nkey=v\n";
+
+    #[test]
+    fn thirdparty_policy_process_keys() {
+        let c = ok(EXEC);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let t = third(&c);
+        assert_eq!(
+            t.form,
+            PluginForm::Process {
+                exec: PluginFile {
+                    path: "/usr/libexec/etmem/cold0".into(),
+                    at: format!("{F}:5: [engine] exec=/usr/libexec/etmem/cold0"),
+                }
+            }
+        );
+        assert_eq!(t.form.file().path, "/usr/libexec/etmem/cold0");
+        assert_eq!(t.reply_timeout, 10);
+        // Every key goes to the plug-in, ours too.
+        let keys: Vec<&str> = t.keys.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["name", "project", "eng_name", "exec", "key"]);
+        int_edges(EXEC, "engine", "reply_timeout", (1, 3600), |c| {
+            i64::from(third(c).reply_timeout)
+        });
+        for bad in ["cold0", "", "~/cold0", &format!("/{}", "x".repeat(4096))] {
+            rejects(
+                EXEC,
+                "engine",
+                "exec",
+                bad,
+                "an absolute path of at most 4096 bytes",
+            );
+        }
+        // Escapes apply to the path as to any string; the message shows it as written.
+        let (text, line) = set(EXEC, "exec", "/opt/my\\spolicy");
+        let c = ok(&text);
+        assert_eq!(third(&c).form.file().path, "/opt/my policy");
+        assert_eq!(
+            third(&c).form.file().at,
+            format!("{F}:{line}: [engine] exec=/opt/my\\spolicy")
+        );
+        // Exactly one form.
+        for key in ["libname", "ops_name"] {
+            let (text, line) = set(EXEC, key, "x");
+            err_has(
+                &text,
+                &format!("{F}:{line}: [engine] {key}=x: conflicts with exec=/usr/libexec/etmem/cold0 (a plug-in is a policy process, exec=, or a .so, libname= with ops_name=: give one)"),
+            );
+        }
+        err_has(
+            &unset(EXEC, "exec"),
+            &format!("{F}:1: [engine] exec is missing (required: the plug-in: exec=/absolute/path of a policy program, or libname= and ops_name= of a .so plug-in)"),
+        );
     }
 
     fn project(scan: ScanConf) -> ProjectConf {

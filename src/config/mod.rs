@@ -18,8 +18,8 @@ mod task;
 mod value;
 
 pub use engine::{
-    check_engine, CslideConf, DamonAction, DamonConf, DamonOps, EngineConf, EngineKind,
-    ThirdpartyConf, BUILTIN_ENGINES, ENGINE_TYPES,
+    check_engine, CslideConf, DamonAction, DamonConf, DamonOps, EngineConf, EngineKind, PluginFile,
+    PluginForm, ThirdpartyConf, BUILTIN_ENGINES, ENGINE_TYPES, REPLY_TIMEOUT_DEFAULT,
 };
 pub use positive::Positive;
 pub use project::{PageScan, ProjectConf, PsiScan, RegionScan, ScanConf, Wmark};
@@ -392,13 +392,16 @@ mod tests {
         let EngineKind::Thirdparty(e) = &c.engines[0].kind else {
             panic!("{:?}", c.engines)
         };
+        assert_eq!(e.eng_name, "my_engine");
         assert_eq!(
-            (e.eng_name.as_str(), e.libname.as_str(), e.ops_name.as_str()),
-            (
-                "my_engine",
-                "/usr/lib/etmem_fetch/my_engine.so",
-                "my_engine_ops"
-            )
+            e.form,
+            PluginForm::Library {
+                libname: PluginFile {
+                    path: "/usr/lib/etmem_fetch/my_engine.so".into(),
+                    at: format!("{F}:7: [engine] libname=/usr/lib/etmem_fetch/my_engine.so")
+                },
+                ops_name: "my_engine_ops".into()
+            }
         );
         assert!(e
             .keys

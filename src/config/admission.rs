@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::statfs::{self, fstatfs, FsType};
 
 use crate::error::{Error, Kind, Result};
+use crate::sys::file_stamp::FileStamp;
 
 /// The largest config file accepted, in bytes (10 MiB).
 pub const MAX_SIZE: u64 = 10 * 1024 * 1024;
@@ -38,33 +39,14 @@ pub fn read(name: &str, allowed_uid: u32) -> Result<(String, Vec<u8>)> {
     let after = file
         .metadata()
         .map_err(|e| Error::io(format!("stat {shown}"), e))?;
-    unchanged(&shown, Stamp::of(&before), Stamp::of(&after))?;
+    unchanged(&shown, FileStamp::of(&before), FileStamp::of(&after))?;
     Ok((shown, bytes))
-}
-
-/// What tells that a file was written: its size, and its modification and change times
-/// to the nanosecond.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
-        Stamp {
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
 }
 
 /// Refuses a file whose stamp changed between `before` and `after` its read: its text may
 /// be half old, half new, or end in a line cut short (a wrong pid, say), as a file read
 /// while its writer is still at work does.
-fn unchanged(shown: &str, before: Stamp, after: Stamp) -> Result<()> {
+fn unchanged(shown: &str, before: FileStamp, after: FileStamp) -> Result<()> {
     if before == after {
         return Ok(());
     }
@@ -416,23 +398,25 @@ mod tests {
 
     #[test]
     fn any_change_of_size_or_times_during_the_read_refuses_the_file() {
-        let at = Stamp {
+        let at = FileStamp {
+            dev: 1,
+            ino: 2,
             size: 100,
             mtime: (1_700_000_000, 5),
             ctime: (1_700_000_000, 5),
         };
         assert_eq!(unchanged("f", at, at), Ok(()));
         for after in [
-            Stamp { size: 99, ..at },
-            Stamp {
+            FileStamp { size: 99, ..at },
+            FileStamp {
                 mtime: (1_700_000_000, 6),
                 ..at
             },
-            Stamp {
+            FileStamp {
                 mtime: (1_700_000_001, 5),
                 ..at
             },
-            Stamp {
+            FileStamp {
                 ctime: (1_700_000_000, 6),
                 ..at
             },

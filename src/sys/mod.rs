@@ -7,6 +7,8 @@
 pub mod cgroup;
 pub mod clear_refs;
 pub mod damon_sysfs;
+pub mod exec_fd;
+pub mod file_stamp;
 pub mod fork;
 pub mod glob;
 pub mod idle_pages_io;
@@ -24,12 +26,14 @@ pub mod page_idle;
 pub mod pagemap;
 pub mod parent_death;
 pub mod pidfd;
+pub mod poll;
 pub mod process;
 pub mod process_madvise;
 pub mod replace_file;
 pub mod smaps;
 pub mod swap_pages_ioctl;
 pub mod syslog;
+pub mod trusted_file;
 
 /// Number of online processors (`get_nprocs()` in upstream), at least 1.
 pub fn online_cpus() -> usize {

@@ -144,8 +144,9 @@ pub fn checked(
     Ok(coalesce(&ranges, page))
 }
 
-/// The first part of `r` that `vmas` (sorted, disjoint) do not cover.
-fn first_gap(r: Range, vmas: &[Vma]) -> Option<Range> {
+/// The first part of `r` that `vmas` (sorted, disjoint) do not cover: `None` when they
+/// cover all of it.
+pub fn first_gap(r: Range, vmas: &[Vma]) -> Option<Range> {
     let mut at = r.start;
     let mut i = vmas.partition_point(|v| v.range.end <= at);
     while at < r.end {

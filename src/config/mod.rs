@@ -398,7 +398,7 @@ mod tests {
             PluginForm::Library {
                 libname: PluginFile {
                     path: "/usr/lib/etmem_fetch/my_engine.so".into(),
-                    at: format!("{F}:7: [engine] libname=/usr/lib/etmem_fetch/my_engine.so")
+                    at: format!("{F}:9: [engine] libname=/usr/lib/etmem_fetch/my_engine.so")
                 },
                 ops_name: "my_engine_ops".into()
             }
@@ -415,6 +415,25 @@ mod tests {
             panic!("{:?}", t.params)
         };
         assert!(keys.contains(&("task_private_key".into(), "task_private_value".into())));
+    }
+
+    #[test]
+    fn thirdparty_exec_example() {
+        let c = ok(include_str!("../../conf/thirdparty_exec_conf.yaml"));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let EngineKind::Thirdparty(e) = &c.engines[0].kind else {
+            panic!("{:?}", c.engines)
+        };
+        assert_eq!((e.eng_name.as_str(), e.reply_timeout), ("swap_idle", 10));
+        assert_eq!(e.form.file().path, "/usr/libexec/etmem/swap_idle_policy.sh");
+        assert!(matches!(e.form, PluginForm::Process { .. }));
+        let t = &c.tasks[0];
+        assert_eq!(
+            (t.engine.as_str(), t.target.clone()),
+            ("swap_idle", Target::Name("mysql".into()))
+        );
+        assert!(check_engine(&c.engines[0], &c.projects[0]).is_ok());
+        assert!(check_task(t, &c.projects[0]).is_ok());
     }
 
     #[test]

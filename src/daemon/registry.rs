@@ -109,6 +109,13 @@ impl Registry {
     /// `obj add`: add every object of the file, or none of them.
     pub fn add(&mut self, file: ConfigFile) -> Result<()> {
         self.check_add(&file)?;
+        // Engines are made before anything is added: a plug-in that fails its checks
+        // refuses the whole file.
+        let built = file
+            .engines
+            .iter()
+            .map(|e| engine::for_conf(e).map(Arc::<dyn Engine>::from))
+            .collect::<Result<Vec<_>>>()?;
         let ConfigFile {
             projects,
             engines,
@@ -127,8 +134,7 @@ impl Registry {
                 },
             );
         }
-        for e in engines {
-            let engine: Arc<dyn Engine> = Arc::from(engine::for_conf(&e));
+        for (e, engine) in engines.into_iter().zip(built) {
             crate::log_info!("added engine {} to project {}", e.name(), e.project);
             let p = self
                 .project_mut(&e.project)
@@ -384,11 +390,13 @@ impl Registry {
             let pname: &str = &p.conf.name;
             for e in p.engines.iter_mut() {
                 let ename = e.conf.name();
+                let engine = &e.engine;
                 let before = e.tasks.len();
                 e.tasks.retain(|t| {
                     let gone = doomed.contains(&(pname, ename, t.conf.name.as_str()));
                     if gone {
                         t.stop.set();
+                        engine.task_deleted(&t.conf);
                         crate::log_info!("deleted task {} from project {pname}", t.conf.name);
                     }
                     !gone

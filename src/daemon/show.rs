@@ -146,8 +146,10 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
         let l = &s.last;
         let _ = writeln!(
             out,
-            "{INDENT}backend: {b}  last cycle: {} workers, scanned {} pages, cold {} pages, swapped {} of {} bytes asked (VmSwap +{}), {} pages back from the last swap-out  total swapped: {} bytes",
-            l.workers, l.pages_scanned, l.cold_pages, l.swapped_bytes, l.requested_bytes, l.vmswap_growth, l.refaults, s.swapped_total
+            "{INDENT}backend: {b}  last cycle: {} workers, scanned {} pages, cold {} pages, swapped {} of {} bytes asked (VmSwap +{}){}, {} pages back from the last swap-out  total swapped: {} bytes",
+            l.workers, l.pages_scanned, l.cold_pages, l.swapped_bytes, l.requested_bytes, l.vmswap_growth,
+            match l.moved_bytes() { 0 => String::new(), m => format!(", moved {m} bytes to other nodes") },
+            l.refaults, s.swapped_total
         );
     }
     for c in &s.psi {
@@ -242,6 +244,7 @@ fn task_json(o: &mut json::Object, t: &TaskSlot) {
         .field("requested_bytes", s.last.requested_bytes)
         .field("swapped_bytes", s.last.swapped_bytes)
         .field("vmswap_growth", s.last.vmswap_growth)
+        .field("moved_bytes", s.last.moved_bytes())
         .field("swapped_total", s.swapped_total)
         .field("refaults", s.last.refaults)
         .field("refaults_total", s.totals.refaults)
@@ -390,7 +393,7 @@ mod tests {
                 workers: 6,
                 tiering: None,
                 damon: None,
-                moved_to: Vec::new(),
+                moved_to: vec![(1, 8)],
                 refaults: 7,
                 skipped: vec!["x".into(), "y\\".into()],
                 kept: vec![
@@ -420,7 +423,7 @@ mod tests {
             concat!(
                 r#""pids":[],"cycles":0,"last_cycle_secs_ago":null,"note":null,"#,
                 r#""last_error":"e","backend":null,"pages_scanned":0,"cold_pages":0,"#,
-                r#""requested_bytes":0,"swapped_bytes":0,"vmswap_growth":0,"#,
+                r#""requested_bytes":0,"swapped_bytes":0,"vmswap_growth":0,"moved_bytes":0,"#,
                 r#""swapped_total":0,"refaults":0,"refaults_total":0,"workers":0,"skipped":[],"tiering":null,"kept":[]"#
             ),
         );
@@ -432,7 +435,7 @@ mod tests {
                 r#""pids":[12,13],"cycles":3,"last_cycle_secs_ago":0,"note":"n\n","#,
                 r#""last_error":null,"backend":"page_idle+process_madvise","#,
                 r#""pages_scanned":1,"cold_pages":2,"requested_bytes":3,"#,
-                r#""swapped_bytes":4,"vmswap_growth":5,"swapped_total":7,"refaults":7,"refaults_total":0,"workers":6,"#,
+                r#""swapped_bytes":4,"vmswap_growth":5,"moved_bytes":8,"swapped_total":7,"refaults":7,"refaults_total":0,"workers":6,"#,
                 r#""skipped":["x","y\\"],"tiering":null,"#,
                 r#""kept":[{"reason":"locked \"m\"","bytes":8192,"ranges":2},"#,
                 r#"{"reason":"hugetlb","bytes":4096,"ranges":1}]"#

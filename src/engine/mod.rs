@@ -20,6 +20,7 @@ pub mod swap_gate;
 pub mod targets;
 pub mod task_run;
 pub mod task_status;
+pub mod thirdparty;
 
 use crate::config::{EngineConf, EngineKind, ProjectConf, TaskConf};
 use crate::engine::task_run::TaskRun;
@@ -70,6 +71,11 @@ pub trait Engine: Send + Sync {
     /// (the damon engine's kdamond). Called with no cycle running.
     fn stopped(&self) {}
 
+    /// A task of this engine was deleted (`obj del`), while its project runs or not: let
+    /// go of what the engine keeps for it (a policy process is told to stop and forget
+    /// it). Its cycle, if one is under way, has been told to stop.
+    fn task_deleted(&self, _task: &TaskConf) {}
+
     /// The engine's own command (`etmem engine CMD`): the text to send back. The daemon
     /// has checked that the project runs and that the task, if named, is the engine's.
     fn command(&self, cmd: &Command) -> Result<String> {
@@ -101,9 +107,10 @@ pub struct Command<'a> {
     pub json: bool,
 }
 
-/// The engine for an engine config.
-pub fn for_conf(conf: &EngineConf) -> Box<dyn Engine> {
-    match &conf.kind {
+/// The engine for an engine config. Fails when a thirdparty engine's plug-in does not
+/// pass its checks (the message names the file, line, key and reason).
+pub fn for_conf(conf: &EngineConf) -> Result<Box<dyn Engine>> {
+    Ok(match &conf.kind {
         EngineKind::Slide => Box::new(slide::Slide::default()),
         EngineKind::Memdcd => Box::new(pending::Pending {
             children: true,
@@ -112,6 +119,6 @@ pub fn for_conf(conf: &EngineConf) -> Box<dyn Engine> {
         EngineKind::Cslide(c) => Box::new(cslide::Cslide::new(c.clone())),
         EngineKind::Damon(d) => Box::new(damon::Damon::new(d.clone())),
         EngineKind::Psi => Box::new(psi::Psi),
-        EngineKind::Thirdparty(_) => Box::new(pending::Thirdparty),
-    }
+        EngineKind::Thirdparty(t) => thirdparty::build(t)?,
+    })
 }

@@ -5,7 +5,7 @@
 use super::Engine;
 use crate::config::{ProjectConf, TaskConf};
 use crate::engine::task_run::TaskRun;
-use crate::error::{Error, Kind, Result};
+use crate::error::Result;
 
 /// An engine type whose policy arrives later: it only finds its tasks' processes.
 pub struct Pending {
@@ -33,33 +33,5 @@ impl Engine for Pending {
 
     fn run_cycle(&self, run: &TaskRun) -> Result<()> {
         run.resolve(self.children).map(drop)
-    }
-}
-
-/// Thirdparty plugin engines: loading C plugins is not built yet, so a project holding one
-/// refuses to start (rather than starting and doing nothing).
-pub struct Thirdparty;
-
-impl Engine for Thirdparty {
-    fn wants_children(&self) -> bool {
-        false
-    }
-
-    fn check_start(&self, _project: &ProjectConf) -> Result<()> {
-        Err(Error::new(
-            Kind::Unsupported,
-            "thirdparty engines (C plugins) are not supported by this etmemd yet",
-        ))
-    }
-
-    fn note(&self, _project: &ProjectConf, _task: &TaskConf) -> Option<String> {
-        Some("thirdparty plugins are not supported yet".into())
-    }
-
-    fn run_cycle(&self, _run: &TaskRun) -> Result<()> {
-        Err(Error::new(
-            Kind::Unsupported,
-            "thirdparty engines are not supported yet",
-        ))
     }
 }

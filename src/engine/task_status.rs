@@ -186,6 +186,19 @@ pub struct Kept {
 }
 
 impl CycleStats {
+    /// Count `bytes` moved to `node`.
+    pub fn moved(&mut self, node: u32, bytes: u64) {
+        match self.moved_to.iter_mut().find(|(n, _)| *n == node) {
+            Some((_, b)) => *b = b.saturating_add(bytes),
+            None => self.moved_to.push((node, bytes)),
+        }
+    }
+
+    /// Bytes moved this cycle, to any node.
+    pub fn moved_bytes(&self) -> u64 {
+        self.moved_to.iter().map(|&(_, b)| b).sum()
+    }
+
     /// Count the ranges the kernel `skipped` in one swap-out (its
     /// [`SwapReport::skipped`](crate::act::SwapReport::skipped)) by reason.
     pub fn keep(&mut self, skipped: &[(Range, String)]) {

@@ -31,4 +31,12 @@ impl FileStamp {
             ctime: (meta.ctime(), meta.ctime_nsec()),
         }
     }
+
+    /// True when `other` is the same file with the same contents as far as its stamp
+    /// tells (size and modification time), whatever its change time says: renaming
+    /// another file over a path unlinks this one, which sets its change time.
+    pub fn same_contents(&self, other: &FileStamp) -> bool {
+        (self.dev, self.ino, self.size, self.mtime)
+            == (other.dev, other.ino, other.size, other.mtime)
+    }
 }

@@ -78,18 +78,18 @@ impl TrustedFile {
         self.script
     }
 
-    /// Check the open file again: still root's with a plug-in's mode, and not written,
-    /// chmod'ed or chowned since it was opened. The error's message is the reason alone.
+    /// Check the open file again: still root's with a plug-in's mode, and not written
+    /// since it was opened. The error's message is the reason alone.
     pub fn recheck(&self) -> Result<()> {
         let meta = self
             .file
             .metadata()
             .map_err(|e| Error::io(format!("stat {}", self.resolved), e))?;
         check(&meta, &self.resolved)?;
-        if FileStamp::of(&meta) != self.stamp {
+        if !FileStamp::of(&meta).same_contents(&self.stamp) {
             return Err(Error::invalid(format!(
-                "{} changed since it was checked (written, or its owner or mode set \
-                 again); delete the engine and add it again to use the file as it is now",
+                "{} was written since it was checked; delete the engine and add it again \
+                 to use the file as it is now",
                 self.resolved
             )));
         }
@@ -283,15 +283,29 @@ mod tests {
         let p = d.file("p", "#!/bin/sh\n", 0o700);
         let t = TrustedFile::open(&p).unwrap();
         assert!(t.path_leads_here(&p));
+        // Another mode a plug-in may have passes; one it may not fails.
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o500)).unwrap();
+        t.recheck().unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(t.recheck().unwrap_err().msg.contains("has mode 0755"));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // Another file renamed over the path: the open file is the old one, unchanged.
+        let q = d.file("q", "#!/bin/sh\necho other\n", 0o700);
+        std::fs::rename(&q, &p).unwrap();
+        assert!(!t.path_leads_here(&p));
+        t.recheck().unwrap();
+        // Written in place: refused.
+        let r = d.file("r", "#!/bin/sh\n", 0o700);
+        let t = TrustedFile::open(&r).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&r)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"echo more\n"))
+            .unwrap();
         assert!(t
             .recheck()
             .unwrap_err()
             .msg
-            .contains("changed since it was checked"));
-        // Another file renamed over the path: the open file is the old one.
-        let q = d.file("q", "#!/bin/sh\necho other\n", 0o700);
-        std::fs::rename(&q, &p).unwrap();
-        assert!(!t.path_leads_here(&p));
+            .contains("was written since it was checked"));
     }
 }

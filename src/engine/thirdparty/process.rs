@@ -41,8 +41,10 @@ pub struct PolicyProcess {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: ChildStdout,
-    /// Bytes read from standard output and not yet taken as lines.
+    /// Bytes read from standard output; those from `taken` on are not yet taken as
+    /// lines (a cursor, so that taking a line does not move the rest).
     pending: Vec<u8>,
+    taken: usize,
     /// `the plug-in PATH (pid N)`, the subject of every message about it.
     who: String,
     /// The engine's `reply_timeout`, for messages.
@@ -65,6 +67,7 @@ impl PolicyProcess {
             stdin: Some(stdin),
             stdout,
             pending: Vec::new(),
+            taken: 0,
             who,
             timeout_secs,
         };
@@ -125,15 +128,18 @@ impl PolicyProcess {
         let mut deadline = deadline;
         let mut stopping = false;
         loop {
-            if let Some(i) = self.pending.iter().position(|&b| b == b'\n') {
+            let unread = &self.pending[self.taken..];
+            if let Some(i) = unread.iter().position(|&b| b == b'\n') {
                 if i > MAX_LINE {
                     return Err(too_long());
                 }
-                let line: Vec<u8> = self.pending.drain(..=i).take(i).collect();
-                return String::from_utf8(line)
+                let line = std::str::from_utf8(&unread[..i])
+                    .map(str::to_string)
                     .map_err(|_| "wrote a line that is not UTF-8 text".to_string());
+                self.taken += i + 1;
+                return line;
             }
-            if self.pending.len() > MAX_LINE {
+            if unread.len() > MAX_LINE {
                 return Err(too_long());
             }
             if !stopping && stop() {
@@ -160,6 +166,9 @@ impl PolicyProcess {
     /// the end of it means the plug-in is gone. More than [`PENDING_MAX`] bytes unread
     /// (written while we were still writing our request) is a flood.
     fn fill(&mut self) -> Result<(), String> {
+        // What was taken is dropped before more is read.
+        self.pending.drain(..self.taken);
+        self.taken = 0;
         if self.pending.len() >= PENDING_MAX {
             return Err(format!(
                 "wrote more than {} KiB before it read its request",

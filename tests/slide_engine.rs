@@ -7,8 +7,6 @@ use common::daemon::{wait_exit, Daemon, Scratch};
 use common::workload::Workload;
 use common::{can_swap, parse_json, skip, wait_for};
 
-use etmem::act::resident_bytes;
-use etmem::types::Range;
 use std::time::{Duration, Instant};
 
 fn project(name: &str, extra: &str) -> String {
@@ -17,10 +15,6 @@ fn project(name: &str, extra: &str) -> String {
 
 fn task(project: &str, ty: &str, value: &str, extra: &str) -> String {
     format!("[task]\nproject={project}\nengine=slide\nname=t\ntype={ty}\nvalue={value}\n{extra}")
-}
-
-fn resident_share(pid: i32, r: Range) -> f64 {
-    resident_bytes(pid, &[r]).unwrap() as f64 / r.len() as f64
 }
 
 /// The JSON status of task `t` of project `p`.
@@ -42,7 +36,7 @@ fn cold_memory_leaves_hot_stays_nothing_is_lost() {
         return;
     }
     let mut w = Workload::spawn(&["--hot-mib", "16", "--cold-mib", "64"]);
-    let (hot, cold) = (w.hot.unwrap(), w.cold.unwrap());
+    let cold = w.cold.unwrap();
     let d = Daemon::start("slide-e2e");
     let s = Scratch::new("slide-e2e");
     let pid = w.pid.to_string();
@@ -56,26 +50,8 @@ fn cold_memory_leaves_hot_stays_nothing_is_lost() {
     ))
     .expect(0);
     d.run(&["project", "start", "-n", "e2e"]).expect(0);
-    let swapped = wait_for(Duration::from_secs(60), || {
-        resident_share(w.pid, cold) <= 0.10
-    });
-    let (cold_left, hot_left) = (resident_share(w.pid, cold), resident_share(w.pid, hot));
-    eprintln!(
-        "after {} cycles: cold resident {:.1}%, hot resident {:.1}%",
-        cycles(&d, "e2e"),
-        cold_left * 100.0,
-        hot_left * 100.0
-    );
-    assert!(
-        swapped,
-        "cold region still {:.1}% resident",
-        cold_left * 100.0
-    );
-    assert!(
-        hot_left >= 0.95,
-        "hot region only {:.1}% resident",
-        hot_left * 100.0
-    );
+    let swapped = wait_for(Duration::from_secs(60), || w.resident_share(cold) <= 0.10);
+    w.assert_cold_out_hot_in(swapped, &format!("after {} cycles", cycles(&d, "e2e")));
     let st = status(&d, "e2e");
     assert!(
         st["swapped_total"].as_u64().unwrap() >= cold.len() * 9 / 10,
@@ -122,7 +98,7 @@ fn run_gated(
         wait_for(Duration::from_secs(60), || cycles(&d, "g") >= cycles_wanted),
         "no cycles ran"
     );
-    (resident_share(w.pid, w.cold.unwrap()), status(&d, "g"))
+    (w.resident_share(w.cold.unwrap()), status(&d, "g"))
 }
 
 #[test]
@@ -181,11 +157,9 @@ fn swap_flag_swaps_only_the_named_vma() {
     d.add(&s.conf("f.conf", &format!("{}{t}", project("f", ""))))
         .expect(0);
     d.run(&["project", "start", "-n", "f"]).expect(0);
-    assert!(wait_for(Duration::from_secs(60), || resident_share(
-        w.pid, cold
-    ) <= 0.10));
+    assert!(wait_for(Duration::from_secs(60), || w.resident_share(cold) <= 0.10));
     assert!(wait_for(Duration::from_secs(30), || cycles(&d, "f") >= 3));
-    let hot_left = resident_share(w.pid, hot);
+    let hot_left = w.resident_share(hot);
     assert!(
         hot_left >= 0.95,
         "an unflagged VMA was swapped: hot {hot_left}"
@@ -395,7 +369,7 @@ fn a_type_pid_task_does_not_follow_a_process_that_reuses_the_pid() {
         wait_for(Duration::from_secs(30), || cycles(&d, "r") >= before + 3),
         "cycles stopped"
     );
-    let cold_left = resident_share(other.pid, other.cold.unwrap());
+    let cold_left = other.resident_share(other.cold.unwrap());
     let swapped = etmem::act::swapped_bytes(other.pid).unwrap_or(0);
     assert!(
         cold_left >= 0.99 && swapped < 1 << 20,
@@ -453,7 +427,7 @@ fn a_child_that_exits_mid_cycle_is_not_replaced_by_whoever_takes_its_pid() {
         wait_for(Duration::from_secs(60), || cycles(&d, "c") >= 2),
         "cycles stopped"
     );
-    let cold_left = resident_share(other.pid, other.cold.unwrap());
+    let cold_left = other.resident_share(other.cold.unwrap());
     let swapped = etmem::act::swapped_bytes(other.pid).unwrap_or(0);
     assert!(
         cold_left >= 0.99 && swapped < 1 << 20,
@@ -529,7 +503,7 @@ fn resident_floor_is_never_crossed() {
     d.add(&s.conf("f.conf", &conf)).expect(0);
     d.run(&["project", "start", "-n", "f"]).expect(0);
     assert!(wait_for(Duration::from_secs(60), || cycles(&d, "f") >= 4));
-    let (left, now) = (resident_share(w.pid, w.cold.unwrap()), rss());
+    let (left, now) = (w.resident_share(w.cold.unwrap()), rss());
     println!(
         "floor {floor}, VmRSS {now}, cold resident {:.1}%",
         left * 100.0
@@ -560,13 +534,11 @@ fn refaulted_memory_is_counted_and_held() {
     );
     d.add(&s.conf("r.conf", &conf)).expect(0);
     d.run(&["project", "start", "-n", "r"]).expect(0);
-    assert!(wait_for(Duration::from_secs(60), || resident_share(
-        w.pid, cold
-    ) <= 0.1));
+    assert!(wait_for(Duration::from_secs(60), || w.resident_share(cold) <= 0.1));
     let v = w.verify();
     assert!(v.starts_with("verify ok"), "{v}");
     assert!(
-        resident_share(w.pid, cold) >= 0.9,
+        w.resident_share(cold) >= 0.9,
         "verify did not read the cold region back"
     );
     let refaults = || status(&d, "r")["refaults_total"].as_u64().unwrap();
@@ -578,7 +550,7 @@ fn refaulted_memory_is_counted_and_held() {
     // Held: two more cycles and the cold region is still in DRAM.
     let c0 = cycles(&d, "r");
     assert!(wait_for(Duration::from_secs(30), || cycles(&d, "r") >= c0 + 2));
-    let held = resident_share(w.pid, cold);
+    let held = w.resident_share(cold);
     assert!(
         held >= 0.9,
         "held memory swapped again: {:.1}% resident",
@@ -586,8 +558,7 @@ fn refaulted_memory_is_counted_and_held() {
     );
     // Then the hold ends and the still-cold memory goes again.
     assert!(
-        wait_for(Duration::from_secs(60), || resident_share(w.pid, cold)
-            <= 0.1),
+        wait_for(Duration::from_secs(60), || w.resident_share(cold) <= 0.1),
         "the hold never ended"
     );
 }

@@ -11,8 +11,7 @@ use common::daemon::{Daemon, Run, Scratch};
 use common::workload::Workload;
 use common::{can_swap, parse_json, root_or_skip, wait_for};
 
-use etmem::act::{resident_bytes, swapped_bytes};
-use etmem::types::Range;
+use etmem::act::swapped_bytes;
 use std::time::Duration;
 
 /// A policy script that answers every request as a good policy does. `on_scan` is the
@@ -78,10 +77,6 @@ fn engine(project: &str, eng: &str, exec: &str, extra: &str, pid: i32) -> String
     )
 }
 
-fn resident_share(w: &Workload, r: Range) -> f64 {
-    resident_bytes(w.pid, &[r]).unwrap() as f64 / r.len() as f64
-}
-
 /// The JSON status of the task of engine `eng` in project `p`.
 fn status(d: &Daemon, p: &str, eng: &str) -> serde_json::Value {
     let out = d
@@ -108,13 +103,23 @@ fn cycles(d: &Daemon, p: &str, eng: &str) -> u64 {
     status(d, p, eng)["cycles"].as_u64().unwrap()
 }
 
+/// Root (plug-ins must be root's), a small workload to be a task's process, and a
+/// scratch dir for the plug-ins; `None` after a skip.
+fn small_target(tag: &str) -> Option<(Workload, Scratch)> {
+    if !root_or_skip("plug-ins must be owned by root") {
+        return None;
+    }
+    let w = Workload::spawn(&["--hot-mib", "1", "--cold-mib", "1"]);
+    Some((w, Scratch::new(tag)))
+}
+
 #[test]
 fn the_example_policy_swaps_the_cold_region_and_keeps_the_hot_one() {
     if !can_swap("process_madvise(MADV_PAGEOUT) on another process") {
         return;
     }
     let mut w = Workload::spawn(&["--hot-mib", "16", "--cold-mib", "64"]);
-    let (hot, cold) = (w.hot.unwrap(), w.cold.unwrap());
+    let cold = w.cold.unwrap();
     let s = Scratch::new("tp-example");
     let example = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -140,26 +145,14 @@ fn the_example_policy_swaps_the_cold_region_and_keeps_the_hot_one() {
     d.add(&s.conf("policy.conf", &conf)).expect(0);
     let before = swapped_bytes(w.pid).unwrap();
     d.run(&["project", "start", "-n", "policy"]).expect(0);
-    let swapped = wait_for(Duration::from_secs(60), || resident_share(&w, cold) <= 0.10);
+    let swapped = wait_for(Duration::from_secs(60), || w.resident_share(cold) <= 0.10);
     let after = swapped_bytes(w.pid).unwrap();
-    let (cold_left, hot_left) = (resident_share(&w, cold), resident_share(&w, hot));
-    eprintln!(
-        "VmSwap {} KiB before, {} KiB after; cold resident {:.1}%, hot resident {:.1}%",
+    let vmswap = format!(
+        "VmSwap {} KiB before, {} KiB after",
         before >> 10,
-        after >> 10,
-        cold_left * 100.0,
-        hot_left * 100.0
+        after >> 10
     );
-    assert!(
-        swapped,
-        "cold region still {:.1}% resident",
-        cold_left * 100.0
-    );
-    assert!(
-        hot_left >= 0.95,
-        "hot region only {:.1}% resident",
-        hot_left * 100.0
-    );
+    w.assert_cold_out_hot_in(swapped, &vmswap);
     assert!(after >= before + cold.len() * 9 / 10, "{before} -> {after}");
     let st = status(&d, "policy", "swap_idle");
     assert_eq!(st["last_error"], serde_json::Value::Null, "{st}");
@@ -304,12 +297,12 @@ fn broken_plugins_fail_their_own_engine_and_the_others_go_on() {
             && cycles(&d, "p", "outside") >= outside0 + 2
     }));
     assert!(wait_for(Duration::from_secs(60), || {
-        resident_share(&slide_w, slide_w.cold.unwrap()) <= 0.10
-            && resident_share(&good_w, good_w.cold.unwrap()) <= 0.10
+        slide_w.resident_share(slide_w.cold.unwrap()) <= 0.10
+            && good_w.resident_share(good_w.cold.unwrap()) <= 0.10
     }));
     assert_eq!(error_of(&d, "p", "good"), "");
     assert!(error_of(&d, "p", "outside").contains(refused));
-    let kept = resident_share(&outside_w, outside_w.cold.unwrap());
+    let kept = outside_w.resident_share(outside_w.cold.unwrap());
     assert!(kept >= 0.9, "a refused answer swapped: {kept}");
     // A failed engine's command says why; the daemon answers all along.
     d.run(&["engine", "stats", "-n", "p", "-e", "exits"])
@@ -327,11 +320,9 @@ fn broken_plugins_fail_their_own_engine_and_the_others_go_on() {
 
 #[test]
 fn engine_commands_follow_upstreams_rules() {
-    if !root_or_skip("plug-ins must be owned by root") {
+    let Some((w, s)) = small_target("tp-commands") else {
         return;
-    }
-    let w = Workload::spawn(&["--hot-mib", "1", "--cold-mib", "1"]);
-    let s = Scratch::new("tp-commands");
+    };
     let with = install(&s, "with", &policy("with", HELLO, SWAP_IDLE));
     let without = install(
         &s,
@@ -388,11 +379,9 @@ fn engine_commands_follow_upstreams_rules() {
 
 #[test]
 fn the_plugin_hears_each_step_of_its_tasks() {
-    if !root_or_skip("plug-ins must be owned by root") {
+    let Some((w, s)) = small_target("tp-steps") else {
         return;
-    }
-    let w = Workload::spawn(&["--hot-mib", "1", "--cold-mib", "1"]);
-    let s = Scratch::new("tp-steps");
+    };
     let exec = install(&s, "rec", &policy("rec", HELLO, SWAP_IDLE));
     let log = s.0.join("etmemd.log");
     let d = Daemon::start_logging_to("tp-steps", &log);
@@ -538,11 +527,9 @@ fn plugins_are_checked_at_obj_add_on_the_file_opened() {
 
 #[test]
 fn a_file_put_in_the_plugins_place_after_obj_add_never_runs() {
-    if !root_or_skip("plug-ins must be owned by root") {
+    let Some((w, s)) = small_target("tp-swapped") else {
         return;
-    }
-    let w = Workload::spawn(&["--hot-mib", "1", "--cold-mib", "1"]);
-    let s = Scratch::new("tp-swapped");
+    };
     let exec = install(&s, "policy", &policy("checked", HELLO, SWAP_IDLE));
     let d = Daemon::start("tp-swapped");
     let conf = s.conf(

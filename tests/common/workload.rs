@@ -90,6 +90,35 @@ impl Workload {
         }
     }
 
+    /// The share of `r` (one of its regions) resident now, 0 to 1.
+    pub fn resident_share(&self, r: Range) -> f64 {
+        etmem::act::resident_bytes(self.pid, &[r]).expect("residency of the workload") as f64
+            / r.len() as f64
+    }
+
+    /// Assert what a swapping engine must leave: the cold region at most 10% resident
+    /// (`swapped` says whether the wait for that succeeded), the hot one at least 95%;
+    /// both shares are printed with `context`.
+    pub fn assert_cold_out_hot_in(&self, swapped: bool, context: &str) {
+        let cold_left = self.resident_share(self.cold.expect("a cold region"));
+        let hot_left = self.resident_share(self.hot.expect("a hot region"));
+        eprintln!(
+            "{context}: cold resident {:.1}%, hot resident {:.1}%",
+            cold_left * 100.0,
+            hot_left * 100.0
+        );
+        assert!(
+            swapped,
+            "cold region still {:.1}% resident",
+            cold_left * 100.0
+        );
+        assert!(
+            hot_left >= 0.95,
+            "hot region only {:.1}% resident",
+            hot_left * 100.0
+        );
+    }
+
     /// Ask it to check every page (SIGUSR1) and return its answer line.
     pub fn verify(&mut self) -> String {
         nix::sys::signal::kill(

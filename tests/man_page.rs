@@ -48,3 +48,45 @@ fn etmem_scan_section_names_every_scan_backend() {
         );
     }
 }
+
+#[test]
+fn the_policy_protocol_and_its_keys_are_documented() {
+    use etmem::config::REPLY_TIMEOUT_DEFAULT;
+    use etmem::engine::thirdparty::protocol::{COMMAND_FEATURE, NAME, VERSIONS};
+    let m = man();
+    let thirdparty = m
+        .split("\nthirdparty:\n")
+        .nth(1)
+        .and_then(|s| s.split("\n.TP\n").next())
+        .expect("man/etmem.8 lists the thirdparty engine keys");
+    for key in [
+        "eng_name",
+        "exec",
+        "reply_timeout",
+        "libname",
+        "ops_name",
+        "dlopen",
+    ] {
+        assert!(
+            thirdparty.contains(key),
+            "thirdparty keys lack {key}: {thirdparty}"
+        );
+    }
+    assert!(thirdparty.contains(&format!("default {REPLY_TIMEOUT_DEFAULT})")));
+    assert!(m.contains(".BR etmem\\-policy (7)"));
+    let policy =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/etmem-policy.7"))
+            .unwrap();
+    let name = NAME.replace('-', "\\-");
+    assert!(policy.contains(&format!(".BI \"hello {name} \" \"VERSION ...\"")));
+    for v in VERSIONS {
+        assert!(policy.contains(&format!("(this one: {v})")), "version {v}");
+    }
+    assert!(policy.contains(&format!("The feature\n.B {COMMAND_FEATURE}\n")));
+    for word in ["engine ", "task ", "scan ", "command "] {
+        assert!(policy.contains(&format!(".BI \"{word}")), "request {word}");
+    }
+    for word in ["start ", "stop ", "forget ", "bye"] {
+        assert!(policy.contains(word), "request {word}");
+    }
+}

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::sys::exec_fd;
+use crate::sys::pidfd::Pidfd;
 use crate::sys::poll::{self, Want};
 use crate::sys::trusted_file::TrustedFile;
 
@@ -49,6 +50,11 @@ pub struct PolicyProcess {
     who: String,
     /// The engine's `reply_timeout`, for messages.
     timeout_secs: u32,
+    /// The child as a pidfd, to see it exit without reaping it (`None` if it could not
+    /// be opened: then an exit is only seen as the end of its output).
+    pidfd: Option<Pidfd>,
+    /// True once it was reaped: its pid, and so its group id, may name another by then.
+    reaped: bool,
 }
 
 impl PolicyProcess {
@@ -62,7 +68,7 @@ impl PolicyProcess {
         else {
             unreachable!("all three streams are piped");
         };
-        let p = PolicyProcess {
+        let mut p = PolicyProcess {
             child,
             stdin: Some(stdin),
             stdout,
@@ -70,6 +76,8 @@ impl PolicyProcess {
             taken: 0,
             who,
             timeout_secs,
+            pidfd: None,
+            reaped: false,
         };
         let nonblocking = |fd| poll::set_nonblocking(fd).map_err(|e| e.to_string());
         let set = p
@@ -80,6 +88,7 @@ impl PolicyProcess {
         if let Err(e) = set {
             return Err(crate::error::Error::invalid(format!("{}: {e}", p.who)));
         }
+        p.pidfd = Pidfd::open(p.child.id() as i32).ok();
         log_stderr(stderr, engine.to_string(), p.child.id());
         Ok(p)
     }
@@ -196,39 +205,50 @@ impl PolicyProcess {
         )
     }
 
-    /// Why its output ended: its exit status when it has one (waited for briefly).
+    /// Why its output ended: its exit status when it exits soon (it is ended then).
     fn gone(&mut self) -> String {
-        let until = Instant::now() + Duration::from_millis(500);
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(st)) => return format!("exited ({st})"),
-                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
-                _ => return "closed its standard output".to_string(),
+        if self.exited_by(Instant::now() + Duration::from_millis(500)) {
+            if let Some(st) = self.end() {
+                return format!("exited ({st})");
             }
         }
+        "closed its standard output".to_string()
+    }
+
+    /// True once it has exited (not reaped: its group id stays its own), waiting until
+    /// `deadline` at most.
+    fn exited_by(&self, deadline: Instant) -> bool {
+        match &self.pidfd {
+            Some(fd) => poll::ready(&[(fd.as_fd(), Want::Read)], deadline).is_ok_and(|r| r[0]),
+            None => false,
+        }
+    }
+
+    /// Kill its process group, then reap it: the group id is the child's pid, which
+    /// cannot name another group before the reap. Its exit status, the first time.
+    fn end(&mut self) -> Option<std::process::ExitStatus> {
+        if self.reaped {
+            return None;
+        }
+        exec_fd::kill_group(self.child.id());
+        self.reaped = true;
+        self.child.wait().ok()
     }
 
     /// End it: close its standard input (its cue, after `bye`, to exit), give it until
     /// `grace` is over to exit, then kill its process group, and reap it.
     pub fn finish(mut self, grace: Duration) {
         self.stdin = None;
-        let until = Instant::now() + grace;
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        // Drop does the rest.
+        self.exited_by(Instant::now() + grace);
+        self.end();
     }
 }
 
 impl Drop for PolicyProcess {
     fn drop(&mut self) {
         // Its whole process group (it runs in one of its own), so that what a script
-        // started does not outlive it; the group id cannot be reused before the reap.
-        crate::sys::exec_fd::kill_group(self.child.id());
-        let _ = self.child.wait();
+        // started does not outlive it.
+        self.end();
     }
 }
 

@@ -319,6 +319,44 @@ fn broken_plugins_fail_their_own_engine_and_the_others_go_on() {
 }
 
 #[test]
+fn moves_go_through_move_pages_and_offline_nodes_are_refused() {
+    let Some((w, s)) = small_target("tp-moves") else {
+        return;
+    };
+    // Every resident run to node 0 (where it is on a one-node machine: the pages count as
+    // moved), and a policy that names a node no machine here has.
+    let all = r#"for r in $idle; do echo "move $r 0"; done; echo end"#;
+    let other = Workload::spawn(&["--hot-mib", "1", "--cold-mib", "1"]);
+    let to_zero = install(&s, "zero", &policy("zero", HELLO, all));
+    let offline = install(
+        &s,
+        "off",
+        &policy("off", HELLO, &all.replace(" 0\"", " 4096\"")),
+    );
+    let conf = format!(
+        "{}{}{}",
+        project("p"),
+        engine("p", "zero", &to_zero, "", w.pid),
+        engine("p", "off", &offline, "", other.pid)
+    );
+    let d = Daemon::start("tp-moves");
+    d.add(&s.conf("p.conf", &conf)).expect(0);
+    d.run(&["project", "start", "-n", "p"]).expect(0);
+    assert!(wait_for(Duration::from_secs(30), || {
+        status(&d, "p", "zero")["moved_bytes"].as_u64().unwrap() > 0
+    }));
+    assert_eq!(error_of(&d, "p", "zero"), "");
+    assert!(wait_for(Duration::from_secs(30), || {
+        error_of(&d, "p", "off").contains("node 4096 is not an online NUMA node")
+    }));
+    let verbose = d
+        .run(&["project", "show", "-v", "-n", "p"])
+        .expect(0)
+        .stdout;
+    assert!(verbose.contains(" bytes to the nodes asked"), "{verbose}");
+}
+
+#[test]
 fn engine_commands_follow_upstreams_rules() {
     let Some((w, s)) = small_target("tp-commands") else {
         return;

@@ -148,7 +148,7 @@ fn verbose_lines(out: &mut String, s: &TaskStatus, started: bool) {
             out,
             "{INDENT}backend: {b}  last cycle: {} workers, scanned {} pages, cold {} pages, swapped {} of {} bytes asked (VmSwap +{}){}, {} pages back from the last swap-out  total swapped: {} bytes",
             l.workers, l.pages_scanned, l.cold_pages, l.swapped_bytes, l.requested_bytes, l.vmswap_growth,
-            match l.moved_bytes() { 0 => String::new(), m => format!(", moved {m} bytes to other nodes") },
+            match l.moved_bytes() { 0 => String::new(), m => format!(", moved {m} bytes to the nodes asked") },
             l.refaults, s.swapped_total
         );
     }

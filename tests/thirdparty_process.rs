@@ -77,6 +77,19 @@ fn engine(project: &str, eng: &str, exec: &str, extra: &str, pid: i32) -> String
     )
 }
 
+/// A daemon `tag` that holds project `p` with a thirdparty engine (and its task) for each
+/// `(name, exec, pid)`, not started; the config file's path.
+fn added(tag: &str, s: &Scratch, engines: &[(&str, &str, i32)]) -> (Daemon, String) {
+    let mut conf = project("p");
+    for (name, exec, pid) in engines {
+        conf.push_str(&engine("p", name, exec, "", *pid));
+    }
+    let d = Daemon::start(tag);
+    let path = s.conf("p.conf", &conf);
+    d.add(&path).expect(0);
+    (d, path)
+}
+
 /// The JSON status of the task of engine `eng` in project `p`.
 fn status(d: &Daemon, p: &str, eng: &str) -> serde_json::Value {
     let out = d
@@ -333,14 +346,11 @@ fn moves_go_through_move_pages_and_offline_nodes_are_refused() {
         "off",
         &policy("off", HELLO, &all.replace(" 0\"", " 4096\"")),
     );
-    let conf = format!(
-        "{}{}{}",
-        project("p"),
-        engine("p", "zero", &to_zero, "", w.pid),
-        engine("p", "off", &offline, "", other.pid)
+    let (d, _) = added(
+        "tp-moves",
+        &s,
+        &[("zero", &to_zero, w.pid), ("off", &offline, other.pid)],
     );
-    let d = Daemon::start("tp-moves");
-    d.add(&s.conf("p.conf", &conf)).expect(0);
     d.run(&["project", "start", "-n", "p"]).expect(0);
     assert!(wait_for(Duration::from_secs(30), || {
         status(&d, "p", "zero")["moved_bytes"].as_u64().unwrap() > 0
@@ -367,14 +377,11 @@ fn engine_commands_follow_upstreams_rules() {
         "without",
         &policy("without", "hello etmem-policy 1", SWAP_IDLE),
     );
-    let conf = format!(
-        "{}{}{}",
-        project("p"),
-        engine("p", "with", &with, "", w.pid),
-        engine("p", "without", &without, "", w.pid)
+    let (d, _) = added(
+        "tp-commands",
+        &s,
+        &[("with", &with, w.pid), ("without", &without, w.pid)],
     );
-    let d = Daemon::start("tp-commands");
-    d.add(&s.conf("p.conf", &conf)).expect(0);
     let cmd = |args: &[&str]| -> Run {
         let mut a = vec!["engine"];
         a.extend(args);
@@ -569,12 +576,7 @@ fn a_file_put_in_the_plugins_place_after_obj_add_never_runs() {
         return;
     };
     let exec = install(&s, "policy", &policy("checked", HELLO, SWAP_IDLE));
-    let d = Daemon::start("tp-swapped");
-    let conf = s.conf(
-        "p.conf",
-        &format!("{}{}", project("p"), engine("p", "e", &exec, "", w.pid)),
-    );
-    d.add(&conf).expect(0);
+    let (d, conf) = added("tp-swapped", &s, &[("e", &exec, w.pid)]);
     // Another root-owned policy renamed over the path between obj add and start.
     let other = install(&s, "other", &policy("swapped-in", HELLO, SWAP_IDLE));
     std::fs::rename(&other, &exec).unwrap();

@@ -23,17 +23,26 @@ pub fn open_with_flags(
     target: &Pidfd,
     flags: u32,
 ) -> Result<Box<dyn Tracker>> {
-    if let Some(b) = choice {
-        return open_one(b, target, flags);
+    match choice {
+        Some(b) => open_one(b, target, flags),
+        None => open_among(ScanBackend::ALL, target, |b, t| open_one(b, t, flags)),
     }
-    // Any failure moves on to the next backend (page_idle needs root, DAMON may be busy);
-    // the last one, smaps, works wherever the process is readable, so its own error (no
-    // such process, permission) is the one that matters when it fails too.
+}
+
+/// The first of `candidates` (in order) that `open` opens for `target`. Any failure moves
+/// on to the next (page_idle needs root, DAMON may be busy); the last one's own error
+/// (no such process, permission) is the one that matters when it fails too, unless it is
+/// only unsupported here. Every tracker returned was checked to be for the live process.
+pub fn open_among(
+    candidates: &[ScanBackend],
+    target: &Pidfd,
+    open: impl Fn(ScanBackend, &Pidfd) -> Result<Box<dyn Tracker>>,
+) -> Result<Box<dyn Tracker>> {
     let mut why = Vec::new();
-    for &b in ScanBackend::ALL {
-        match open_one(b, target, flags) {
+    for (i, &b) in candidates.iter().enumerate() {
+        match open(b, target).and_then(|t| target.check_alive().map(|()| t)) {
             Ok(t) => return Ok(t),
-            Err(e) if b == ScanBackend::Smaps && e.kind != Kind::Unsupported => return Err(e),
+            Err(e) if i + 1 == candidates.len() && e.kind != Kind::Unsupported => return Err(e),
             Err(e) => why.push(format!("{}: {}", b.name(), e.msg)),
         }
     }
@@ -43,7 +52,8 @@ pub fn open_with_flags(
     ))
 }
 
-fn open_one(b: ScanBackend, target: &Pidfd, flags: u32) -> Result<Box<dyn Tracker>> {
+/// Open backend `b` for `target`, with idle_pages scan flags as [`open_with_flags`] takes.
+pub fn open_one(b: ScanBackend, target: &Pidfd, flags: u32) -> Result<Box<dyn Tracker>> {
     use crate::track::*;
     let t: Box<dyn Tracker> = match b {
         ScanBackend::IdlePages => Box::new(idle_pages::IdlePagesTracker::open(target, flags)?),

@@ -206,6 +206,15 @@ impl VmaCounts {
         });
     }
 
+    /// Set the count of every resident page to 0 (absent pages stay absent).
+    pub fn zero(&mut self) {
+        self.each_counter(0, self.len, false, false, |c| {
+            if *c != ABSENT {
+                *c = 0;
+            }
+        });
+    }
+
     /// Mark base pages `[i, i+n)` not resident.
     pub fn set_absent(&mut self, i: usize, n: usize) {
         self.each_counter(i, n, false, true, |c| *c = ABSENT);
@@ -431,6 +440,17 @@ mod tests {
         assert_eq!(c.count_at(0x10000), Some(MAX_COUNT));
         c.set_absent(0, 100);
         assert_eq!(c.resident_bytes(), 0);
+    }
+
+    #[test]
+    fn zero_keeps_residency() {
+        let mut c = VmaCounts::new(vma(0x10000, 0x20000));
+        c.set_present(0, 4);
+        c.add(0, 2, 3);
+        c.zero();
+        assert_eq!(c.pages().count(), 4);
+        assert!(c.pages().all(|p| p.count == 0));
+        assert_eq!(c.raw(5), ABSENT);
     }
 
     #[test]

@@ -220,6 +220,10 @@ impl Tracker for DamonTracker {
         &self.counts
     }
 
+    fn zero_counts(&mut self) {
+        self.counts.iter_mut().for_each(VmaCounts::zero);
+    }
+
     fn finish(&mut self) {
         if let Some(mut m) = self.monitor.take() {
             m.stop();

@@ -1,23 +1,36 @@
 //! The scan API for plug-ins (spec §10, upstream's `libetmemd_scan.so`) in safe Rust:
-//! list a process's VMAs with upstream's filters, and accumulate page access counts one
-//! pass per call. The C ABI over it comes with the thirdparty engine.
+//! list a process's VMAs with upstream's filters, and take page access counts one pass
+//! per call. The C ABI over it is the `etmemd-scan` crate (`scanlib/`).
 //!
-//! Differences from upstream: no init/exit calls (there is no global state); results are
-//! compact counters iterated as [`PageRef`]s rather than a linked list; any backend may be
-//! used (upstream: idle_pages only); and the first `get_page_refs` call starts tracking
-//! (clears the kernel's access state) instead of reporting every access since the last
-//! clearing, so each later call adds exactly one pass of `sleep`-apart accesses.
+//! Differences from upstream: results are compact counters iterated as [`PageRef`]s
+//! rather than a linked list (the C library merges them into one); the best backend
+//! this kernel offers is used (upstream: idle_pages only), in the order of
+//! [`LIBRARY_BACKENDS`]; and the first `get_page_refs` call starts tracking (clears the
+//! kernel's access state, every resident page weighs 0) instead of reporting every access
+//! since the last clearing, so each later call weighs exactly one pass of the accesses
+//! made since the call before.
 
 use crate::error::{Error, Result};
 use crate::sys::idle_pages_io::ALL_SCAN_FLAGS;
 use crate::sys::maps::read_maps;
 use crate::sys::pidfd::Pidfd;
 use crate::sys::smaps::{read_smaps, SmapsVma};
+use crate::track::backend::{open_among, open_one};
 use crate::track::idle_pages::IdlePagesTracker;
 use crate::track::scan::{check_target, gone_or};
-use crate::track::{open, Tracker};
+use crate::track::Tracker;
 use crate::types::ScanBackend;
 use crate::types::{PageSize, Pid, Vma};
+
+/// The backends the library tries, best first: every one but DAMON, whose kdamond is a
+/// machine-wide resource that outlives the caller (a plug-in that never frees its list
+/// would leave it running) and is the damon engine's to hold.
+pub const LIBRARY_BACKENDS: &[ScanBackend] = &[
+    ScanBackend::IdlePages,
+    ScanBackend::PageIdle,
+    ScanBackend::SoftDirty,
+    ScanBackend::Smaps,
+];
 
 /// `etmemd_get_vmas`: the VMAs of `pid` having every one of `vmflags` (two-letter smaps
 /// `VmFlags`, e.g. `ht`), and only etmem-anonymous ones if `anon_only`.
@@ -50,25 +63,26 @@ pub fn has_flags(s: &SmapsVma, vmflags: &[&str]) -> bool {
     vmflags.iter().all(|f| s.has_flag(f))
 }
 
-/// One page and its accumulated count (upstream's `struct page_refs` node).
+/// One page and the weight one pass gave it (upstream's `struct page_refs` node).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRef {
     /// The page's first address.
     pub addr: u64,
-    /// Accesses summed over the passes so far (+1 accessed, +3 written).
+    /// What the pass added: +1 accessed, +3 written (spec §6.2), 0 idle.
     pub count: u32,
     /// The page's size class (upstream's `page_type`).
     pub size: PageSize,
 }
 
-/// Accumulated counts of one process, filled by [`get_page_refs`].
+/// The tracking of one process across [`get_page_refs`] calls.
 pub struct PageRefs {
     backend: Option<ScanBackend>,
     state: Option<(Pidfd, Box<dyn Tracker>)>,
 }
 
 impl PageRefs {
-    /// Empty counts that will be taken with `backend` (`None`: auto-detect).
+    /// No tracking yet; it will be taken with `backend` (`None`: the first of
+    /// [`LIBRARY_BACKENDS`] that works).
     pub fn new(backend: Option<ScanBackend>) -> PageRefs {
         PageRefs {
             backend,
@@ -76,7 +90,8 @@ impl PageRefs {
         }
     }
 
-    /// Every resident page seen so far, ascending by address (per VMA).
+    /// Every resident page with the weight the last call gave it, ascending by address
+    /// (per VMA, in the order the VMAs were given).
     pub fn iter(&self) -> impl Iterator<Item = PageRef> + '_ {
         self.state.iter().flat_map(|(_, t)| {
             t.counts().iter().flat_map(|c| {
@@ -93,6 +108,24 @@ impl PageRefs {
     pub fn backend(&self) -> Option<ScanBackend> {
         self.state.as_ref().map(|(_, t)| t.backend())
     }
+
+    /// True when tracking runs for `pid` over exactly the ranges of `vmas`, so the next
+    /// call adds a pass rather than starting over.
+    fn tracks(&self, pid: Pid, vmas: &[Vma]) -> bool {
+        self.state.as_ref().is_some_and(|(fd, t)| {
+            fd.pid() == pid
+                && t.counts().len() == vmas.len()
+                && t.counts()
+                    .iter()
+                    .zip(vmas)
+                    .all(|(c, v)| c.vma().range == v.range)
+        })
+    }
+
+    /// True while the tracked process lives (false before tracking started).
+    pub fn alive(&self) -> bool {
+        self.state.as_ref().is_some_and(|(fd, _)| fd.is_alive())
+    }
 }
 
 impl Drop for PageRefs {
@@ -103,28 +136,38 @@ impl Drop for PageRefs {
     }
 }
 
-/// `etmemd_get_page_refs`: one pass over `vmas` of `pid`, merged into `refs`. `flags`
-/// (`SCAN_AS_HUGE`, `SCAN_IGN_HOST`, `VMA_SCAN_FLAG`) are sent to the idle_pages module
-/// with `IDLE_SCAN_ADD_FLAGS` when that backend is used. The first call on `refs` (or a
-/// call for another pid) starts tracking `vmas`; later calls add a pass.
+/// `etmemd_get_page_refs`: one pass over `vmas` of `pid`; afterwards `refs` yields what
+/// the pass weighed. `flags` (`SCAN_AS_HUGE`, `SCAN_IGN_HOST`, `VMA_SCAN_FLAG`) are all
+/// sent to the idle_pages module with `IDLE_SCAN_ADD_FLAGS` when that backend is used, as
+/// upstream does. A call for the pid and VMAs of the call before adds a pass; any other
+/// starts tracking them (every resident page weighs 0).
 pub fn get_page_refs(vmas: &[Vma], pid: Pid, refs: &mut PageRefs, flags: u32) -> Result<()> {
-    if let Some((fd, t)) = refs.state.as_mut() {
-        if fd.pid() == pid {
+    if refs.tracks(pid, vmas) {
+        if let Some((fd, t)) = refs.state.as_mut() {
             check_target(fd)?;
+            t.zero_counts();
             return t.pass(fd, &|| false).map_err(|e| gone_or(fd, e));
         }
     }
     let fd = Pidfd::open(pid)?;
-    let mut t: Box<dyn Tracker> = match refs.backend {
-        Some(ScanBackend::IdlePages) => {
-            Box::new(IdlePagesTracker::open_plugin(&fd, flags & ALL_SCAN_FLAGS)?)
+    let open = |b: ScanBackend, fd: &Pidfd| -> Result<Box<dyn Tracker>> {
+        match b {
+            ScanBackend::IdlePages => Ok(Box::new(IdlePagesTracker::open_plugin(
+                fd,
+                flags & ALL_SCAN_FLAGS,
+            )?)),
+            b => open_one(b, fd, 0),
         }
-        other => open(other, &fd)?,
     };
-    t.begin(&fd, vmas, &|| false).map_err(|e| gone_or(&fd, e))?;
-    if let Some((_, mut old)) = refs.state.replace((fd, t)) {
+    let mut t = match refs.backend {
+        Some(b) => open_among(&[b], &fd, open)?,
+        None => open_among(LIBRARY_BACKENDS, &fd, open)?,
+    };
+    if let Some((_, mut old)) = refs.state.take() {
         old.finish();
     }
+    t.begin(&fd, vmas, &|| false).map_err(|e| gone_or(&fd, e))?;
+    refs.state = Some((fd, t));
     Ok(())
 }
 
@@ -146,7 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn refs_accumulate_with_smaps() {
+    fn refs_weigh_one_pass_per_call_with_smaps() {
         let me = std::process::id() as Pid;
         let vmas = get_vmas(me, &[], true).unwrap();
         let mut refs = PageRefs::new(Some(ScanBackend::Smaps));
@@ -154,7 +197,13 @@ mod tests {
         assert_eq!(refs.backend(), Some(ScanBackend::Smaps));
         assert!(refs.iter().all(|r| r.count == 0));
         get_page_refs(&vmas, me, &mut refs, 0).unwrap();
-        // Our own stack was certainly referenced in between.
+        // Our own stack was certainly referenced in between; each call weighs one pass.
         assert!(refs.iter().any(|r| r.count == 1));
+        assert!(refs.iter().all(|r| r.count <= 1));
+        get_page_refs(&vmas, me, &mut refs, 0).unwrap();
+        assert!(refs.iter().all(|r| r.count <= 1));
+        // Other VMAs start over.
+        get_page_refs(&vmas[1..], me, &mut refs, 0).unwrap();
+        assert!(refs.iter().all(|r| r.count == 0));
     }
 }

@@ -163,6 +163,10 @@ impl Tracker for IdlePagesTracker {
     fn counts(&self) -> &[VmaCounts] {
         &self.counts
     }
+
+    fn zero_counts(&mut self) {
+        self.counts.iter_mut().for_each(VmaCounts::zero);
+    }
 }
 
 #[cfg(test)]

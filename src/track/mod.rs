@@ -48,6 +48,10 @@ pub trait Tracker: Send {
     /// The counts, one entry per VMA given to `begin`, in the same order.
     fn counts(&self) -> &[VmaCounts];
 
+    /// Set every resident page's count to 0, keeping which pages are resident, so the
+    /// next pass's counts are that pass's alone (the scan library's one pass per call).
+    fn zero_counts(&mut self);
+
     /// Release kernel state (turn DAMON off). Also done on drop; idempotent. Most
     /// backends hold only open files and need nothing here.
     fn finish(&mut self) {}

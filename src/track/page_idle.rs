@@ -103,6 +103,10 @@ impl Tracker for PageIdleTracker {
     fn counts(&self) -> &[VmaCounts] {
         &self.counts
     }
+
+    fn zero_counts(&mut self) {
+        self.counts.iter_mut().for_each(VmaCounts::zero);
+    }
 }
 
 #[cfg(test)]

@@ -69,4 +69,8 @@ impl Tracker for SmapsTracker {
     fn counts(&self) -> &[VmaCounts] {
         &self.counts
     }
+
+    fn zero_counts(&mut self) {
+        self.counts.iter_mut().for_each(VmaCounts::zero);
+    }
 }

@@ -90,4 +90,8 @@ impl Tracker for SoftDirtyTracker {
     fn counts(&self) -> &[VmaCounts] {
         &self.counts
     }
+
+    fn zero_counts(&mut self) {
+        self.counts.iter_mut().for_each(VmaCounts::zero);
+    }
 }

@@ -2,6 +2,7 @@
 //! reason (a failure under `ETMEM_REQUIRE_ALL=1`), and reading its JSON back.
 #![allow(dead_code)]
 
+pub mod cc;
 pub mod cgroup;
 pub mod daemon;
 pub mod guest;

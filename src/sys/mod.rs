@@ -7,6 +7,8 @@
 pub mod cgroup;
 pub mod clear_refs;
 pub mod damon_sysfs;
+#[cfg(feature = "dlopen")]
+pub mod dlopen;
 pub mod exec_fd;
 pub mod file_stamp;
 pub mod fork;
@@ -26,6 +28,8 @@ pub mod page_idle;
 pub mod pagemap;
 pub mod parent_death;
 pub mod pidfd;
+#[cfg(feature = "dlopen")]
+pub mod plugin;
 pub mod poll;
 pub mod process;
 pub mod process_madvise;

@@ -240,6 +240,8 @@ pub enum PluginForm {
         libname: PluginFile,
         /// Its `struct engine_ops` symbol, a C identifier of at most 256 bytes.
         ops_name: String,
+        /// `FILE:LINE: [engine] ops_name=NAME`: the head of a refusal about the symbol.
+        ops_at: String,
     },
 }
 
@@ -500,6 +502,7 @@ fn read_plugin_form(s: &mut Section) -> Option<PluginForm> {
         (None, Some(_)) => {
             let libname = plugin_file(s, "libname");
             let ops_rule = format!("a C identifier of at most {OPS_NAME_MAX} bytes");
+            let ops_at = s.peek("ops_name").map(|e| s.at(e));
             let ops_name = s.get("ops_name", Some(&ops_rule), true, |raw| {
                 if is_c_identifier(raw) && raw.len() <= OPS_NAME_MAX {
                     Ok(raw.to_string())
@@ -510,6 +513,7 @@ fn read_plugin_form(s: &mut Section) -> Option<PluginForm> {
             Some(PluginForm::Library {
                 libname: libname?,
                 ops_name: ops_name?,
+                ops_at: ops_at?,
             })
         }
         (None, None) => {
@@ -821,7 +825,9 @@ mod tests {
     /// The library form's file and symbol, or a panic.
     fn library(c: &ConfigFile) -> (String, String, String) {
         match third(c).form {
-            PluginForm::Library { libname, ops_name } => (libname.path, libname.at, ops_name),
+            PluginForm::Library {
+                libname, ops_name, ..
+            } => (libname.path, libname.at, ops_name),
             f => panic!("{f:?}"),
         }
     }

@@ -400,7 +400,8 @@ mod tests {
                     path: "/usr/lib/etmem_fetch/my_engine.so".into(),
                     at: format!("{F}:9: [engine] libname=/usr/lib/etmem_fetch/my_engine.so")
                 },
-                ops_name: "my_engine_ops".into()
+                ops_name: "my_engine_ops".into(),
+                ops_at: format!("{F}:10: [engine] ops_name=my_engine_ops"),
             }
         );
         assert!(e

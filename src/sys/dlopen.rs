@@ -46,8 +46,9 @@ fn last_error() -> String {
 impl Library {
     /// Load the shared object open at `fd` (`RTLD_NOW | RTLD_LOCAL`: every symbol bound
     /// now, none of them visible to other libraries). Its constructors run. The error
-    /// is the loader's message (a missing dependency, an undefined symbol...).
-    pub fn load(fd: OwnedFd) -> Result<Library> {
+    /// is the loader's message (a missing dependency, an undefined symbol...), naming
+    /// the file `shown` rather than its `/proc/self/fd` name.
+    pub fn load(fd: OwnedFd, shown: &str) -> Result<Library> {
         let name =
             CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL in a number");
         // SAFETY: `name` is a NUL-terminated path; dlopen has no other precondition (the
@@ -59,7 +60,9 @@ impl Library {
                 name,
                 fd: Some(fd),
             }),
-            None => Err(Error::invalid(last_error())),
+            None => Err(Error::invalid(
+                last_error().replace(name.to_str().unwrap_or_default(), shown),
+            )),
         }
     }
 
@@ -67,11 +70,9 @@ impl Library {
     /// what it links), or an error naming it.
     pub fn symbol(&self, name: &str) -> Result<NonNull<c_void>> {
         let c = CString::new(name).map_err(|_| Error::invalid("a symbol name holds a NUL"))?;
-        // Clear a stale error, so that the one read below is this call's.
-        let _ = last_error();
         // SAFETY: a live handle of ours and a NUL-terminated name.
         let p = unsafe { libc::dlsym(self.handle.as_ptr(), c.as_ptr()) };
-        NonNull::new(p).ok_or_else(|| Error::invalid(format!("no symbol {name}: {}", last_error())))
+        NonNull::new(p).ok_or_else(|| Error::invalid(format!("the library has no symbol {name}")))
     }
 
     /// The data object `name` of at least `size` bytes: [`Library::symbol`], refused

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// What a handle stands for, with what the accessors answer about it.
-pub enum Object {
+pub enum Subject {
     /// One `[engine]` or `[task]` group: its keys and values, in file order.
     Config(Vec<(CString, CString)>),
     /// A thirdparty engine: its name and its project's settings as text.
@@ -51,7 +51,7 @@ pub enum Object {
 /// A table entry: the object, and the plug-in's own pointer for it.
 pub struct Entry {
     /// What the handle stands for.
-    pub object: Object,
+    pub object: Subject,
     /// The plug-in's pointer (`etmem_*_set_data`), as an address.
     pub data: AtomicUsize,
 }
@@ -75,7 +75,7 @@ pub struct Handle {
 
 impl Handle {
     /// A new handle for `object`.
-    pub fn new(object: Object) -> Handle {
+    pub fn new(object: Subject) -> Handle {
         let id = NEXT.fetch_add(2, Ordering::Relaxed);
         let entry = Arc::new(Entry {
             object,
@@ -95,7 +95,7 @@ impl Handle {
     pub fn answer(&self) -> Vec<u8> {
         match get(self.id).as_deref() {
             Some(Entry {
-                object: Object::Answer(text),
+                object: Subject::Answer(text),
                 ..
             }) => crate::error::lock(text).clone(),
             _ => Vec::new(),
@@ -125,13 +125,13 @@ mod tests {
 
     #[test]
     fn handles_live_until_dropped_and_are_never_reused() {
-        let a = Handle::new(Object::Answer(Mutex::new(b"x".to_vec())));
+        let a = Handle::new(Subject::Answer(Mutex::new(b"x".to_vec())));
         let id = a.id();
         assert!(get(id).is_some());
         assert_eq!(a.answer(), b"x");
         drop(a);
         assert!(get(id).is_none());
-        let b = Handle::new(Object::Pid { pid: 1, task: 0 });
+        let b = Handle::new(Subject::Pid { pid: 1, task: 0 });
         assert_ne!(b.id(), id);
         assert!(b.answer().is_empty());
         assert!(get(0).is_none() && get(usize::MAX).is_none());

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::Ordering;
 
-use super::handles::{get, Entry, Object};
+use super::handles::{get, Entry, Subject};
 use super::ABI_VERSION;
 use crate::log::Level;
 
@@ -93,7 +93,7 @@ unsafe fn text<'a>(p: *const c_char) -> Option<&'a CStr> {
 /// The string lives as long as the handle: the table holds the entry.
 fn string_of(
     h: *const c_void,
-    pick: impl FnOnce(&Object) -> Option<&std::ffi::CString>,
+    pick: impl FnOnce(&Subject) -> Option<&std::ffi::CString>,
 ) -> *const c_char {
     guarded(ptr::null(), || {
         entry(h)
@@ -122,21 +122,21 @@ unsafe fn lookup(
 unsafe extern "C" fn config_get(cfg: *const c_void, key: *const c_char) -> *const c_char {
     string_of(cfg, |o| match o {
         // SAFETY: the plug-in passes a C string (or NULL), as the header says.
-        Object::Config(pairs) => unsafe { lookup(pairs, key) },
+        Subject::Config(pairs) => unsafe { lookup(pairs, key) },
         _ => None,
     })
 }
 
 extern "C" fn config_key(cfg: *const c_void, i: usize) -> *const c_char {
     string_of(cfg, |o| match o {
-        Object::Config(pairs) => pairs.get(i).map(|(k, _)| k),
+        Subject::Config(pairs) => pairs.get(i).map(|(k, _)| k),
         _ => None,
     })
 }
 
 extern "C" fn engine_name(eng: *const c_void) -> *const c_char {
     string_of(eng, |o| match o {
-        Object::Engine { name, .. } => Some(name),
+        Subject::Engine { name, .. } => Some(name),
         _ => None,
     })
 }
@@ -144,7 +144,7 @@ extern "C" fn engine_name(eng: *const c_void) -> *const c_char {
 unsafe extern "C" fn project_get(eng: *const c_void, key: *const c_char) -> *const c_char {
     string_of(eng, |o| match o {
         // SAFETY: the plug-in passes a C string (or NULL), as the header says.
-        Object::Engine { project, .. } => unsafe { lookup(project, key) },
+        Subject::Engine { project, .. } => unsafe { lookup(project, key) },
         _ => None,
     })
 }
@@ -159,7 +159,7 @@ extern "C" fn data(h: *const c_void) -> *mut c_void {
 }
 
 /// Set the plug-in's pointer of `h` if `kind` accepts its object: 0, else -1.
-fn set_data(h: *mut c_void, d: *mut c_void, kind: fn(&Object) -> bool) -> c_int {
+fn set_data(h: *mut c_void, d: *mut c_void, kind: fn(&Subject) -> bool) -> c_int {
     guarded(-1, || match entry(h) {
         Some(e) if kind(&e.object) => {
             e.data.store(d as usize, Ordering::Release);
@@ -170,40 +170,40 @@ fn set_data(h: *mut c_void, d: *mut c_void, kind: fn(&Object) -> bool) -> c_int 
 }
 
 extern "C" fn set_data_engine(h: *mut c_void, d: *mut c_void) -> c_int {
-    set_data(h, d, |o| matches!(o, Object::Engine { .. }))
+    set_data(h, d, |o| matches!(o, Subject::Engine { .. }))
 }
 
 extern "C" fn set_data_task(h: *mut c_void, d: *mut c_void) -> c_int {
-    set_data(h, d, |o| matches!(o, Object::Task { .. }))
+    set_data(h, d, |o| matches!(o, Subject::Task { .. }))
 }
 
 extern "C" fn set_data_pid(h: *mut c_void, d: *mut c_void) -> c_int {
-    set_data(h, d, |o| matches!(o, Object::Pid { .. }))
+    set_data(h, d, |o| matches!(o, Subject::Pid { .. }))
 }
 
 extern "C" fn task_name(tk: *const c_void) -> *const c_char {
     string_of(tk, |o| match o {
-        Object::Task { name, .. } => Some(name),
+        Subject::Task { name, .. } => Some(name),
         _ => None,
     })
 }
 
 extern "C" fn task_type(tk: *const c_void) -> *const c_char {
     string_of(tk, |o| match o {
-        Object::Task { kind, .. } => Some(kind),
+        Subject::Task { kind, .. } => Some(kind),
         _ => None,
     })
 }
 
 extern "C" fn task_value(tk: *const c_void) -> *const c_char {
     string_of(tk, |o| match o {
-        Object::Task { value, .. } => Some(value),
+        Subject::Task { value, .. } => Some(value),
         _ => None,
     })
 }
 
 /// A number of the task `tk` names, `fallback` for another handle.
-fn task_number<T>(tk: *const c_void, fallback: T, pick: impl FnOnce(&Object) -> Option<T>) -> T
+fn task_number<T>(tk: *const c_void, fallback: T, pick: impl FnOnce(&Subject) -> Option<T>) -> T
 where
     T: Copy,
 {
@@ -214,21 +214,21 @@ where
 
 extern "C" fn task_max_threads(tk: *const c_void) -> c_int {
     task_number(tk, -1, |o| match o {
-        Object::Task { max_threads, .. } => Some(*max_threads),
+        Subject::Task { max_threads, .. } => Some(*max_threads),
         _ => None,
     })
 }
 
 extern "C" fn task_swap_flag(tk: *const c_void) -> c_int {
     task_number(tk, -1, |o| match o {
-        Object::Task { swap_flag, .. } => Some(*swap_flag),
+        Subject::Task { swap_flag, .. } => Some(*swap_flag),
         _ => None,
     })
 }
 
 extern "C" fn task_engine(tk: *const c_void) -> *mut c_void {
     task_number(tk, 0, |o| match o {
-        Object::Task { engine, .. } => Some(*engine),
+        Subject::Task { engine, .. } => Some(*engine),
         _ => None,
     }) as *mut c_void
 }
@@ -238,7 +238,7 @@ unsafe extern "C" fn task_pids(tk: *const c_void, out: *mut c_uint, max: usize) 
         let Some(e) = entry(tk) else {
             return -1;
         };
-        let Object::Task { pids, .. } = &e.object else {
+        let Subject::Task { pids, .. } = &e.object else {
             return -1;
         };
         let found = pids();
@@ -254,14 +254,14 @@ unsafe extern "C" fn task_pids(tk: *const c_void, out: *mut c_uint, max: usize) 
 
 extern "C" fn pid_value(tpid: *const c_void) -> c_uint {
     task_number(tpid, 0, |o| match o {
-        Object::Pid { pid, .. } => Some(*pid),
+        Subject::Pid { pid, .. } => Some(*pid),
         _ => None,
     })
 }
 
 extern "C" fn pid_task(tpid: *const c_void) -> *mut c_void {
     task_number(tpid, 0, |o| match o {
-        Object::Pid { task, .. } => Some(*task),
+        Subject::Pid { task, .. } => Some(*task),
         _ => None,
     }) as *mut c_void
 }
@@ -271,7 +271,7 @@ unsafe extern "C" fn answer_write(answer: *mut c_void, buf: *const c_char, len: 
         let Some(e) = entry(answer) else {
             return -1;
         };
-        let Object::Answer(out) = &e.object else {
+        let Subject::Answer(out) = &e.object else {
             return -1;
         };
         if len == 0 {
@@ -321,15 +321,15 @@ mod tests {
 
     #[test]
     fn accessors_check_the_handle_and_its_kind() {
-        let cfg = Handle::new(Object::Config(vec![
+        let cfg = Handle::new(Subject::Config(vec![
             (c_string("k"), c_string("1")),
             (c_string("k"), c_string("2")),
         ]));
-        let eng = Handle::new(Object::Engine {
+        let eng = Handle::new(Subject::Engine {
             name: c_string("mine"),
             project: vec![(c_string("loop"), c_string("3"))],
         });
-        let tk = Handle::new(Object::Task {
+        let tk = Handle::new(Subject::Task {
             name: c_string("t"),
             kind: c_string("pid"),
             value: c_string("1"),
@@ -375,7 +375,7 @@ mod tests {
 
     #[test]
     fn answers_refuse_the_wire_terminators_and_overflow() {
-        let a = Handle::new(Object::Answer(Mutex::new(Vec::new())));
+        let a = Handle::new(Subject::Answer(Mutex::new(Vec::new())));
         // SAFETY: byte buffers of the lengths given.
         unsafe {
             assert_eq!(answer_write(ptr(&a), c"ok\n".as_ptr(), 3), 0);
@@ -384,7 +384,7 @@ mod tests {
             assert_eq!(answer_write(ptr(&a), ptr::null(), 0), 0);
             let big = vec![b'x'; ANSWER_MAX];
             assert_eq!(answer_write(ptr(&a), big.as_ptr().cast(), big.len()), -1);
-            let tk = Handle::new(Object::Pid { pid: 1, task: 0 });
+            let tk = Handle::new(Subject::Pid { pid: 1, task: 0 });
             assert_eq!(answer_write(ptr(&tk), c"x".as_ptr(), 1), -1);
         }
         assert_eq!(a.answer(), b"ok\n");

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use super::handles::Handle;
 use super::host::{EtmemHost, HOST};
 use super::ABI_VERSION;
-use crate::error::{lock, Error, Result};
+use crate::error::{lock, Error};
 use crate::sys::dlopen::Library;
 
 type Config = *const c_void;
@@ -31,6 +31,15 @@ struct EngineOps {
     eng_mgt_func: Option<unsafe extern "C" fn(Obj, Obj, *const c_char, Obj) -> c_int>,
 }
 
+/// What a refusal to load a plug-in is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The library (`libname=`).
+    Library,
+    /// Its ops symbol (`ops_name=`).
+    Symbol,
+}
+
 /// A loaded plug-in.
 pub struct Plugin {
     ops: EngineOps,
@@ -46,30 +55,41 @@ fn p(h: &Handle) -> Obj {
 }
 
 impl Plugin {
-    /// Load the shared object open at `fd` and take its `ops_name`. Refused, saying why:
-    /// a library the loader rejects, one not built with `<etmem/engine.h>` (no
-    /// `etmem_host`: an upstream plug-in), no such symbol, or one that is not a `struct
-    /// etmem_engine_ops` of this ABI version.
-    pub fn load(fd: OwnedFd, ops_name: &str) -> Result<Plugin> {
-        let lib = Library::load(fd)?;
+    /// Load the shared object open at `fd` (the file `shown`) and take its `ops_name`.
+    /// Refused, saying why and whether the library or the symbol is to blame: a library
+    /// the loader rejects, or one not built with `<etmem/engine.h>` (no `etmem_host`: an
+    /// upstream plug-in); no such symbol, or one that is not a `struct etmem_engine_ops`
+    /// of this ABI version.
+    pub fn load(
+        fd: OwnedFd,
+        shown: &str,
+        ops_name: &str,
+    ) -> std::result::Result<Plugin, (Blame, Error)> {
+        let lib = Library::load(fd, shown).map_err(|e| (Blame::Library, e))?;
         let host = lib
             .object("etmem_host", std::mem::size_of::<*const EtmemHost>())
             .map_err(|e| {
-                Error::invalid(format!(
-                    "it was not built with <etmem/engine.h> ({}); an upstream etmem plug-in \
-                     must be ported to it first (docs/porting-plugins.md)",
+                let why = format!(
+                    "{shown} was not built with <etmem/engine.h> ({}); an upstream etmem \
+                     plug-in must be ported to it first (docs/porting-plugins.md)",
                     e.msg
-                ))
+                );
+                (Blame::Library, Error::invalid(why))
             })?;
-        let ops = lib.object(ops_name, std::mem::size_of::<EngineOps>())?;
+        let ops = lib
+            .object(ops_name, std::mem::size_of::<EngineOps>())
+            .map_err(|e| (Blame::Symbol, e))?;
         // SAFETY: a data object of the library at least as large as the field read.
         let abi = unsafe { ops.cast::<c_uint>().as_ptr().read_unaligned() };
         if abi != ABI_VERSION {
-            return Err(Error::invalid(format!(
-                "{ops_name} is no struct etmem_engine_ops of ABI version {ABI_VERSION} (its \
+            return Err((
+                Blame::Symbol,
+                Error::invalid(format!(
+                    "{ops_name} is no struct etmem_engine_ops of ABI version {ABI_VERSION} (its \
                  abi_version is {abi}): build the plug-in against this etmem's \
                  <etmem/engine.h> and make {ops_name} with ETMEM_ENGINE_OPS_INIT"
-            )));
+                )),
+            ));
         }
         // SAFETY: a data object of the library, as large as the struct, which the header
         // defines as this layout (its ABI version says so). Each field is a function

@@ -109,13 +109,46 @@ impl Registry {
     /// `obj add`: add every object of the file, or none of them.
     pub fn add(&mut self, file: ConfigFile) -> Result<()> {
         self.check_add(&file)?;
-        // Engines are made before anything is added: a plug-in that fails its checks
-        // refuses the whole file.
+        // Engines are made, and tasks join them, before anything is added: a plug-in that
+        // fails its checks or refuses its keys refuses the whole file. What joined is let
+        // go again then, and the engines made are dropped.
+        let project_of = |name: &str| -> &ProjectConf {
+            self.project(name)
+                .map(|p| &*p.conf)
+                .or_else(|| file.projects.iter().find(|p| p.name == name))
+                .expect("checked: project exists")
+        };
         let built = file
             .engines
             .iter()
-            .map(|e| engine::for_conf(e).map(Arc::<dyn Engine>::from))
+            .map(|e| engine::for_conf(e, project_of(&e.project)).map(Arc::<dyn Engine>::from))
             .collect::<Result<Vec<_>>>()?;
+        let mut joined: Vec<(&dyn Engine, &TaskConf)> = Vec::new();
+        for t in &file.tasks {
+            let in_file = file
+                .engines
+                .iter()
+                .position(|e| e.project == t.project && e.name() == t.engine);
+            let registered = self.project(&t.project).and_then(|p| p.engine(&t.engine));
+            let engine: &dyn Engine = match (in_file, registered) {
+                (Some(i), _) => &*built[i],
+                (None, Some(slot)) => &*slot.engine,
+                (None, None) => unreachable!("checked: engine exists"),
+            };
+            let started = self.project(&t.project).is_some_and(Project::started);
+            if let Err(e) = engine.task_added(project_of(&t.project), t, started) {
+                for (engine, t) in joined.iter().rev() {
+                    engine.task_deleted(t);
+                }
+                let at = format!(
+                    "{}:{}: [task] name={}",
+                    t.origin.file, t.origin.line, t.name
+                );
+                return Err(e.context(at).about(Object::Task));
+            }
+            joined.push((engine, t));
+        }
+        drop(joined);
         let ConfigFile {
             projects,
             engines,

@@ -71,6 +71,13 @@ pub trait Engine: Send + Sync {
     /// (the damon engine's kdamond). Called with no cycle running.
     fn stopped(&self) {}
 
+    /// A task of this engine is being added (`obj add`), its project `started` or not:
+    /// take it on (a `.so` plug-in reads the task's keys, and starts the task in a
+    /// started project). An error refuses the whole file, and nothing of the task stays.
+    fn task_added(&self, _project: &ProjectConf, _task: &TaskConf, _started: bool) -> Result<()> {
+        Ok(())
+    }
+
     /// A task of this engine was deleted (`obj del`), while its project runs or not: let
     /// go of what the engine keeps for it (a policy process is told to stop and forget
     /// it). Its cycle, if one is under way, has been told to stop.
@@ -107,9 +114,9 @@ pub struct Command<'a> {
     pub json: bool,
 }
 
-/// The engine for an engine config. Fails when a thirdparty engine's plug-in does not
-/// pass its checks (the message names the file, line, key and reason).
-pub fn for_conf(conf: &EngineConf) -> Result<Box<dyn Engine>> {
+/// The engine for an engine config of `project`. Fails when a thirdparty engine's
+/// plug-in does not pass its checks (the message names the file, line, key and reason).
+pub fn for_conf(conf: &EngineConf, project: &ProjectConf) -> Result<Box<dyn Engine>> {
     Ok(match &conf.kind {
         EngineKind::Slide => Box::new(slide::Slide::default()),
         EngineKind::Memdcd => Box::new(pending::Pending {
@@ -119,6 +126,6 @@ pub fn for_conf(conf: &EngineConf) -> Result<Box<dyn Engine>> {
         EngineKind::Cslide(c) => Box::new(cslide::Cslide::new(c.clone())),
         EngineKind::Damon(d) => Box::new(damon::Damon::new(d.clone())),
         EngineKind::Psi => Box::new(psi::Psi),
-        EngineKind::Thirdparty(t) => thirdparty::build(t)?,
+        EngineKind::Thirdparty(t) => thirdparty::build(t, project)?,
     })
 }

@@ -42,17 +42,17 @@ use crate::types::{PageSize, Pid};
 
 /// The engine for a thirdparty `[engine]` group, its plug-in's file opened and checked
 /// (`obj add` calls this before it adds anything): a regular file owned by root:root of
-/// mode 0500 or 0700. A refusal names the config file, line, key and reason.
-pub fn build(conf: &ThirdpartyConf) -> Result<Box<dyn Engine>> {
+/// mode 0500 or 0700. A refusal names the config file, line, key and reason. `project`
+/// is what a `.so` plug-in reads with `etmem_project_get`.
+#[cfg_attr(not(feature = "dlopen"), allow(unused_variables))]
+pub fn build(conf: &ThirdpartyConf, project: &ProjectConf) -> Result<Box<dyn Engine>> {
     let at = &conf.form.file().at;
     let refuse = |why: &str| Error::invalid(format!("{at}: {why}")).about(Object::Engine);
     let open = || TrustedFile::open(&conf.form.file().path).map_err(|e| refuse(&e.msg));
     match &conf.form {
         PluginForm::Process { .. } => Ok(Box::new(Policy::new(conf.clone(), open()?))),
         #[cfg(feature = "dlopen")]
-        PluginForm::Library { ops_name, .. } => {
-            library::load(conf, open()?, ops_name).map_err(|e| refuse(&e.msg))
-        }
+        PluginForm::Library { .. } => library::load(conf, project, open()?),
         #[cfg(not(feature = "dlopen"))]
         PluginForm::Library { .. } => Err(refuse(
             "this etmemd is built without the dlopen feature, so it cannot load .so \

@@ -158,15 +158,7 @@ fn the_example_policy_swaps_the_cold_region_and_keeps_the_hot_one() {
     d.add(&s.conf("policy.conf", &conf)).expect(0);
     let before = swapped_bytes(w.pid).unwrap();
     d.run(&["project", "start", "-n", "policy"]).expect(0);
-    let swapped = wait_for(Duration::from_secs(60), || w.resident_share(cold) <= 0.10);
-    let after = swapped_bytes(w.pid).unwrap();
-    let vmswap = format!(
-        "VmSwap {} KiB before, {} KiB after",
-        before >> 10,
-        after >> 10
-    );
-    w.assert_cold_out_hot_in(swapped, &vmswap);
-    assert!(after >= before + cold.len() * 9 / 10, "{before} -> {after}");
+    w.wait_cold_swapped(before);
     let st = status(&d, "policy", "swap_idle");
     assert_eq!(st["last_error"], serde_json::Value::Null, "{st}");
     assert!(

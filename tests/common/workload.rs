@@ -119,6 +119,27 @@ impl Workload {
         );
     }
 
+    /// Wait (60 s at most) until an engine started after VmSwap was `swap_before` has
+    /// swapped the cold region out, then assert [`Workload::assert_cold_out_hot_in`] and
+    /// that VmSwap grew by 90% of the cold region (it went to swap, not away).
+    pub fn wait_cold_swapped(&self, swap_before: u64) {
+        let cold = self.cold.expect("a cold region");
+        let swapped = super::wait_for(std::time::Duration::from_secs(60), || {
+            self.resident_share(cold) <= 0.10
+        });
+        let after = etmem::act::swapped_bytes(self.pid).expect("VmSwap of the workload");
+        let vmswap = format!(
+            "VmSwap {} KiB before, {} KiB after",
+            swap_before >> 10,
+            after >> 10
+        );
+        self.assert_cold_out_hot_in(swapped, &vmswap);
+        assert!(
+            after >= swap_before + cold.len() * 9 / 10,
+            "VmSwap {swap_before} -> {after}"
+        );
+    }
+
     /// Ask it to check every page (SIGUSR1) and return its answer line.
     pub fn verify(&mut self) -> String {
         nix::sys::signal::kill(

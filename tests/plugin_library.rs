@@ -5,7 +5,9 @@
 //! refuse, with nothing added: an unknown `ops_name`, a plug-in not built against the
 //! header or for another ABI, a refusal of its own keys, and files that fail the checks
 //! (writable by group or others, not root's, a symlink to such a file). A path swapped
-//! between the check and the load loads the file that was checked.
+//! between the check and the load loads the file that was checked. And the example
+//! plug-in (`examples/cold_pageout.c`) swaps the workload's cold region out and keeps its
+//! hot one.
 #![cfg(feature = "dlopen")]
 
 mod common;
@@ -16,9 +18,10 @@ use std::time::Duration;
 use common::cc;
 use common::daemon::{Daemon, Scratch};
 use common::workload::Workload;
-use common::{require_root, wait_for};
+use common::{can_swap, require_root, wait_for};
+use etmem::act::swapped_bytes;
 
-/// Build `tests/c/SRC` as a plug-in `NAME` in `dir` (linked to libetmemd_scan.so), mode
+/// Build `SRC` (a path in the project) as a plug-in `NAME` in `dir` (linked to libetmemd_scan.so), mode
 /// 0700, owned by root (we are root): what etmemd accepts.
 fn plugin(dir: &Scratch, name: &str, src: &str, extra: &[&str]) -> String {
     let out = dir.path(name);
@@ -37,7 +40,7 @@ fn setup(tag: &str) -> Option<(Scratch, String)> {
         return None;
     }
     let dir = Scratch::new(tag);
-    let so = plugin(&dir, "my_engine.so", "my_engine.c", &[]);
+    let so = plugin(&dir, "my_engine.so", "tests/c/my_engine.c", &[]);
     Some((dir, so))
 }
 
@@ -218,7 +221,7 @@ fn obj_add_refuses_what_cannot_be_loaded_or_refuses_its_keys() {
             "is 2",
         ],
     );
-    let upstream = plugin(&dir, "upstream.so", "upstream_ops.c", &[]);
+    let upstream = plugin(&dir, "upstream.so", "tests/c/upstream_ops.c", &[]);
     refused(
         &d,
         &dir,
@@ -351,7 +354,12 @@ fn a_path_swapped_between_check_and_load_loads_the_checked_file() {
         return;
     };
     let log = dir.path("calls.log");
-    let other = plugin(&dir, "other.so", "my_engine.c", &["-DFLAVOUR=\"other\""]);
+    let other = plugin(
+        &dir,
+        "other.so",
+        "tests/c/my_engine.c",
+        &["-DFLAVOUR=\"other\""],
+    );
     let text = conf(&so, "my_engine_ops", &log, 1, &[]);
     let file = etmem::config::parse(&text, "swap.conf").unwrap();
     let etmem::config::EngineKind::Thirdparty(t) = &file.engines[0].kind else {
@@ -401,4 +409,56 @@ fn daemon_shutdown_stops_and_clears_every_plugin_engine() {
             "clear_eng_params my_engine"
         ]
     );
+}
+
+#[test]
+fn the_example_plugin_swaps_the_cold_region_and_keeps_the_hot_one() {
+    if !can_swap("root-owned plug-ins and process_madvise on another process") || !cc::gcc_or_skip()
+    {
+        return;
+    }
+    let dir = Scratch::new("plugin-example");
+    let so = plugin(
+        &dir,
+        "cold_pageout.so",
+        "examples/cold_pageout.c",
+        &["-lpthread"],
+    );
+    let mut w = Workload::spawn(&["--hot-mib", "16", "--cold-mib", "64"]);
+    let cold = w.cold.unwrap();
+    let d = Daemon::start("plugin-example");
+    let text = format!(
+        "[project]\nname=P\nloop=1\ninterval=1\nsleep=1\n\
+         [engine]\nname=thirdparty\nproject=P\neng_name=cold_pageout\nlibname={so}\n\
+         ops_name=cold_pageout_ops\n\
+         [task]\nproject=P\nengine=cold_pageout\nname=background\ntype=pid\nvalue={}\n",
+        w.pid
+    );
+    d.add(&dir.conf("example.conf", &text)).expect(0);
+    let before = swapped_bytes(w.pid).unwrap();
+    d.run(&["project", "start", "-n", "P"]).expect(0);
+    w.wait_cold_swapped(before);
+    let out = d
+        .run(&[
+            "engine",
+            "stats",
+            "-n",
+            "P",
+            "-e",
+            "cold_pageout",
+            "-t",
+            "background",
+        ])
+        .expect(0)
+        .stdout;
+    let bytes: u64 = out
+        .trim()
+        .strip_prefix("swapped out ")
+        .and_then(|s| s.strip_suffix(" bytes"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out:?}"));
+    assert!(bytes >= cold.len() * 9 / 10, "{out}");
+    d.run(&["project", "stop", "-n", "P"]).expect(0);
+    let v = w.verify();
+    assert!(v.starts_with("verify ok"), "{v}");
 }

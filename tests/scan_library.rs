@@ -39,7 +39,7 @@ fn c_program_lists_vmas_and_page_access_counts() {
     let exe = dir.path("scan_vmas");
     let link = cc::scan_library_args();
     let link: Vec<&str> = link.iter().map(String::as_str).collect();
-    cc::compile("scan_vmas.c", &exe, &link);
+    cc::compile("tests/c/scan_vmas.c", &exe, &link);
     let w = Workload::spawn(&["--hot-mib", "8", "--cold-mib", "8"]);
     let (hot, cold) = (w.hot.unwrap(), w.cold.unwrap());
     let o = Command::new(&exe)

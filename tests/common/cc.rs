@@ -24,10 +24,11 @@ pub fn gcc_or_skip() -> bool {
     ok
 }
 
-/// Compile `tests/c/NAME` (with `include/` on the include path, warnings as errors) and
-/// `extra` arguments into `out`; a compiler error fails the test, showing it.
-pub fn compile(name: &str, out: &str, extra: &[&str]) {
-    let src = root().join("tests/c").join(name);
+/// Compile `src` (a path in the project, e.g. `tests/c/scan_vmas.c`; with `include/` on
+/// the include path, warnings as errors) and `extra` arguments into `out`; a compiler
+/// error fails the test, showing it.
+pub fn compile(src: &str, out: &str, extra: &[&str]) {
+    let src = root().join(src);
     let o = Command::new("gcc")
         .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-I"])
         .arg(root().join("include"))

@@ -123,6 +123,14 @@ fn nine_callbacks_in_order_with_private_keys_and_the_command_answer() {
         log_lines(&log)
     );
 
+    let verbose = d
+        .run(&["project", "show", "-v", "-n", "P"])
+        .expect(0)
+        .stdout;
+    assert!(
+        verbose.contains(&format!("a .so plug-in ({so})")),
+        "{verbose}"
+    );
     // The command handler's answer, with what libetmemd_scan.so found in each process.
     let r = d
         .run(&["engine", "showme", "-n", "P", "-e", "my_engine", "-t", "t1"])

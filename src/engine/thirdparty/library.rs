@@ -31,6 +31,8 @@ use crate::types::Pid;
 /// A `.so` plug-in engine.
 pub struct Library {
     name: String,
+    /// The library's file, resolved, for `project show -v`.
+    file: String,
     tasks: Mutex<Vec<LibTask>>,
     eng: Handle,
     /// Last: the library is unloaded after every handle is gone.
@@ -119,14 +121,20 @@ pub fn load(
         Blame::Library => refuse(&libname.at, e),
         Blame::Symbol => refuse(ops_at, e),
     })?;
-    let engine = Library::new(conf, project, plugin).map_err(|e| refuse(&libname.at, e))?;
+    let engine =
+        Library::new(conf, project, plugin, file.resolved()).map_err(|e| refuse(&libname.at, e))?;
     Ok(Box::new(engine))
 }
 
 impl Library {
     /// The engine of a loaded plug-in: `fill_eng_params` with the `[engine]` group. The
     /// error's message is the reason alone.
-    fn new(conf: &ThirdpartyConf, project: &ProjectConf, plugin: Plugin) -> Result<Library> {
+    fn new(
+        conf: &ThirdpartyConf,
+        project: &ProjectConf,
+        plugin: Plugin,
+        file: &str,
+    ) -> Result<Library> {
         let eng = Handle::new(Subject::Engine {
             name: c_string(&conf.eng_name),
             project: pairs(&project_pairs(project)),
@@ -143,6 +151,7 @@ impl Library {
         }
         Ok(Library {
             name: conf.eng_name.clone(),
+            file: file.to_string(),
             tasks: Mutex::new(Vec::new()),
             eng,
             plugin,
@@ -326,7 +335,11 @@ impl Engine for Library {
     }
 
     fn note(&self, _project: &ProjectConf, _task: &TaskConf) -> Option<String> {
-        None
+        Some(format!(
+            "a .so plug-in ({}): it scans and acts in threads of its own; etmemd finds \
+             the task's processes each cycle",
+            self.file
+        ))
     }
 
     fn run_cycle(&self, run: &TaskRun) -> Result<()> {

@@ -188,12 +188,23 @@ impl Drop for Etmemd {
     }
 }
 
+/// The slide arm's project: `ETMEM_SERVER_SLIDE` overrides its scan keys (default
+/// `loop=2 interval=1 sleep=2`), `ETMEM_SERVER_SLIDE_TASK` its extra task keys (default
+/// `refault_hold=10`), both as `key=value` words separated by spaces.
 fn slide_conf(pid: i32) -> String {
+    let lines = |var: &str, default: &str| {
+        std::env::var(var)
+            .unwrap_or_else(|_| default.to_string())
+            .split_whitespace()
+            .map(|w| format!("{w}\n"))
+            .collect::<String>()
+    };
+    let scan = lines("ETMEM_SERVER_SLIDE", "loop=2 interval=1 sleep=2");
+    let task = lines("ETMEM_SERVER_SLIDE_TASK", "refault_hold=10");
     format!(
-        "[project]\nname=server\nloop=2\ninterval=1\nsleep=2\n\
+        "[project]\nname=server\n{scan}\
          [engine]\nname=slide\nproject=server\n\
-         [task]\nproject=server\nengine=slide\nname=redis\ntype=pid\nvalue={pid}\nT=1\n\
-         refault_hold=10\n"
+         [task]\nproject=server\nengine=slide\nname=redis\ntype=pid\nvalue={pid}\nT=1\n{task}"
     )
 }
 
@@ -401,7 +412,16 @@ fn run_here(kernel: &str, secs: u64) {
     let dir = std::env::temp_dir().join(format!("etmem-bench-server-{}", std::process::id()));
     let mut results = Vec::new();
     let mut skipped = Vec::new();
-    for arm in Arm::ALL {
+    // ETMEM_SERVER_ARMS=a,b runs only those arms ((a) always runs: it is the baseline).
+    let only = std::env::var("ETMEM_SERVER_ARMS").unwrap_or_default();
+    let wanted = |arm: Arm| {
+        only.is_empty()
+            || arm == Arm::Nothing
+            || only
+                .split(',')
+                .any(|w| arm.name().starts_with(&format!("({w})")))
+    };
+    for arm in Arm::ALL.into_iter().filter(|&a| wanted(a)) {
         match unavailable(arm) {
             Some(why) => skipped.push((arm, why)),
             None => results.push(run_arm(arm, data, load, &dir)),
@@ -463,9 +483,13 @@ fn main() {
         .arg("-c")
         .arg(format!(
             "echo 2G > /sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null && \
-             swapon /dev/zram0 && ETMEM_IN_GUEST=1 ETMEM_SERVER_MIB={} ETMEM_SERVER_SECS={} {} --bench",
+             swapon /dev/zram0 && ETMEM_IN_GUEST=1 ETMEM_SERVER_MIB={} ETMEM_SERVER_SECS={} \
+             ETMEM_SERVER_ARMS='{}' ETMEM_SERVER_SLIDE='{}' ETMEM_SERVER_SLIDE_TASK='{}' {} --bench",
             env_u64("ETMEM_SERVER_MIB", 1024),
             env_u64("ETMEM_SERVER_SECS", 120),
+            std::env::var("ETMEM_SERVER_ARMS").unwrap_or_default(),
+            std::env::var("ETMEM_SERVER_SLIDE").unwrap_or_else(|_| "loop=2 interval=1 sleep=2".into()),
+            std::env::var("ETMEM_SERVER_SLIDE_TASK").unwrap_or_else(|_| "refault_hold=10".into()),
             exe.display()
         ))
         .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -91,13 +91,9 @@ fn etmem() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_etmem"))
 }
 
-fn status_kb(pid: i32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
+/// Bytes of a `/proc/PID/status` size field (`VmRSS`, `VmSwap`); 0 once the process is gone.
+fn status_bytes(pid: i32, key: &str) -> u64 {
+    etmem::sys::process::status_bytes(pid, key).unwrap_or(0)
 }
 
 fn vmstat(key: &str) -> u64 {
@@ -221,18 +217,17 @@ fn damon_conf(pid: i32) -> String {
 /// The reclaim loop of arms (d) and (e), on its own thread until `stop`.
 fn reclaim_loop(arm: Arm, pid: i32, stop: &std::sync::atomic::AtomicBool) {
     use std::sync::atomic::Ordering;
-    let start_rss = status_kb(pid, "VmRSS:") * 1024;
+    let start_rss = status_bytes(pid, "VmRSS");
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_secs(1));
         match arm {
             Arm::Senpai => {
                 let cg = Path::new(CGROUP);
+                // Unreadable pressure counts as high: the loop then holds off.
                 let pressure = std::fs::read_to_string(cg.join("memory.pressure"))
-                    .unwrap_or_default()
-                    .lines()
-                    .find_map(|l| l.strip_prefix("some avg10="))
-                    .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-                    .unwrap_or(100.0);
+                    .ok()
+                    .and_then(|t| etmem::sys::cgroup::parse_pressure(&t).ok())
+                    .map_or(100.0, |p| p.avg10);
                 let current: u64 = std::fs::read_to_string(cg.join("memory.current"))
                     .ok()
                     .and_then(|v| v.trim().parse().ok())
@@ -287,7 +282,7 @@ fn run_arm(arm: Arm, data: Dataset, load: Load, dir: &Path) -> Result {
         arm.name(),
         data.items,
         t0.elapsed().as_secs_f64(),
-        status_kb(pid, "VmRSS:") >> 10
+        status_bytes(pid, "VmRSS") >> 20
     );
     // A short unmeasured run first, so no arm pays for a cold server or client. GETs
     // only: the measured run checks values against versions it counts from 0.
@@ -312,7 +307,7 @@ fn run_arm(arm: Arm, data: Dataset, load: Load, dir: &Path) -> Result {
         }
         let m = drive(&mut c, data, load, |t| {
             if t.as_secs() % 10 == 0 {
-                over_time.push((t.as_secs(), status_kb(pid, "VmRSS:") >> 10));
+                over_time.push((t.as_secs(), status_bytes(pid, "VmRSS") >> 20));
             }
         });
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -320,8 +315,8 @@ fn run_arm(arm: Arm, data: Dataset, load: Load, dir: &Path) -> Result {
     });
     let r = Result {
         arm,
-        rss: status_kb(pid, "VmRSS:") * 1024,
-        swap: status_kb(pid, "VmSwap:") * 1024,
+        rss: status_bytes(pid, "VmRSS"),
+        swap: status_bytes(pid, "VmSwap"),
         swapins: vmstat("pswpin") - swapins0,
         etmemd_cpu: etmemd.as_ref().map(Etmemd::cpu),
         m,

@@ -43,8 +43,10 @@ impl Refaults {
     /// in DRAM for that many cycles from now ([`Refaults::held`]); older holds count one
     /// cycle down. Call once per cycle and process, before anything is swapped.
     pub fn came_back(&self, task: &str, held: &Held, hold: Option<u32>) -> Result<u64> {
-        let mut procs = lock(&self.procs);
-        let Some(p) = procs.get_mut(&key(task, held)) else {
+        let k = key(task, held);
+        // Taken out of the map for the pagemap read, so the other workers' processes do
+        // not wait on this one's I/O.
+        let Some(mut p) = lock(&self.procs).remove(&k) else {
             return Ok(0);
         };
         p.held.retain_mut(|(_, left)| {
@@ -53,13 +55,15 @@ impl Refaults {
         });
         let sent = std::mem::take(&mut p.sent);
         let kept = std::mem::take(&mut p.kept);
-        if sent.is_empty() {
-            return Ok(0);
-        }
-        let back = subtract(&present_ranges(held.pid(), &sent)?, &kept);
+        let back = if sent.is_empty() {
+            Vec::new()
+        } else {
+            subtract(&present_ranges(held.pid(), &sent)?, &kept)
+        };
         if let Some(n) = hold.filter(|&n| n > 0) {
             p.held.extend(back.iter().map(|&r| (r, n)));
         }
+        lock(&self.procs).insert(k, p);
         Ok(total_bytes(&back) / PageSize::Base.bytes())
     }
 

@@ -191,12 +191,16 @@ impl Panel {
             let bin_h = band.height / band.bins as f64;
             for (col, frame) in self.frames.iter().enumerate() {
                 let x = LABEL_W + col as f64 * col_w;
+                let fills: Vec<String> = frame[first_bin..first_bin + band.bins]
+                    .iter()
+                    .map(|&v| colour(v, max))
+                    .collect();
                 // Bins of one colour next to each other are drawn as one rectangle.
                 let mut bin = 0;
                 while bin < band.bins {
-                    let fill = colour(frame[first_bin + bin], max);
+                    let fill = &fills[bin];
                     let mut next = bin + 1;
-                    while next < band.bins && colour(frame[first_bin + next], max) == fill {
+                    while next < band.bins && fills[next] == *fill {
                         next += 1;
                     }
                     let _ = writeln!(

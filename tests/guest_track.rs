@@ -183,13 +183,7 @@ fn damon_in_guest() {
             .expect("VMA in JSON")
     };
     let (hot, cold) = (find(w.hot.unwrap()), find(w.cold.unwrap()));
-    println!(
-        "damon after a restart: hot region {} of {} bytes hot, cold region {} of {} cold",
-        hot["hot"].as_u64().unwrap(),
-        hot["resident"].as_u64().unwrap(),
-        cold["cold"].as_u64().unwrap(),
-        cold["resident"].as_u64().unwrap()
-    );
+    println!("damon after a restart: hot region {hot}, cold region {cold}\nscan log: {err}");
     assert!(hot["hot"].as_u64().unwrap() * 10 >= hot["resident"].as_u64().unwrap() * 8);
     assert!(cold["cold"].as_u64().unwrap() * 10 >= cold["resident"].as_u64().unwrap() * 8);
     assert_eq!(nr_kdamonds(), "0");

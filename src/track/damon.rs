@@ -19,7 +19,7 @@
 //! split needs many aggregations to find a hot VMA beside a cold one, which a loaded or
 //! emulated machine may not give it before the first pass. Should the kdamond stop while
 //! its process still lives, it is started again (at most [`MAX_RESTARTS`] times a scan)
-//! and the pass is read from its first aggregations.
+//! and the pass is read from its first second or so of aggregations.
 
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,15 @@ pub const INITIAL_REGIONS: usize = 200;
 
 /// Restarts of a kdamond that stopped while its process lives, per scan.
 pub const MAX_RESTARTS: u32 = 2;
+
+/// After a restart, the pass is read once the oldest region is this many aggregations old
+/// (a second at the nominal interval): a fresh kdamond on a loaded machine samples little
+/// in its first aggregations, merges a hot VMA's regions with its cold neighbours' and
+/// needs a few more to split them apart again.
+pub const RESTART_SETTLE_AGGREGATIONS: u64 = 10;
+
+/// ...but no longer than this after the restart.
+pub const RESTART_SETTLE_MAX: Duration = Duration::from_secs(3);
 
 /// DAMON tracker of one process.
 #[derive(Debug)]
@@ -135,7 +144,8 @@ impl DamonTracker {
     }
 
     /// The kdamond stopped although its process lives: start it again (at most
-    /// [`MAX_RESTARTS`] times a scan) and read its regions after a few aggregations.
+    /// [`MAX_RESTARTS`] times a scan) and read its regions once they settled
+    /// ([`RESTART_SETTLE_AGGREGATIONS`], at most [`RESTART_SETTLE_MAX`]).
     fn restart(&mut self) -> Result<()> {
         if self.restarts >= MAX_RESTARTS {
             return Err(Error::new(
@@ -155,10 +165,18 @@ impl DamonTracker {
             self.pid
         );
         self.start_monitor()?;
-        std::thread::sleep(Duration::from_micros(3 * ATTRS.aggr_us));
-        match self.monitor.as_mut() {
-            Some(m) => m.regions(&mut self.regions),
-            None => Ok(()),
+        let Some(m) = self.monitor.as_mut() else {
+            return Ok(());
+        };
+        // Each read waits for the kdamond's next aggregation.
+        loop {
+            m.regions(&mut self.regions)?;
+            let max_age = self.regions.iter().map(|r| r.age).max().unwrap_or(0);
+            if max_age >= RESTART_SETTLE_AGGREGATIONS
+                || self.started.elapsed() >= RESTART_SETTLE_MAX
+            {
+                return Ok(());
+            }
         }
     }
 }

@@ -55,15 +55,32 @@ impl PageIdle {
                 let at = ((idx - first) * 8) as usize;
                 self.bytes[at..at + 8].copy_from_slice(&mask.to_ne_bytes());
             }
-            self.file
-                .write_all_at(&self.bytes, first * 8)
-                .map_err(|e| Error::file(PATH, e))?;
+            self.write_run(first * 8)?;
+        }
+        Ok(())
+    }
+
+    /// Write `self.bytes` at byte `at`. The kernel takes only whole words below the end
+    /// of memory (`max_pfn`, seldom a multiple of 64): a write into the last, partial
+    /// word takes nothing (returns 0) and one past it fails with ENXIO. The frames there
+    /// cannot be marked, so they read as accessed; the rest of the run is written.
+    fn write_run(&self, at: u64) -> Result<()> {
+        let mut done = 0;
+        while done < self.bytes.len() {
+            match self.file.write_at(&self.bytes[done..], at + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => break,
+                Err(e) => return Err(Error::file(PATH, e)),
+            }
         }
         Ok(())
     }
 
     /// Replace each mask in `words` by the idle bits of its word (sorted indexes, as for
-    /// `mark_idle`). Frames beyond the end of memory read as not idle.
+    /// `mark_idle`). Frames beyond the end of memory, and those of its last partial word,
+    /// read as not idle.
     pub fn read_idle(&mut self, words: &mut [(u64, u64)]) -> Result<()> {
         let mut i = 0;
         while i < words.len() {

@@ -260,6 +260,10 @@ fn files_directories_pids_names_and_sockets() {
     let dir = s.0.to_string_lossy().into_owned();
     let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
     let sleeper_pid = sleeper.id().to_string();
+    let comm = format!("/proc/{sleeper_pid}/comm");
+    assert!(common::wait_for(std::time::Duration::from_secs(5), || {
+        std::fs::read_to_string(&comm).is_ok_and(|c| c == "sleep\n")
+    }));
     let d = Daemon::start("completion");
     for mode in modes() {
         let conf = complete(mode, &format!("etmem obj add -s x -f {dir}/conf-"));

@@ -6,6 +6,7 @@ pub mod cc;
 pub mod cgroup;
 pub mod daemon;
 pub mod guest;
+pub mod help;
 pub mod numa_maps;
 pub mod redis_load;
 pub mod wire;

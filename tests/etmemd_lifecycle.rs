@@ -312,6 +312,58 @@ fn a_failed_systemctl_start_leaves_no_pid_file() {
     );
 }
 
+#[test]
+fn load_adds_files_and_starts_their_projects_before_serving() {
+    let s = Scratch::new("load");
+    let shipped = |n: &str| {
+        std::fs::read_to_string(format!("{}/conf/{n}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    };
+    let slide = s.conf("slide.yaml", &shipped("slide_conf.yaml"));
+    // A second file adding a task to the first file's project.
+    let more = s.conf(
+        "more.yaml",
+        "[task]\nproject=test\nengine=slide\nname=t2\ntype=name\nvalue=redis\nT=1\n",
+    );
+    let d = Daemon::start_with_args("load", &["--load", &slide, "--load", &more]);
+    // Both files' tasks are there and the project runs, as soon as the socket answers.
+    let show = d.show();
+    assert!(
+        show.contains("background_slide slide            true    \n"),
+        "{show}"
+    );
+    assert!(
+        show.contains("t2               slide            true    \n"),
+        "{show}"
+    );
+    drop(d);
+
+    // A file that fails ends the start with exit 1, naming the file; in -m mode the
+    // parent says so and leaves no pid file.
+    let bad = s.conf("bad.yaml", "[project]\nname=x\nloop=0\n");
+    let socket = unique("load-bad");
+    etmemd(&["-s", &socket, "--load", &slide, "--load", &bad])
+        .expect(1)
+        .err_has(&["--load ", "bad.yaml:3"]);
+    let pid_file = s.path("load.pid");
+    let err = s.path("m.stderr");
+    let status = Command::new(common::etmem())
+        .args(["etmemd", "-s", &socket, "-m", "--pid-file", &pid_file])
+        .args(["--load", &s.path("missing.yaml")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert!(
+        text.contains("--load ") && text.contains("missing.yaml"),
+        "{text}"
+    );
+    assert!(!std::path::Path::new(&pid_file).exists());
+    Run::from(run(&["project", "show", "-s", &socket])).expect(3);
+}
+
 /// Signals without pulling a crate into the tests.
 mod nix_sig {
     pub const TERM: &str = "TERM";

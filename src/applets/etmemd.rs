@@ -7,6 +7,7 @@ use super::getopt::{self, Opt};
 use crate::daemon::handler::Daemon;
 use crate::daemon::metrics_file::MetricsFile;
 use crate::log::{self, Level};
+use crate::rpc::reply::Reply;
 use crate::rpc::server;
 use crate::sys::fork::{fork, Forked};
 use crate::sys::replace_file;
@@ -24,6 +25,9 @@ options:
        --metrics-file <path>    Keep the metrics (Prometheus text format) in this file,
                                 rewritten after every cycle (node_exporter's textfile
                                 collector reads *.prom files)
+       --load <file>            Before serving, add the file as 'etmem obj add' would;
+                                may be given more than once; then start every project
+                                the files define. Any failure: etmemd exits 1
 
 Log levels: 0 debug, 1 info, 2 warning, 3 error (default 3). Messages go to syslog
 (ident etmemd) and, unless -m is given, to stderr too. The socket is an abstract unix
@@ -46,6 +50,7 @@ const OPTS: &[Opt] = &[
     Opt::flag("help", Some('h')).stops(),
     Opt::value("pid-file", None),
     Opt::value("metrics-file", None),
+    Opt::value("load", None),
 ];
 
 struct Args {
@@ -54,6 +59,7 @@ struct Args {
     systemctl: bool,
     pid_file: String,
     metrics_file: Option<std::path::PathBuf>,
+    load: Vec<String>,
 }
 
 fn usage_error(msg: &str) -> i32 {
@@ -106,6 +112,10 @@ fn parse(args: &[String]) -> Result<Option<Args>, i32> {
             None => None,
             Some(p) => Some(check_metrics_file(p).map_err(|e| usage_error(&e))?),
         },
+        load: getopt::all(&items, "load")
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
     }))
 }
 
@@ -137,6 +147,9 @@ fn repeated(items: &[getopt::Item]) -> Option<&'static Opt> {
     let mut seen: Vec<&str> = Vec::new();
     for item in items {
         if let getopt::Item::Opt(long, _) = item {
+            if *long == "load" {
+                continue; // one per file
+            }
             if seen.contains(long) {
                 return OPTS.iter().find(|o| o.long == *long);
             }
@@ -181,16 +194,25 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
     };
-    if let Some(mut tx) = ready {
-        let _ = tx.write_all(&1i32.to_ne_bytes());
-    }
-    crate::log_info!("etmemd listening on socket {:?}", args.socket);
     // A predecessor killed with SIGKILL could not turn its kdamond off.
     for what in crate::sys::kdamond_record::turn_off_orphans() {
         crate::log_warn!("{what}");
     }
     let mut daemon = Daemon::new(crate::sys::euid());
     daemon.metrics = args.metrics_file.clone().map(MetricsFile::new);
+    // Before the -m parent is told we listen, so a file that fails fails the start.
+    if let Err(e) = load(&mut daemon, &args.load) {
+        if args.systemctl {
+            eprintln!("etmemd: {e}"); // the log goes to syslog alone then
+        }
+        crate::log_error!("{e}");
+        daemon.registry.stop_all();
+        return 1;
+    }
+    if let Some(mut tx) = ready {
+        let _ = tx.write_all(&1i32.to_ne_bytes());
+    }
+    crate::log_info!("etmemd listening on socket {:?}", args.socket);
     let code = match server::serve(listener, daemon.uid, &mut daemon) {
         Ok(_) => 0,
         Err(e) => {
@@ -204,6 +226,50 @@ pub fn main(args: &[String]) -> i32 {
     }
     crate::log_info!("etmemd exits");
     code
+}
+
+/// `--load`: add each file in order, as `etmem obj add -f FILE` would, then start every
+/// project the files' `[project]` groups define (a container or an initramfs has no one
+/// to run the client after the daemon starts). The first failure is returned, naming the
+/// file or project; what was added stays until the daemon exits, which it then does.
+fn load(daemon: &mut Daemon, files: &[String]) -> Result<(), String> {
+    use crate::rpc::request::{Cmd, Request};
+    use crate::rpc::server::Handler;
+    let mut projects = Vec::new();
+    for file in files {
+        let add = Request {
+            cmd: Cmd::ObjAdd.code(),
+            file_name: Some(file.clone()),
+            ..Request::default()
+        };
+        if let Some(msg) = failure(daemon.handle(&add)) {
+            return Err(format!("--load {file}: {msg}"));
+        }
+        let conf =
+            crate::config::load(file, daemon.uid).map_err(|e| format!("--load {file}: {e}"))?;
+        projects.extend(conf.projects.into_iter().map(|p| p.name));
+    }
+    for name in projects {
+        let start = Request {
+            cmd: Cmd::ProjectStart.code(),
+            proj_name: Some(name.clone()),
+            ..Request::default()
+        };
+        if let Some(msg) = failure(daemon.handle(&start)) {
+            return Err(format!("--load: project start {name}: {msg}"));
+        }
+        crate::log_info!("--load: started project {name}");
+    }
+    Ok(())
+}
+
+/// A failed reply's text as the client prints it (upstream's words, then ours).
+fn failure(reply: Reply) -> Option<String> {
+    match reply {
+        Reply::Ok(_) => None,
+        Reply::Fail(status, detail) if detail.is_empty() => Some(status.text().to_string()),
+        Reply::Fail(status, detail) => Some(format!("{}: {detail}", status.text())),
+    }
 }
 
 /// Fork; the parent waits for the child's "listening" word, then writes the pid file and

@@ -215,7 +215,7 @@ mod tests {
         };
         check_ranges(&[a], &vmas(), 0x1000, 42).map_err(|e| {
             assert_eq!(e.kind, Kind::Usage);
-            e.msg
+            e.into_info().msg
         })
     }
 

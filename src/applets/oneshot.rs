@@ -245,10 +245,8 @@ mod tests {
 
     #[test]
     fn a_denied_proc_file_is_explained_by_who_asks() {
-        let e = Error {
-            path: Some("/proc/1/pagemap".into()),
-            ..Error::new(Kind::Permission, "/proc/1/pagemap: Permission denied")
-        };
+        let mut e = Error::new(Kind::Permission, "/proc/1/pagemap: Permission denied");
+        e.path = Some("/proc/1/pagemap".into());
         let me = std::process::id() as Pid;
         assert_eq!(
             describe_as(1000, me, &e, "scanning"),

@@ -230,13 +230,13 @@ fn run(a: &Args, stop: &AtomicBool) -> Result<Vec<Scanned>> {
                 counts: scan.counts,
             })
         });
-        out.push(one.map_err(|e| {
-            let msg = if stop.load(Ordering::Relaxed) {
+        out.push(one.map_err(|mut e| {
+            e.msg = if stop.load(Ordering::Relaxed) {
                 "scan interrupted by a signal".to_string()
             } else {
                 describe(pid, &e, "scanning")
             };
-            Error { msg, ..e }
+            e
         })?);
     }
     if let Some(file) = &a.heatmap {

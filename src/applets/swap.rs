@@ -323,9 +323,9 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
 /// Swap out (or with --dry-run only find) what `a` asks for in process `held`.
 fn run(a: &Args, held: &Held, stop: &AtomicBool) -> Result<Done> {
     let pid = held.pid();
-    let in_pid = |e: Error| Error {
-        msg: describe(pid, &e, "swapping"),
-        ..e
+    let in_pid = |mut e: Error| {
+        e.msg = describe(pid, &e, "swapping");
+        e
     };
     let stopped = || stop.load(Ordering::Relaxed);
     let (pidfd, comm) = oneshot::open_user_process(held, "swap").map_err(in_pid)?;

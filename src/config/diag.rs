@@ -159,7 +159,7 @@ mod tests {
         for line in 0..MAX_KEPT + 7 {
             d.error(line, "e".into());
         }
-        let e = d.finish().unwrap_err().msg;
+        let e = d.finish().unwrap_err().into_info().msg;
         assert!(e.ends_with(&format!(
             "... and {} more problems",
             MAX_KEPT + 7 - MAX_LISTED

@@ -127,7 +127,7 @@ mod tests {
     fn read_err(text: &[u8]) -> String {
         let mut d = Diag::default();
         read(text, "f", &mut d);
-        d.finish().expect_err("syntax errors").msg
+        d.finish().expect_err("syntax errors").into_info().msg
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub fn err(text: &str) -> String {
         Ok(c) => panic!("accepted:\n{text}\n---\n{c:?}"),
         Err(e) => {
             assert_eq!(e.kind, crate::error::Kind::Invalid);
-            e.msg
+            e.into_info().msg
         }
     }
 }

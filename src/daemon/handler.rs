@@ -140,7 +140,7 @@ fn reply(cmd: Cmd, r: Result<String>) -> Reply {
         Err(e) => {
             let status = status(cmd, &e);
             crate::log_warn!("{}: {e}", status.text());
-            Reply::Fail(status, e.msg)
+            Reply::Fail(status, e.into_info().msg)
         }
     }
 }
@@ -224,9 +224,10 @@ mod tests {
 
     #[test]
     fn kinds_become_upstream_codes_here() {
-        let e = |k, o: Option<Object>| Error {
-            object: o,
-            ..Error::new(k, "x")
+        let e = |k, o: Option<Object>| {
+            let mut e = Error::new(k, "x");
+            e.object = o;
+            e
         };
         let cases = [
             (

@@ -211,7 +211,7 @@ mod tests {
 
     fn reason(path: &str) -> (Kind, String) {
         let e = TrustedFile::open(path).unwrap_err();
-        (e.kind, e.msg)
+        (e.kind, e.into_info().msg)
     }
 
     #[test]

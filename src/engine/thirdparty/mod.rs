@@ -359,7 +359,7 @@ impl Engine for Policy {
         self.with_session(|s| s.command(cmd))
             .map_err(|e| match e.kind {
                 // The plug-in's refusal is upstream's non-zero eng_mgt_func: invalid.
-                Kind::Invalid => Error::usage(e.msg),
+                Kind::Invalid => Error::usage(e.into_info().msg),
                 _ => e,
             })
     }

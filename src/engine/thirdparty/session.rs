@@ -53,8 +53,8 @@ impl Session {
         conf: &ThirdpartyConf,
         tasks: &[&TaskConf],
     ) -> Result<Session, String> {
-        let process =
-            PolicyProcess::start(file, &conf.eng_name, conf.reply_timeout).map_err(|e| e.msg)?;
+        let process = PolicyProcess::start(file, &conf.eng_name, conf.reply_timeout)
+            .map_err(|e| e.into_info().msg)?;
         let mut s = Session {
             process,
             hello: Hello {

@@ -135,6 +135,11 @@ fn the_daemonset_has_what_etmemd_needs_and_no_more() {
     assert_eq!(sc["allowPrivilegeEscalation"], false);
     assert_eq!(sc["readOnlyRootFilesystem"], true);
     assert_eq!(strings(&sc["capabilities"]["drop"]), ["ALL"]);
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+    // The default AppArmor profile forbids writing /sys/kernel/mm and reading pagemap of
+    // processes outside it; the default SELinux domain as much.
+    assert_eq!(sc["appArmorProfile"]["type"], "Unconfined");
+    assert_eq!(sc["seLinuxOptions"]["type"], "spc_t");
     let added: BTreeSet<String> = strings(&sc["capabilities"]["add"])
         .into_iter()
         .map(str::to_string)

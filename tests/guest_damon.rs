@@ -210,6 +210,18 @@ fn damon_migrate_cold_moves_cold_to_the_slow_node_in_guest() {
     let pid = w.pid;
     let moved = || numa_maps::vma(pid, cold.start).bytes_on(1) >= cold.len() * 9 / 10;
     wait(Duration::from_secs(240), moved);
+    // The metrics count what DAMON migrated, by destination node.
+    let moved_metric = || {
+        let prom = d.run(&["project", "show", "--prometheus"]).expect(0).stdout;
+        prom.lines()
+            .filter(|l| l.starts_with("etmem_task_moved_bytes_total{") && l.contains("node=\"1\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    wait(Duration::from_secs(60), || {
+        moved_metric() >= (cold.len() * 9 / 10) as f64
+    });
+    let metric = moved_metric();
     let show = d
         .run(&["project", "show", "-v", "-n", "d"])
         .expect(0)
@@ -219,6 +231,11 @@ fn damon_migrate_cold_moves_cold_to_the_slow_node_in_guest() {
     println!("{numa}");
     d.run(&["project", "stop", "-n", "d"]).expect(0);
     assert!(moved(), "the cold region did not reach node 1");
+    assert!(
+        metric >= (cold.len() * 9 / 10) as f64,
+        "etmem_task_moved_bytes_total{{node=\"1\"}} is {metric}, the cold region {}",
+        cold.len()
+    );
     let hot_on_0 = numa_maps::vma(pid, hot.start).bytes_on(0);
     assert!(
         hot_on_0 >= hot.len() * 9 / 10,

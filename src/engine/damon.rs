@@ -62,6 +62,9 @@ impl Mode {
 struct Running {
     monitor: Option<Monitor>,
     watched: Vec<String>,
+    /// The scheme's `sz_applied` at the last cycle: the kernel counts from the kdamond's
+    /// start, the metrics count what each cycle moved.
+    applied: u64,
 }
 
 impl Damon {
@@ -420,6 +423,17 @@ impl Engine for Damon {
                 .map(|()| (SchemeStats::default(), Vec::new())),
         };
         let kdamond_pid = st.monitor.as_ref().and_then(Monitor::kdamond_pid);
+        // A migrate action's bytes applied since the last cycle went to target_nid.
+        // DAMON counts them per scheme, not per process: they go on the engine's first
+        // task, so a project's total is right (man page, metrics).
+        let mut moved_to = match (&figures, self.conf.target_nid) {
+            (Ok((s, _)), Some(node)) if self.conf.action.migrates() => {
+                let moved = s.sz_applied.saturating_sub(st.applied);
+                st.applied = s.sz_applied;
+                (moved > 0).then_some(vec![(node, moved)])
+            }
+            _ => None,
+        };
         drop(st);
         for ((run, r), target) in runs.iter().zip(results.iter_mut()).zip(target_of) {
             if r.is_err() {
@@ -443,6 +457,7 @@ impl Engine for Damon {
                             target_regions: regions.map(|t| t.count),
                             target_bytes: regions.map(|t| t.bytes),
                         }),
+                        moved_to: moved_to.take().unwrap_or_default(),
                         ..CycleStats::default()
                     });
                 }
@@ -509,6 +524,7 @@ impl Damon {
         *running = Running {
             monitor: Some(monitor),
             watched,
+            applied: 0,
         };
         Ok(())
     }

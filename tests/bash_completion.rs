@@ -312,9 +312,12 @@ fn a_process_name_is_never_run_by_the_shell() {
     // A process may name itself anything; a name that is shell code must be neither
     // expanded (compgen -W would run it) nor offered.
     let s = Scratch::new("completion-name");
-    let evil = "$(touch${IFS}p)"; // 15 bytes: all of it is the comm
+    // 15 bytes: all of it is the comm. Run through a link, not a copy: the comm is the
+    // name exec'd, and a copy just written can fail to exec with ETXTBSY while another
+    // test's fork still holds it open for writing.
+    let evil = "$(touch${IFS}p)";
     let exe = s.0.join(evil);
-    std::fs::copy("/bin/sleep", &exe).unwrap();
+    std::os::unix::fs::symlink("/bin/sleep", &exe).unwrap();
     let mut child = Command::new(&exe).arg("60").spawn().unwrap();
     let comm = format!("/proc/{}/comm", child.id());
     assert!(

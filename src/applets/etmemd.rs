@@ -7,7 +7,6 @@ use super::getopt::{self, Opt};
 use crate::daemon::handler::Daemon;
 use crate::daemon::metrics_file::MetricsFile;
 use crate::log::{self, Level};
-use crate::rpc::reply::Reply;
 use crate::rpc::server;
 use crate::sys::fork::{fork, Forked};
 use crate::sys::replace_file;
@@ -201,7 +200,7 @@ pub fn main(args: &[String]) -> i32 {
     let mut daemon = Daemon::new(crate::sys::euid());
     daemon.metrics = args.metrics_file.clone().map(MetricsFile::new);
     // Before the -m parent is told we listen, so a file that fails fails the start.
-    if let Err(e) = load(&mut daemon, &args.load) {
+    if let Err(e) = daemon.load_and_start(&args.load) {
         if args.systemctl {
             eprintln!("etmemd: {e}"); // the log goes to syslog alone then
         }
@@ -226,50 +225,6 @@ pub fn main(args: &[String]) -> i32 {
     }
     crate::log_info!("etmemd exits");
     code
-}
-
-/// `--load`: add each file in order, as `etmem obj add -f FILE` would, then start every
-/// project the files' `[project]` groups define (a container or an initramfs has no one
-/// to run the client after the daemon starts). The first failure is returned, naming the
-/// file or project; what was added stays until the daemon exits, which it then does.
-fn load(daemon: &mut Daemon, files: &[String]) -> Result<(), String> {
-    use crate::rpc::request::{Cmd, Request};
-    use crate::rpc::server::Handler;
-    let mut projects = Vec::new();
-    for file in files {
-        let add = Request {
-            cmd: Cmd::ObjAdd.code(),
-            file_name: Some(file.clone()),
-            ..Request::default()
-        };
-        if let Some(msg) = failure(daemon.handle(&add)) {
-            return Err(format!("--load {file}: {msg}"));
-        }
-        let conf =
-            crate::config::load(file, daemon.uid).map_err(|e| format!("--load {file}: {e}"))?;
-        projects.extend(conf.projects.into_iter().map(|p| p.name));
-    }
-    for name in projects {
-        let start = Request {
-            cmd: Cmd::ProjectStart.code(),
-            proj_name: Some(name.clone()),
-            ..Request::default()
-        };
-        if let Some(msg) = failure(daemon.handle(&start)) {
-            return Err(format!("--load: project start {name}: {msg}"));
-        }
-        crate::log_info!("--load: started project {name}");
-    }
-    Ok(())
-}
-
-/// A failed reply's text as the client prints it (upstream's words, then ours).
-fn failure(reply: Reply) -> Option<String> {
-    match reply {
-        Reply::Ok(_) => None,
-        Reply::Fail(status, detail) if detail.is_empty() => Some(status.text().to_string()),
-        Reply::Fail(status, detail) => Some(format!("{}: {detail}", status.text())),
-    }
 }
 
 /// Fork; the parent waits for the child's "listening" word, then writes the pid file and

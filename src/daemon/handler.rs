@@ -38,11 +38,39 @@ impl Daemon {
             .file_name
             .as_deref()
             .ok_or_else(|| Error::usage("no config file given"))?;
+        self.load_file(name)
+    }
+
+    /// Read and check the config file `name`, its warnings logged.
+    fn load_file(&self, name: &str) -> Result<config::ConfigFile> {
         let file = config::load(name, self.uid)?;
         for w in &file.warnings {
             crate::log_warn!("{w}");
         }
         Ok(file)
+    }
+
+    /// `etmemd --load`: add each file in order, as `obj add` does, then start every
+    /// project the files' `[project]` groups define (a container or an initramfs has no
+    /// one to run the client after the daemon starts). The first failure is returned,
+    /// naming the file or project; what was added stays until the daemon exits, which it
+    /// then does.
+    pub fn load_and_start(&mut self, files: &[String]) -> Result<()> {
+        let mut projects = Vec::new();
+        for name in files {
+            let in_file = |e: Error| e.context(format!("--load {name}"));
+            let file = self.load_file(name).map_err(in_file)?;
+            projects.extend(file.projects.iter().map(|p| p.name.clone()));
+            self.registry.add(file).map_err(in_file)?;
+        }
+        for name in projects {
+            self.registry
+                .start(&name)
+                .map_err(|e| e.context(format!("--load: project start {name}")))?;
+            crate::log_info!("--load: started project {name}");
+        }
+        self.woken();
+        Ok(())
     }
 
     fn project_name(req: &Request) -> Result<&str> {

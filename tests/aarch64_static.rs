@@ -14,9 +14,8 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use common::daemon::{unique, Run, Scratch};
+use common::daemon::{unique, Daemon, Run, Scratch};
 use common::workload::Workload;
 
 const TARGET: &str = "aarch64-unknown-linux-musl";
@@ -27,7 +26,7 @@ const QEMU: &str = "qemu-aarch64-static";
 fn arm_binary() -> Option<&'static PathBuf> {
     static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
     BIN.get_or_init(|| {
-        if Command::new(QEMU).arg("--version").output().is_err() {
+        if !common::on_path(QEMU) {
             common::skip("qemu-aarch64-static is not installed (apt-get install qemu-user-static)");
             return None;
         }
@@ -114,38 +113,6 @@ fn every_program_helps_as_the_native_one() {
     }
 }
 
-/// A daemon `etmemd -l 0 -s SOCKET` from `cmd`, killed on drop.
-struct Daemon(std::process::Child);
-
-impl Daemon {
-    fn start(mut cmd: Command, socket: &str, client: impl Fn() -> Command) -> Daemon {
-        let child = cmd
-            .args(["-l", "0", "-s", socket])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etmemd starts");
-        let d = Daemon(child);
-        let up = common::wait_for(Duration::from_secs(60), || {
-            client()
-                .args(["project", "show", "-s", socket])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        });
-        assert!(up, "etmemd on {socket} never answered");
-        d
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn every_conf_example_is_judged_as_natively() {
     let Some(bin) = arm_binary() else { return };
@@ -165,9 +132,13 @@ fn every_conf_example_is_judged_as_natively() {
         "slide_conf.yaml",
         &std::fs::read_to_string(format!("{conf}/slide_conf.yaml")).unwrap(),
     );
-    let (arm_sock, native_sock) = (unique("arm64-d"), unique("native-d"));
-    let _a = Daemon::start(arm(bin, "etmemd"), &arm_sock, || arm(bin, "etmem"));
-    let _n = Daemon::start(native("etmemd"), &native_sock, || native("etmem"));
+    let arm_sock = unique("arm64-d");
+    let _a = Daemon::spawn(
+        &arm_sock,
+        arm(bin, "etmemd").args(["-l", "0", "-s", &arm_sock]),
+    );
+    let n = Daemon::start("native-d");
+    let native_sock = n.socket.clone();
     // Both clients against their own daemon: the same code, output and errors.
     let both = |step: &[&str]| -> Run {
         let a = run(arm(bin, "etmem"), &[step, &["-s", &arm_sock]].concat());

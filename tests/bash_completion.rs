@@ -161,28 +161,28 @@ fn fixed_values_are_the_code_tables() {
         .map(|n| n.to_string())
         .collect();
     for mode in modes() {
-        for line in [
-            "etmem-scan --backend ",
-            "etmem-scan -b ",
-            "etmem-swap --backend ",
-            "etmem scan --backend=",
+        for (lines, words) in [
+            (
+                &[
+                    "etmem-scan --backend ",
+                    "etmem-scan -b ",
+                    "etmem-swap --backend ",
+                    "etmem scan --backend=",
+                ][..],
+                ScanBackend::words(),
+            ),
+            (
+                &[
+                    "etmem-swap --swap-backend ",
+                    "etmem-swap -s ",
+                    "etmem swap --swap-backend=",
+                ],
+                SwapBackend::words(),
+            ),
         ] {
-            assert_eq!(
-                set(complete(mode, line)),
-                set(ScanBackend::words()),
-                "{mode:?} {line:?}"
-            );
-        }
-        for line in [
-            "etmem-swap --swap-backend ",
-            "etmem-swap -s ",
-            "etmem swap --swap-backend=",
-        ] {
-            assert_eq!(
-                set(complete(mode, line)),
-                set(SwapBackend::words()),
-                "{mode:?} {line:?}"
-            );
+            for line in lines {
+                assert_eq!(set(complete(mode, line)), set(&words), "{mode:?} {line:?}");
+            }
         }
         assert_eq!(
             complete(mode, "etmem-swap --swap-backend=proc"),

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::daemon::{unique, Scratch};
+use common::daemon::{unique, Daemon, Scratch};
 use serde_json::Value;
 
 const MANIFEST: &str = concat!(
@@ -154,19 +154,15 @@ fn the_daemonset_has_what_etmemd_needs_and_no_more() {
         format!("etmem:{}", env!("CARGO_PKG_VERSION"))
     );
     // Every mount is a volume of the pod and every volume is mounted.
-    let mounts: BTreeSet<&str> = c["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap())
-        .collect();
-    let volumes: BTreeSet<&str> = pod["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(mounts, volumes);
+    let names = |list: &'static str, of: &Value| -> BTreeSet<String> {
+        of[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("volumeMounts", c), names("volumes", pod));
     // The config file etmemd loads is a key of the ConfigMap, mounted 0600.
     let (config, key) = volume_of(ds, arg(c, "--load"));
     let cm = kind(&docs, "ConfigMap");
@@ -223,20 +219,6 @@ fn local_args(c: &Value, config: &str, metrics: &str, socket: &str) -> Vec<Strin
     args
 }
 
-fn project_show(socket: &str) -> common::daemon::Run {
-    common::daemon::Run::from(common::run(&["project", "show", "-s", socket]))
-}
-
-/// Kills the child on drop.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_manifests_daemon_starts_on_its_configmap() {
     let Some(docs) = documents() else { return };
@@ -254,21 +236,8 @@ fn the_manifests_daemon_starts_on_its_configmap() {
         args[0], "etmemd",
         "the image's entry point is the multicall binary"
     );
-    let _d = Killed(
-        Command::new(common::etmem())
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(common::wait_for(Duration::from_secs(20), || project_show(
-        &socket
-    )
-    .code
-        == 0));
-    let show = project_show(&socket).stdout;
+    let d = Daemon::spawn(&socket, Command::new(common::etmem()).args(&args));
+    let show = d.show();
     assert!(
         show.contains("redis-server     redis            slide            true"),
         "{show}"
@@ -313,7 +282,7 @@ impl Drop for Image {
 
 #[test]
 fn the_image_is_the_binary_alone_and_runs_the_daemon() {
-    if Command::new("buildah").arg("--version").output().is_err() {
+    if !common::on_path("buildah") {
         common::skip("buildah is not installed (apt-get install buildah)");
         return;
     }
@@ -368,22 +337,14 @@ fn the_image_is_the_binary_alone_and_runs_the_daemon() {
     let mut args = local_args(c, "/etc/etmem", "/run", &socket);
     args.insert(0, "etmem".into());
     let volume = format!("{cm}:/etc/etmem:ro");
-    let _d = Killed(
+    let d = Daemon::spawn(
+        &socket,
         Command::new("buildah")
             .env("STORAGE_DRIVER", "vfs")
             .args(["run", "--isolation", "chroot", "-v", &volume, &ctr, "--"])
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .args(&args),
     );
-    assert!(
-        common::wait_for(Duration::from_secs(30), || project_show(&socket).code == 0),
-        "the daemon in the image never answered"
-    );
-    let show = project_show(&socket).stdout;
+    let show = d.show();
     assert!(
         show.contains("redis            slide            true"),
         "{show}"

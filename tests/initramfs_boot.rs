@@ -8,10 +8,7 @@ mod common;
 use std::process::Command;
 
 fn have(program: &str, install: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let found = common::on_path(program);
     if !found {
         common::skip(&format!(
             "{program} is not installed (apt-get install {install})"

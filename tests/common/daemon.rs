@@ -111,6 +111,23 @@ impl Daemon {
         d
     }
 
+    /// Spawn `cmd`, a daemon listening on `socket` (another binary, an emulator, a
+    /// container runner), and wait until the socket answers; killed on drop.
+    pub fn spawn(socket: &str, cmd: &mut Command) -> Daemon {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the daemon");
+        let d = Daemon {
+            socket: socket.to_string(),
+            child: Some(child),
+        };
+        d.wait_ready();
+        d
+    }
+
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {

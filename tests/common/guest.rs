@@ -18,12 +18,6 @@ pub fn runner() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vm/run")
 }
 
-fn have_qemu() -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("qemu-system-x86_64").is_file()))
-        .unwrap_or(false)
-}
-
 /// How to boot the guest a test re-runs in.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GuestOpts<'a> {
@@ -74,7 +68,7 @@ pub fn in_guest_or_rerun_with(name: &str, opts: &GuestOpts) -> bool {
         super::skip(&format!("{} is missing", runner().display()));
         return false;
     }
-    if !have_qemu() {
+    if !super::on_path("qemu-system-x86_64") {
         super::skip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)");
         return false;
     }

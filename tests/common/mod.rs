@@ -48,6 +48,13 @@ pub fn texts(o: &Output) -> (String, String) {
     )
 }
 
+/// Whether `program` is an executable file in a directory of PATH.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
+
 /// Say why a test does not run here. Returns normally (the caller returns) unless
 /// `ETMEM_REQUIRE_ALL=1`, where a skip is a failure.
 pub fn skip(reason: &str) {

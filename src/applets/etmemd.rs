@@ -49,7 +49,7 @@ const OPTS: &[Opt] = &[
     Opt::flag("help", Some('h')).stops(),
     Opt::value("pid-file", None),
     Opt::value("metrics-file", None),
-    Opt::value("load", None),
+    Opt::value("load", None).many(),
 ];
 
 struct Args {
@@ -139,18 +139,16 @@ fn check_metrics_file(path: &str) -> Result<std::path::PathBuf, String> {
     std::path::absolute(p).map_err(|e| format!("--metrics-file {path}: {e}"))
 }
 
-/// The first option given a second time, which `parse` refuses for every option: a
-/// repeated `-s` is an error upstream, and upstream's six-word argv limit refuses the
+/// The first option but a [`Opt::many`] one given a second time, which `parse` refuses:
+/// a repeated `-s` is an error upstream, and upstream's six-word argv limit refuses the
 /// other repeats in practice (`-l 0 -l 0 -s S`), so "last wins" would only hide typos.
 fn repeated(items: &[getopt::Item]) -> Option<&'static Opt> {
     let mut seen: Vec<&str> = Vec::new();
     for item in items {
         if let getopt::Item::Opt(long, _) = item {
-            if *long == "load" {
-                continue; // one per file
-            }
-            if seen.contains(long) {
-                return OPTS.iter().find(|o| o.long == *long);
+            let opt = OPTS.iter().find(|o| o.long == *long)?;
+            if !opt.many && seen.contains(long) {
+                return Some(opt);
             }
             seen.push(long);
         }
@@ -373,6 +371,14 @@ mod tests {
         assert_eq!(spelled(repeated(&items).unwrap()), "-l/--log-level");
         let items = getopt::parse(&["--pid-file=a".into(), "--pid=b".into()], OPTS).unwrap();
         assert_eq!(spelled(repeated(&items).unwrap()), "--pid-file");
+        // --load is one per file; a repeat after it is still refused.
+        let load = |a: &[&str]| {
+            let v: Vec<String> = a.iter().map(|s| s.to_string()).collect();
+            getopt::parse(&v, OPTS).unwrap()
+        };
+        assert!(repeated(&load(&["--load", "a", "--load=b", "-s", "S"])).is_none());
+        let items = load(&["--load", "a", "--load", "b", "-l", "0", "-l", "1"]);
+        assert_eq!(spelled(repeated(&items).unwrap()), "-l/--log-level");
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub struct Opt {
     /// (upstream etmemd stops at the first `-h`): later words are neither parsed nor
     /// reported, so a bad option after it is no error.
     pub stop: bool,
+    /// Whether the applet takes it more than once (each gives one more value), where it
+    /// refuses a repeat of the others.
+    pub many: bool,
 }
 
 impl Opt {
@@ -25,6 +28,7 @@ impl Opt {
             short,
             arg: false,
             stop: false,
+            many: false,
         }
     }
     /// An option that takes an argument (`-s NAME`, `--socket=NAME`).
@@ -34,11 +38,16 @@ impl Opt {
             short,
             arg: true,
             stop: false,
+            many: false,
         }
     }
     /// The same option, ending the parse where it appears (see [`Opt::stop`]).
     pub const fn stops(self) -> Opt {
         Opt { stop: true, ..self }
+    }
+    /// The same option, taken more than once (see [`Opt::many`]).
+    pub const fn many(self) -> Opt {
+        Opt { many: true, ..self }
     }
 }
 

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Install etmem into DESTDIR (default: /) the way the packages lay it out, for rpm %install,
-# debian/rules and initramfs hooks alike; this is the one place that knows the layout.
+# Install etmem into DESTDIR (default: /) the way the packages lay it out, for rpm %install
+# and debian/rules alike; this is the one place that knows the layout. (An initramfs takes
+# the binary alone: packaging/initramfs/mkinitramfs.)
 #   /usr/bin/etmem (mode 0500, as upstream) and the links etmemd, etmem-scan, etmem-swap;
 #   /etc/etmem/ (mode 0750): the conf/*.yaml examples (mode 0600, as the daemon requires)
 #     and etmemd.env, the unit's settings;

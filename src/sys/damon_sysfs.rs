@@ -478,18 +478,31 @@ pub fn check_available() -> Result<()> {
         return Err(needs(&format!("{ADMIN} does not exist")));
     }
     let prior = read_u64(&kdamonds.join("nr_kdamonds"))?;
-    if prior == 0 {
-        return Ok(());
-    }
-    // Learn what the kernel offers from an existing context, if there is one.
-    let ops = kdamonds.join("0/contexts/0/avail_operations");
-    if let Ok(list) = std::fs::read_to_string(ops) {
+    // Only a context lists the operations: an existing one, or (with no kdamond) one
+    // made for the reading, once. A kernel that monitors physical memory alone must
+    // fail here, so the caller moves on to the next backend instead of failing a scan.
+    static PROBED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let ops = if prior == 0 {
+        Some(match PROBED.get() {
+            Some(ops) => ops.clone(),
+            None => {
+                let ops = probe(&[])?.operations;
+                PROBED.get_or_init(|| ops).clone()
+            }
+        })
+    } else {
+        std::fs::read_to_string(kdamonds.join("0/contexts/0/avail_operations")).ok()
+    };
+    if let Some(list) = ops {
         if !lists_ops(&list, "vaddr") {
             return Err(needs(&format!(
                 "DAMON offers only \"{}\", not vaddr",
                 list.split_ascii_whitespace().collect::<Vec<_>>().join(" ")
             )));
         }
+    }
+    if prior == 0 {
+        return Ok(());
     }
     Err(Error::new(
         Kind::Io,

@@ -120,14 +120,9 @@ fn printable(msg: String) -> String {
 }
 
 /// Messages sorted by line; messages of one line keep the order they were found in.
-fn in_file_order(list: Vec<(usize, String)>) -> Vec<String> {
-    let mut list: Vec<(usize, usize, String)> = list
-        .into_iter()
-        .enumerate()
-        .map(|(found, (line, msg))| (line, found, msg))
-        .collect();
-    list.sort_unstable_by_key(|&(line, found, _)| (line, found));
-    list.into_iter().map(|(_, _, msg)| msg).collect()
+fn in_file_order(mut list: Vec<(usize, String)>) -> Vec<String> {
+    list.sort_by_key(|(line, _)| *line);
+    list.into_iter().map(|(_, msg)| msg).collect()
 }
 
 #[cfg(test)]

@@ -108,9 +108,9 @@ fn plan_pair(pair: &Pair, pages: &[Extent], limits: &Limits) -> PairPlan {
     let mut on_slow = on(pair.slow);
     let mut on_dram = on(pair.dram);
     // Hottest first for the way up, coldest first for the way down; ties keep address
-    // order (the indices are in address order, and break ties).
-    on_slow.sort_unstable_by_key(|&i| (std::cmp::Reverse(pages[i].count), i));
-    on_dram.sort_unstable_by_key(|&i| (pages[i].count, i));
+    // order (the sort is stable).
+    on_slow.sort_by_key(|&i| std::cmp::Reverse(pages[i].count));
+    on_dram.sort_by_key(|&i| pages[i].count);
     let (hot_up, warm_up): (Vec<usize>, Vec<usize>) = on_slow
         .into_iter()
         .partition(|&i| limits.is_hot(pages[i].count));

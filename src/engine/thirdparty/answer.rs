@@ -67,7 +67,7 @@ pub fn plan(answer: &[(usize, Action)], scanned: &Scanned, nodes: &[u32]) -> Res
         }
     }
     let mut order: Vec<&(usize, Action)> = answer.iter().collect();
-    order.sort_unstable_by_key(|(line, a)| (parts(*a).0.start, *line));
+    order.sort_by_key(|(_, a)| parts(*a).0.start);
     for w in order.windows(2) {
         let (first, second) = (w[0], w[1]);
         if parts(first.1).0.end > parts(second.1).0.start {

@@ -235,7 +235,7 @@ impl Library {
         }
         // Main process first, as found.
         t.recorded
-            .sort_unstable_by_key(|r| (found.iter().position(|h| h.pid() == r.pid), r.pid));
+            .sort_by_key(|r| found.iter().position(|h| h.pid() == r.pid));
         *lock(&t.pids) = t.recorded.iter().map(|r| r.pid as u32).collect();
     }
 }

@@ -12,14 +12,17 @@
 //! config track act rpc         config files; access tracking; swap/migrate actuators; the
 //!                              wire protocol (used by daemon and the client applet)
 //! sys                          the operating system behind safe functions (all raw calls)
-//! types error log json         shared vocabulary, the error type, the log, the JSON writer
+//! types error log json sort    shared vocabulary, the error type, the log, the JSON writer,
+//!                              the small sort
 //! ```
 //!
 //! Modules of one layer do not import each other (`tests/layers.rs` checks the map).
 //!
 //! Rules the compiler keeps (the `[lints]` of Cargo.toml, allowed again only in `sys`):
 //! raw code only in `sys`, each block with a `// SAFETY:` comment, every public item
-//! documented.
+//! documented; no standard-library sort (`sort` instead: the binary's size, see there).
+
+#![warn(clippy::disallowed_methods)]
 
 pub mod act;
 pub mod applets;
@@ -30,6 +33,7 @@ pub mod error;
 pub mod json;
 pub mod log;
 pub mod rpc;
+pub mod sort;
 pub mod sys;
 pub mod track;
 pub mod types;

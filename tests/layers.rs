@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["engine"],
     &["config", "track", "act", "rpc"],
     &["sys"],
-    &["types", "error", "log", "json"],
+    &["types", "error", "log", "json", "sort"],
 ];
 
 /// The `log_*!` macros are exported at the crate root but belong to `log`.

@@ -14,7 +14,7 @@ pub fn coalesce(ranges: &[Range], page: u64) -> Vec<Range> {
         .map(|r| Range::new(r.start & !mask, r.end.saturating_add(mask) & !mask))
         .filter(|r| !r.is_empty())
         .collect();
-    out.sort_unstable();
+    crate::sort::unstable(&mut out);
     let mut merged: Vec<Range> = Vec::with_capacity(out.len());
     for r in out {
         match merged.last_mut() {

@@ -116,7 +116,7 @@ pub fn cut(range: Range, points: impl Iterator<Item = u64>) -> Vec<Range> {
     let mut inside: Vec<u64> = points
         .filter(|&p| range.start < p && p < range.end)
         .collect();
-    inside.sort_unstable();
+    crate::sort::unstable(&mut inside);
     inside.dedup();
     let mut pieces = Vec::with_capacity(inside.len() + 1);
     let mut start = range.start;

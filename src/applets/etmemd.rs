@@ -405,7 +405,7 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        left.sort_unstable();
+        crate::sort::unstable(&mut left);
         assert_eq!(left, ["sym.pid", "victim"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }

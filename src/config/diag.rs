@@ -121,7 +121,7 @@ fn printable(msg: String) -> String {
 
 /// Messages sorted by line; messages of one line keep the order they were found in.
 fn in_file_order(mut list: Vec<(usize, String)>) -> Vec<String> {
-    list.sort_by_key(|(line, _)| *line);
+    crate::sort::stable_by_key(&mut list, |(line, _)| *line);
     list.into_iter().map(|(_, msg)| msg).collect()
 }
 

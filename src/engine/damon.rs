@@ -552,7 +552,7 @@ impl Watch {
     /// The memory cgroups, sorted, each once.
     fn memcgs(&self) -> Vec<String> {
         let mut m = self.memcgs.clone();
-        m.sort_unstable();
+        crate::sort::unstable(&mut m);
         m.dedup();
         m
     }

@@ -286,7 +286,7 @@ fn keep_in_dram(mut cold: Vec<Run>, pid: Pid, pct: u32) -> Result<Vec<Run>> {
 /// boundary where the budget ends: after it when `round_up`, before it otherwise),
 /// ascending by address.
 fn take_coldest(cold: &mut [Run], mut budget: u64, round_up: bool) -> Vec<Run> {
-    cold.sort_unstable_by_key(|r| (r.count, r.range.start));
+    crate::sort::unstable_by_key(cold, |r| (r.count, r.range.start));
     let mut out = Vec::new();
     for r in cold.iter() {
         if budget == 0 {
@@ -308,7 +308,7 @@ fn take_coldest(cold: &mut [Run], mut budget: u64, round_up: bool) -> Vec<Run> {
         });
         budget = budget.saturating_sub(take);
     }
-    out.sort_unstable_by_key(|r| r.range.start);
+    crate::sort::unstable_by_key(&mut out, |r| r.range.start);
     out
 }
 

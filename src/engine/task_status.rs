@@ -240,7 +240,7 @@ impl TaskStatus {
             let n = t.moved_to.entry(node).or_default();
             *n = n.saturating_add(bytes);
         }
-        stats.kept.sort_unstable_by(|a, b| {
+        crate::sort::unstable_by(&mut stats.kept, |a, b| {
             (b.bytes, b.ranges)
                 .cmp(&(a.bytes, a.ranges))
                 .then_with(|| a.reason.cmp(&b.reason))

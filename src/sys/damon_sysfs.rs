@@ -655,7 +655,7 @@ impl Monitor {
             &self.kdamond.join("contexts/0/schemes/0/tried_regions"),
             out,
         )?;
-        out.sort_unstable_by_key(|r| r.start);
+        crate::sort::unstable_by_key(out, |r| r.start);
         Ok(())
     }
 

@@ -284,7 +284,7 @@ pub fn dirs(root: &Path, pattern: &str) -> io::Result<Vec<String>> {
         }
         found.extend(level.into_iter().filter(|r| !r.is_empty()));
     }
-    found.sort_unstable();
+    crate::sort::unstable(&mut found);
     found.dedup();
     Ok(found)
 }

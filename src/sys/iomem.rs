@@ -36,7 +36,7 @@ pub fn parse_system_ram(text: &str) -> Vec<Range> {
             (b > a).then(|| Range::new(a, b.saturating_add(1)))
         })
         .collect();
-    out.sort_unstable_by_key(|r| r.start);
+    crate::sort::unstable_by_key(&mut out, |r| r.start);
     out
 }
 

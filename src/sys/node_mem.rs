@@ -87,7 +87,7 @@ fn pools_in(dir: &Path) -> Result<Vec<HugePool>> {
             free: count("free_hugepages")?,
         });
     }
-    out.sort_unstable_by_key(|p| p.page_bytes);
+    crate::sort::unstable_by_key(&mut out, |p| p.page_bytes);
     Ok(out)
 }
 

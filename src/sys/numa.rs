@@ -57,7 +57,7 @@ fn tiers_in(dir: &Path) -> Vec<MemoryTier> {
             })
         })
         .collect();
-    out.sort_unstable_by_key(|t| t.id);
+    crate::sort::unstable_by_key(&mut out, |t| t.id);
     out
 }
 

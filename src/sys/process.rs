@@ -11,7 +11,7 @@ pub const COMM_MAX: usize = 15;
 /// A name longer than 15 bytes is compared on its first 15, as the kernel truncates.
 pub fn pids_by_name(name: &str) -> Vec<Pid> {
     let mut found: Vec<Pid> = all_pids().filter(|&pid| has_name(pid, name)).collect();
-    found.sort_unstable();
+    crate::sort::unstable(&mut found);
     found
 }
 
@@ -53,7 +53,7 @@ pub fn children(pid: Pid) -> Vec<Pid> {
             );
         }
     }
-    out.sort_unstable();
+    crate::sort::unstable(&mut out);
     out.dedup();
     out
 }

@@ -60,7 +60,7 @@ impl Cslide {
             .iter()
             .flat_map(|&(a, b)| [a, b])
             .collect();
-        n.sort_unstable();
+        crate::sort::unstable(&mut n);
         n
     }
 

@@ -109,8 +109,8 @@ fn plan_pair(pair: &Pair, pages: &[Extent], limits: &Limits) -> PairPlan {
     let mut on_dram = on(pair.dram);
     // Hottest first for the way up, coldest first for the way down; ties keep address
     // order (the sort is stable).
-    on_slow.sort_by_key(|&i| std::cmp::Reverse(pages[i].count));
-    on_dram.sort_by_key(|&i| pages[i].count);
+    crate::sort::stable_by_key(&mut on_slow, |&i| std::cmp::Reverse(pages[i].count));
+    crate::sort::stable_by_key(&mut on_dram, |&i| pages[i].count);
     let (hot_up, warm_up): (Vec<usize>, Vec<usize>) = on_slow
         .into_iter()
         .partition(|&i| limits.is_hot(pages[i].count));

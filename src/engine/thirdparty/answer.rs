@@ -67,7 +67,7 @@ pub fn plan(answer: &[(usize, Action)], scanned: &Scanned, nodes: &[u32]) -> Res
         }
     }
     let mut order: Vec<&(usize, Action)> = answer.iter().collect();
-    order.sort_by_key(|(_, a)| parts(*a).0.start);
+    crate::sort::stable_by_key(&mut order, |(_, a)| parts(*a).0.start);
     for w in order.windows(2) {
         let (first, second) = (w[0], w[1]);
         if parts(first.1).0.end > parts(second.1).0.start {

@@ -234,8 +234,9 @@ impl Library {
             }
         }
         // Main process first, as found.
-        t.recorded
-            .sort_by_key(|r| found.iter().position(|h| h.pid() == r.pid));
+        crate::sort::stable_by_key(&mut t.recorded, |r| {
+            found.iter().position(|h| h.pid() == r.pid)
+        });
         *lock(&t.pids) = t.recorded.iter().map(|r| r.pid as u32).collect();
     }
 }

@@ -204,7 +204,7 @@ impl Session {
     pub fn close(mut self) {
         let until = Instant::now() + CLOSE_BUDGET;
         let mut tasks: Vec<String> = self.known.drain().collect();
-        tasks.sort_unstable();
+        crate::sort::unstable(&mut tasks);
         for t in tasks {
             let r = self
                 .send(&protocol::about_task("stop", &t), until)

@@ -40,15 +40,18 @@ enum Arm {
     Damon,
     Senpai,
     NodeReclaim,
+    /// (a) once more, last: how far two runs of the same thing differ in this run.
+    Again,
 }
 
 impl Arm {
-    const ALL: [Arm; 5] = [
+    const ALL: [Arm; 6] = [
         Arm::Nothing,
         Arm::Slide,
         Arm::Damon,
         Arm::Senpai,
         Arm::NodeReclaim,
+        Arm::Again,
     ];
 
     fn name(self) -> &'static str {
@@ -58,6 +61,7 @@ impl Arm {
             Arm::Damon => "(c) etmem damon",
             Arm::Senpai => "(d) senpai-style memory.reclaim",
             Arm::NodeReclaim => "(e) node reclaim file",
+            Arm::Again => "(a′) nothing, again (the run's noise)",
         }
     }
 }
@@ -68,7 +72,7 @@ const NODE_RECLAIM: &str = "/sys/devices/system/node/node0/reclaim";
 /// Why an arm cannot run on this machine, if it cannot.
 fn unavailable(arm: Arm) -> Option<String> {
     match arm {
-        Arm::Nothing | Arm::Slide => None,
+        Arm::Nothing | Arm::Slide | Arm::Again => None,
         Arm::Damon => {
             let kd = "/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds";
             match std::fs::read_to_string(kd) {
@@ -331,12 +335,57 @@ fn run_arm(arm: Arm, data: Dataset, load: Load, dir: &Path) -> Result {
     r
 }
 
+/// What one swap-in from this machine's swap device costs the faulting thread, µs: a
+/// 64 MiB region of this process, read a word a page while resident, then paged out
+/// (process_madvise, as etmem does) and read again; the difference over the swap-ins.
+fn fault_cost_us() -> Option<f64> {
+    use etmem::sys::mman::{AnonRegion, Thp};
+    let len = 64 << 20;
+    let region = AnonRegion::new(len, 4096, Thp::NoHuge).ok()?;
+    region.fill(7);
+    let timed = || {
+        let t = Instant::now();
+        std::hint::black_box(region.read_pages());
+        t.elapsed().as_secs_f64()
+    };
+    let resident = (0..3).map(|_| timed()).fold(f64::MAX, f64::min);
+    let me = etmem::sys::pidfd::Pidfd::open(std::process::id() as i32).ok()?;
+    let range = etmem::types::Range::new(region.addr(), region.addr() + len as u64);
+    etmem::act::open(None, &me)
+        .ok()?
+        .swap_out(&me, &[range], &|| false)
+        .ok()?;
+    let ins0 = vmstat("pswpin");
+    let swapped = timed();
+    let ins = vmstat("pswpin") - ins0;
+    (ins > 0).then(|| (swapped - resident) / ins as f64 * 1e6)
+}
+
 fn mib(b: u64) -> u64 {
     b >> 20
 }
 
-fn report(kernel: &str, data: Dataset, load: Load, results: &[Result], skipped: &[(Arm, String)]) {
+fn report(
+    kernel: &str,
+    data: Dataset,
+    load: Load,
+    results: &[Result],
+    skipped: &[(Arm, String)],
+    fault_us: Option<f64>,
+) {
     let base = &results[0];
+    // Where the floor column comes from: saving a share of the server's memory means
+    // keeping that many values out of DRAM; the fewest requests that then fault are the
+    // ones for the coldest values (an oracle's choice), and each costs one swap-in.
+    let zipf = redis_load::Zipf::new(data.items, load.theta, 1);
+    let per_item = base.rss as f64 / data.items as f64;
+    let request_us = 1e6 / base.m.throughput();
+    let floor = |saved: f64| {
+        let items = ((saved.max(0.0) * base.rss as f64 / per_item) as usize).min(data.items);
+        let share = zipf.tail_share(items);
+        let loss = fault_us.map(|f| share * f / (request_us + share * f));
+        (share, loss)
+    };
     println!(
         "\n### {kernel}: redis-server, {} items of {} B, {} s of Zipf(θ={}) load, {}% SET, \
          pipeline {}, hot set moved at {} s\n",
@@ -348,12 +397,21 @@ fn report(kernel: &str, data: Dataset, load: Load, results: &[Result], skipped: 
         load.depth,
         load.shift_at.as_secs()
     );
-    println!("| arm | RSS at end | VmSwap at end | memory saved vs (a) | throughput vs (a) | p50 batch | p99 batch vs (a) | swap-ins (pages) | etmemd CPU |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "(a) answered {:.0} requests/s ({request_us:.1} µs each, client included); one swap-in \
+         costs {} here.\n",
+        base.m.throughput(),
+        fault_us.map_or("an unknown time (not measured)".into(), |f| format!(
+            "{f:.1} µs (a 64 MiB region paged out and read back)"
+        ))
+    );
+    println!("| arm | RSS at end | VmSwap at end | memory saved vs (a) | throughput vs (a) | p50 batch | p99 batch vs (a) | swap-ins (pages) | etmemd CPU | floor at this saving: requests that fault, throughput lost |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in results {
         let saved = 1.0 - r.rss as f64 / base.rss.max(1) as f64;
+        let (share, loss) = floor(saved);
         println!(
-            "| {} | {} MiB | {} MiB | {:.1} % | {:.3}× | {} µs | {} µs ({:.2}×) | {} | {} |",
+            "| {} | {} MiB | {} MiB | {:.1} % | {:.3}× | {} µs | {} µs ({:.2}×) | {} | {} | {:.2} %, {} |",
             r.arm.name(),
             mib(r.rss),
             mib(r.swap),
@@ -364,11 +422,20 @@ fn report(kernel: &str, data: Dataset, load: Load, results: &[Result], skipped: 
             r.m.quantile_us(0.99) as f64 / base.m.quantile_us(0.99).max(1) as f64,
             r.swapins,
             r.etmemd_cpu.map_or("—".into(), |c| format!("{c:.2} s")),
+            share * 100.0,
+            loss.map_or("—".into(), |l| format!("{:.2} %", l * 100.0)),
         );
     }
     for (arm, why) in skipped {
-        println!("| {} | not run here: {why} | | | | | | | |", arm.name());
+        println!("| {} | not run here: {why} | | | | | | | | |", arm.name());
     }
+    let (share, loss) = floor(0.4);
+    println!(
+        "\nThe issue's target, 40 % saved: even an oracle that swaps exactly the coldest \
+         values makes {:.2} % of requests fault, {} of throughput at the cost above.",
+        share * 100.0,
+        loss.map_or("an unknown share".into(), |l| format!("{:.2} %", l * 100.0))
+    );
     println!("\nRSS over time (MiB, every 10 s of load):\n");
     for r in results {
         let series: Vec<String> = r
@@ -411,7 +478,7 @@ fn run_here(kernel: &str, secs: u64) {
     let only = std::env::var("ETMEM_SERVER_ARMS").unwrap_or_default();
     let wanted = |arm: Arm| {
         only.is_empty()
-            || arm == Arm::Nothing
+            || matches!(arm, Arm::Nothing | Arm::Again)
             || only
                 .split(',')
                 .any(|w| arm.name().starts_with(&format!("({w})")))
@@ -423,7 +490,7 @@ fn run_here(kernel: &str, secs: u64) {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    report(kernel, data, load, &results, &skipped);
+    report(kernel, data, load, &results, &skipped, fault_cost_us());
 }
 
 fn kernel() -> String {

@@ -218,6 +218,16 @@ impl Zipf {
         (self.rng >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// The share of draws that land on the `ranks` least popular ranks.
+    pub fn tail_share(&self, ranks: usize) -> f64 {
+        let n = self.cdf.len();
+        match n.checked_sub(ranks + 1) {
+            _ if ranks == 0 => 0.0,
+            Some(i) => 1.0 - self.cdf[i],
+            None => 1.0,
+        }
+    }
+
     /// The next rank.
     pub fn sample(&mut self) -> usize {
         let u = self.uniform();

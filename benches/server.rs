@@ -15,7 +15,8 @@
 //!   `memory.current` a second, scaled down as `memory.pressure` (some avg10) nears 0.1 %
 //!   and stopped above it (cgroup v2);
 //! - (e) the kernel's per-node proactive reclaim file (`/sys/devices/system/node/node0/
-//!   reclaim`, Linux 6.17+): 2 % of the server's starting RSS a second.
+//!   reclaim`, Linux 6.17+): 2 % of the server's starting RSS a second;
+//! - (a′) nothing again, last: the run's own noise.
 //!
 //! Per arm: the server's RSS and VmSwap over time and at the end, memory saved against
 //! (a), throughput and batch p50/p99 against (a), swap-ins (`pswpin`) and the CPU time
@@ -353,7 +354,8 @@ fn run_arm(arm: Arm, data: Dataset, load: Load, dir: &Path) -> Result {
 fn swap_costs_us() -> Option<(f64, f64)> {
     use etmem::sys::mman::{AnonRegion, Thp};
     let len = 64 << 20;
-    let region = AnonRegion::new(len, 4096, Thp::NoHuge).ok()?;
+    let page = etmem::types::page_size();
+    let region = AnonRegion::new(len, page as usize, Thp::NoHuge).ok()?;
     region.fill(7);
     let timed = || {
         let t = Instant::now();
@@ -368,7 +370,7 @@ fn swap_costs_us() -> Option<(f64, f64)> {
     let t = Instant::now();
     swapper.swap_out(&me, &[range], &|| false).ok()?;
     let out = t.elapsed().as_secs_f64();
-    let out_pages = (status_bytes(me.pid(), "VmSwap") - swap0) / 4096;
+    let out_pages = (status_bytes(me.pid(), "VmSwap") - swap0) / page;
     let ins0 = vmstat("pswpin");
     let swapped = timed();
     let ins = vmstat("pswpin") - ins0;
@@ -398,10 +400,9 @@ fn report(
     // keeping that many values out of DRAM; the fewest requests that then fault are the
     // ones for the coldest values (an oracle's choice), and each costs one swap-in.
     let zipf = redis_load::Zipf::new(data.items, load.theta, 1);
-    let per_item = base.rss as f64 / data.items as f64;
     let request_us = 1e6 / base.m.throughput();
     let floor = |saved: f64| {
-        let items = ((saved.max(0.0) * base.rss as f64 / per_item) as usize).min(data.items);
+        let items = ((saved.max(0.0) * data.items as f64) as usize).min(data.items);
         let share = zipf.tail_share(items);
         let loss = fault_us.map(|f| share * f / (request_us + share * f));
         (share, loss)

@@ -4,8 +4,9 @@
 //! with its own element type or key grows the binary by 2–4 KiB, 58 KiB over the 22 sorts
 //! of etmem. The static binary's size is a target (BENCH.md, "Binary size") and none of
 //! our sorts is hot (lists of ranges, pids, nodes, config lines: they run once a cycle or
-//! once a command), so they use this heapsort instead: O(n log n) in every case, no
-//! allocation, a few hundred bytes per call site. `clippy.toml` keeps the standard sorts
+//! once a command), so they use this heapsort instead: O(n log n) in every case, in place
+//! (`stable_by_key` alone allocates, for the positions that break ties), a few hundred
+//! bytes per call site. `clippy.toml` keeps the standard sorts
 //! out of `src/`.
 
 use std::cmp::Ordering;

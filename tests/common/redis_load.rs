@@ -218,14 +218,13 @@ impl Zipf {
         (self.rng >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// The share of draws that land on the `ranks` least popular ranks.
+    /// The share of draws that land on the `ranks` least popular ranks (the CDF ends at
+    /// exactly 1, so no ranks is a share of 0).
     pub fn tail_share(&self, ranks: usize) -> f64 {
-        let n = self.cdf.len();
-        match n.checked_sub(ranks + 1) {
-            _ if ranks == 0 => 0.0,
-            Some(i) => 1.0 - self.cdf[i],
-            None => 1.0,
-        }
+        self.cdf
+            .len()
+            .checked_sub(ranks + 1)
+            .map_or(1.0, |i| 1.0 - self.cdf[i])
     }
 
     /// The next rank.
